@@ -1,0 +1,34 @@
+# PulseBoard: `make run` serves the embedded deployment, `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv services browser bench-ingest clean
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(PY) manage.py serve
+
+# Postgres and Redis on 127.0.0.1 (started if they are down) and Debian's Chromium.
+services:
+	@bash .ci/services
+
+browser:
+	@bash .ci/browser
+
+test: venv services browser
+	$(PY) -m pytest
+
+bench-ingest: venv services
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FunnelsConfig(AppConfig):
+    name = "apps.funnels"
+    label = "funnels"

@@ -1,0 +1,16 @@
+"""ClickHouse SQL of the ingest path."""
+
+EVENTS_TABLE = "events"
+
+# Which of a redelivered batch's events are already stored? A flush that crashed after its
+# INSERT but before its ack leaves entries that another worker reclaims; this query lets it
+# write only the missing ones. The time bounds let ClickHouse prune partitions and skip
+# granules by the sort key, which starts (project_id, toDate(timestamp)).
+EXISTING_EVENT_IDS = """
+SELECT toString(event_id) AS event_id
+FROM events
+WHERE project_id IN {project_ids:Array(UInt64)}
+  AND timestamp >= {ts_from:DateTime64(3, 'UTC')}
+  AND timestamp <= {ts_to:DateTime64(3, 'UTC')}
+  AND event_id IN {event_ids:Array(UUID)}
+"""

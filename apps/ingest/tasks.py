@@ -1,0 +1,39 @@
+import logging
+import os
+import socket
+
+from celery import shared_task
+from django.conf import settings
+
+from apps.ingest import services, stream
+
+logger = logging.getLogger(__name__)
+
+
+def consumer_name() -> str:
+    """One stream consumer per worker process; a restarted worker is a new consumer."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# Beat runs this about every second. It needs no retry policy of its own: a failed run
+# leaves its entries pending, and the next tick writes them (see services.events_flush).
+@shared_task(name="ingest.flush_events", ignore_result=True, expires=10)
+def flush_events() -> dict:
+    stats = services.events_flush(
+        consumer=consumer_name(),
+        max_events=settings.FLUSH_MAX_EVENTS,
+        max_bytes=settings.FLUSH_MAX_BYTES,
+        claim_idle_ms=settings.FLUSH_CLAIM_IDLE_MS,
+        max_seconds=settings.FLUSH_MAX_SECONDS,
+    )
+    if stats.events_written or stats.duplicates_skipped:
+        logger.info(
+            "flushed %d events in %d batches (%d duplicates skipped)", stats.events_written, stats.batches, stats.duplicates_skipped
+        )
+    return stats.__dict__
+
+
+@shared_task(name="ingest.prune_ingest_requests", ignore_result=True)
+def prune_ingest_requests() -> int:
+    stream.consumers_prune(idle_ms=3600 * 1000)
+    return services.ingest_requests_prune(older_than_hours=settings.INGEST_IDEMPOTENCY_TTL_HOURS)

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from apps.ingest import views
+
+urlpatterns = [
+    path("api/v1/events", views.ingest_events, name="ingest-events"),
+]

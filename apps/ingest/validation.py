@@ -1,0 +1,274 @@
+"""Turn a request body into stored-event rows, naming every bad event by index and field.
+
+This module is pure: no database, no Redis, no clock of its own (the caller passes
+``now``), so every rule is cheap to test. An accepted event becomes a *row*: a dict
+whose keys are the ClickHouse columns (:data:`EVENT_COLUMNS`) and whose values are
+already in the text form ClickHouse reads in JSONEachRow.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+EVENT_COLUMNS = (
+    "project_id",
+    "event_id",
+    "event",
+    "timestamp",
+    "distinct_id",
+    "user_id",
+    "anonymous_id",
+    "session_id",
+    "source",
+    "page_url",
+    "referrer",
+    "user_agent",
+    "ip_hash",
+    "properties",
+    "received_at",
+)
+
+# The fields a client may send for one event, and the longest string each may hold.
+STRING_LIMITS = {
+    "distinct_id": 200,
+    "user_id": 200,
+    "anonymous_id": 200,
+    "session_id": 200,
+    "source": 100,
+    "page_url": 2048,
+    "referrer": 2048,
+}
+EVENT_FIELDS = frozenset({"event", "timestamp", "event_id", "properties", *STRING_LIMITS})
+IDENTITY_FIELDS = ("distinct_id", "user_id", "anonymous_id")
+ENVELOPE_FIELDS = frozenset({"api_key", "idempotency_key"})
+EVENT_NAME_MAX = 200
+USER_AGENT_MAX = 512
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 1024 * 1024
+    max_events: int = 1000
+    max_properties_bytes: int = 32 * 1024
+    max_future: timedelta = timedelta(hours=24)
+    max_past: timedelta = timedelta(days=730)
+
+
+class BodyError(Exception):
+    """The request as a whole cannot be read: answered with ``status`` and no event stored."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def as_json(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    index: int
+    field: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+@dataclass
+class Envelope:
+    events: list[Any]
+    api_key: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass
+class Validated:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    project_id: int
+    received_at: datetime
+    user_agent: str
+    ip_hash: str
+
+
+def body_parse(body: bytes, *, limits: Limits) -> Envelope:
+    """One event object, or ``{"events": [...]}``; ``api_key``/``idempotency_key`` may ride along."""
+    if len(body) > limits.max_body_bytes:
+        raise BodyError(413, "body_too_large", f"The body is larger than {limits.max_body_bytes} bytes.")
+    if not body.strip():
+        raise BodyError(400, "empty_body", "The body is empty; send one event object or {\"events\": [...]}.")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(400, "invalid_json", f"The body is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BodyError(400, "invalid_body", "The body must be a JSON object: one event, or {\"events\": [...]}.")
+
+    envelope = Envelope(events=[])
+    for name in ENVELOPE_FIELDS:
+        value = document.pop(name, None)
+        if value is not None and not isinstance(value, str):
+            raise BodyError(400, "invalid_body", f"{name} must be a string.")
+        setattr(envelope, name, value)
+    if envelope.idempotency_key is not None and not 1 <= len(envelope.idempotency_key) <= 200:
+        raise BodyError(400, "invalid_body", "idempotency_key must be 1 to 200 characters.")
+
+    if "events" in document:
+        unknown = sorted(set(document) - {"events"})
+        if unknown:
+            raise BodyError(400, "unknown_field", f"Unknown top-level field {unknown[0]!r} next to 'events'.")
+        events = document["events"]
+        if not isinstance(events, list):
+            raise BodyError(400, "invalid_body", "'events' must be a list of event objects.")
+        if not events:
+            raise BodyError(400, "invalid_body", "'events' is empty.")
+        if len(events) > limits.max_events:
+            raise BodyError(413, "too_many_events", f"{len(events)} events in one request; the limit is {limits.max_events}.")
+        envelope.events = events
+    else:
+        envelope.events = [document]
+    return envelope
+
+
+def utc_text(value: datetime) -> str:
+    """ClickHouse DateTime64(3) text in UTC."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _text(value: Any, name: str, limit: int, errors: list[tuple[str, str]]) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        errors.append((name, "must be a string"))
+        return None
+    value = str(value)
+    if not value:
+        errors.append((name, "must not be empty"))
+        return None
+    if len(value) > limit:
+        errors.append((name, f"is {len(value)} characters; the limit is {limit}"))
+        return None
+    if _CONTROL.search(value):
+        errors.append((name, "must not contain control characters"))
+        return None
+    return value
+
+
+def _timestamp(value: Any, now: datetime, limits: Limits, errors: list[tuple[str, str]]) -> datetime | None:
+    if not isinstance(value, str):
+        errors.append(("timestamp", "must be an ISO-8601 string with a UTC offset, e.g. 2026-11-22T10:00:00Z"))
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        errors.append(("timestamp", f"{value[:40]!r} is not an ISO-8601 date-time"))
+        return None
+    if parsed.tzinfo is None:
+        errors.append(("timestamp", "needs a UTC offset (Z or +hh:mm), e.g. 2026-11-22T10:00:00Z"))
+        return None
+    if parsed - now > limits.max_future:
+        errors.append(("timestamp", f"is more than {limits.max_future.total_seconds() / 3600:g} h in the future"))
+        return None
+    if now - parsed > limits.max_past:
+        errors.append(("timestamp", f"is more than {limits.max_past.days} days in the past"))
+        return None
+    return parsed
+
+
+def event_validate(raw: Any, *, context: RequestContext, limits: Limits) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    """One event to a row, or ``None`` and the list of ``(field, message)`` problems."""
+    errors: list[tuple[str, str]] = []
+    if not isinstance(raw, dict):
+        return None, [("event", "each event must be a JSON object")]
+
+    for name in sorted(set(raw) - EVENT_FIELDS):
+        errors.append((name, f"unknown field {name!r}"))
+
+    name = raw.get("event")
+    if name is None:
+        errors.append(("event", "is required"))
+    elif not isinstance(name, str):
+        errors.append(("event", "must be a string"))
+    else:
+        name = _text(name, "event", EVENT_NAME_MAX, errors)
+
+    values: dict[str, str] = {}
+    for key, limit in STRING_LIMITS.items():
+        value = raw.get(key)
+        if value is not None:
+            checked = _text(value, key, limit, errors)
+            if checked is not None:
+                values[key] = checked
+    if not any(raw.get(key) is not None for key in IDENTITY_FIELDS):
+        errors.append(("distinct_id", "one of distinct_id, user_id or anonymous_id is required"))
+
+    timestamp = context.received_at
+    if raw.get("timestamp") is not None:
+        timestamp = _timestamp(raw["timestamp"], context.received_at, limits, errors)
+
+    event_id = raw.get("event_id")
+    if event_id is None:
+        event_id = str(uuid.uuid4())
+    else:
+        try:
+            event_id = str(uuid.UUID(event_id)) if isinstance(event_id, str) else None
+        except ValueError:
+            event_id = None
+        if event_id is None:
+            errors.append(("event_id", "must be a UUID, e.g. 0b9f1c2e-4c1a-4f7e-9a59-2f6f1d3c8e11"))
+
+    properties = raw.get("properties")
+    properties_text = "{}"
+    if properties is not None:
+        if not isinstance(properties, dict):
+            errors.append(("properties", "must be a JSON object"))
+        else:
+            properties_text = orjson.dumps(properties).decode()
+            if len(properties_text.encode()) > limits.max_properties_bytes:
+                errors.append(("properties", f"is larger than {limits.max_properties_bytes} bytes as JSON"))
+
+    if errors:
+        return None, errors
+    distinct_id = values.get("distinct_id") or values.get("user_id") or values["anonymous_id"]
+    row = {
+        "project_id": context.project_id,
+        "event_id": event_id,
+        "event": name,
+        "timestamp": utc_text(timestamp),
+        "distinct_id": distinct_id,
+        "user_id": values.get("user_id", ""),
+        "anonymous_id": values.get("anonymous_id", ""),
+        "session_id": values.get("session_id", ""),
+        "source": values.get("source", ""),
+        "page_url": values.get("page_url", ""),
+        "referrer": values.get("referrer", ""),
+        "user_agent": context.user_agent[:USER_AGENT_MAX],
+        "ip_hash": context.ip_hash,
+        "properties": properties_text,
+        "received_at": utc_text(context.received_at),
+    }
+    return row, []
+
+
+def events_validate(events: list[Any], *, context: RequestContext, limits: Limits) -> Validated:
+    result = Validated()
+    for index, raw in enumerate(events):
+        row, problems = event_validate(raw, context=context, limits=limits)
+        if row is None:
+            result.errors.extend(FieldError(index, f, m) for f, m in problems)
+        else:
+            result.rows.append(row)
+    return result

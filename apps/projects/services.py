@@ -1,0 +1,89 @@
+"""Writes for projects, memberships and keys."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from apps.projects.models import Membership, PersonalAPIKey, Project
+from apps.projects.selectors import personal_key_hash, project_key_cache_clear
+
+INGEST_KEY_PREFIX = "pb_"
+PERSONAL_KEY_PREFIX = "pbp_"
+
+
+def ingest_key_generate() -> str:
+    """A new public ingest key: `pb_` and 192 random bits."""
+    return INGEST_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+def project_create(*, name: str, owner: AbstractBaseUser | None = None, timezone: str = "UTC") -> Project:
+    project = Project(name=name, timezone=timezone, api_key=ingest_key_generate())
+    project.full_clean()
+    with transaction.atomic():
+        project.save()
+        if owner is not None:
+            Membership.objects.create(project=project, user=owner, role=Membership.Role.OWNER)
+    return project
+
+
+def project_rotate_api_key(*, project: Project) -> str:
+    """Give the project a new ingest key; the old one stops working at once."""
+    old = project.api_key
+    project.api_key = ingest_key_generate()
+    project.save(update_fields=["api_key", "updated_at"])
+    project_key_cache_clear(old)
+    return project.api_key
+
+
+def membership_ensure(*, project: Project, user: AbstractBaseUser, role: str = Membership.Role.MEMBER) -> Membership:
+    membership, _ = Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+    return membership
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: PersonalAPIKey
+    secret: str  # shown to the user once, never stored
+
+
+def personal_api_key_create(*, user: AbstractBaseUser, label: str) -> IssuedKey:
+    secret = PERSONAL_KEY_PREFIX + secrets.token_urlsafe(24)
+    key = PersonalAPIKey.objects.create(
+        user=user, label=label, prefix=secret[: len(PERSONAL_KEY_PREFIX) + 6], secret_hash=personal_key_hash(secret)
+    )
+    return IssuedKey(key=key, secret=secret)
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    user: AbstractBaseUser
+    project: Project
+    personal_api_key: str
+    created_user: bool
+    created_project: bool
+
+
+def user_bootstrap(*, username: str, password: str, project_name: str, key_label: str = "bootstrap") -> Bootstrap:
+    """Create or reuse a user, a project they own and a personal key. Safe to run again.
+
+    The user's password is set to ``password`` each time. A personal key can only be shown
+    when it is issued, so the bootstrap key (found by its label) is re-issued on every run.
+    """
+    User = get_user_model()
+    with transaction.atomic():
+        user, created_user = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True})
+        user.set_password(password)
+        user.save()
+        project = Project.objects.filter(name=project_name, memberships__user=user).first()
+        created_project = project is None
+        if project is None:
+            project = project_create(name=project_name, owner=user)
+        membership_ensure(project=project, user=user, role=Membership.Role.OWNER)
+        PersonalAPIKey.objects.filter(user=user, label=key_label).delete()
+        issued = personal_api_key_create(user=user, label=key_label)
+    return Bootstrap(user, project, issued.secret, created_user, created_project)

@@ -1,0 +1,124 @@
+"""Shared test fixtures: factories, a prepared ClickHouse, and helpers to flush the stream.
+
+Tests use the real services: Postgres and Redis on 127.0.0.1 and chdb in a temporary
+directory (see pulseboard/test_settings.py).
+"""
+
+from __future__ import annotations
+
+import factory
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from apps.ingest import services as ingest_services
+from apps.ingest import stream
+from apps.projects.models import Membership, Project
+from apps.projects.services import ingest_key_generate, personal_api_key_create
+from pulseboard import clickhouse
+from pulseboard.clickhouse.migrate import migrations_apply
+
+
+PASSWORD = "correct horse battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password(PASSWORD)
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    name = factory.Sequence(lambda n: f"Project {n}")
+    timezone = "UTC"
+    api_key = factory.LazyFunction(ingest_key_generate)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    project = factory.SubFactory(ProjectFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.OWNER
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clickhouse_schema(django_db_blocker):
+    """The ClickHouse schema, applied once per run; the Redis keys of the run, removed after."""
+    migrations_apply()
+    yield
+    client = stream.client()
+    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000):
+        client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def fresh_stream():
+    """Each test starts with an empty event stream (projects are new per test anyway)."""
+    stream.client().delete(stream.stream_key())
+    yield
+
+
+@pytest.fixture
+def member(db):
+    """A user who owns one project: ``member.user``, ``member.project``."""
+    return MembershipFactory()
+
+
+@pytest.fixture
+def ingest_client():
+    return APIClient()
+
+
+@pytest.fixture
+def reader(member):
+    """An API client authenticated with the member's personal API key."""
+    issued = personal_api_key_create(user=member.user, label="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    return client
+
+
+def flush(consumer: str = "test-worker", **overrides) -> ingest_services.FlushStats:
+    options = {
+        "consumer": consumer,
+        "max_events": settings.FLUSH_MAX_EVENTS,
+        "max_bytes": settings.FLUSH_MAX_BYTES,
+        "claim_idle_ms": settings.FLUSH_CLAIM_IDLE_MS,
+        "max_seconds": 30,
+    }
+    options.update(overrides)
+    return ingest_services.events_flush(**options)
+
+
+@pytest.fixture
+def flush_stream():
+    """Run the batch writer as a worker would, until the stream is drained."""
+    return flush
+
+
+def stored_count(project_id: int) -> int:
+    return clickhouse.query("SELECT count() FROM events WHERE project_id = {p:UInt64}", {"p": project_id}).scalar()
+
+
+@pytest.fixture
+def count_stored():
+    return stored_count
+
+
+def post_events(client, api_key: str, body, **headers):
+    return client.post("/api/v1/events", body, format="json", HTTP_X_API_KEY=api_key, **headers)
+
+
+@pytest.fixture
+def send():
+    """POST a body to the ingest endpoint with a project's key."""
+    return post_events

@@ -1,0 +1,68 @@
+"""The one package that talks to ClickHouse: backends, versioned DDL, insert and query.
+
+No other module imports chdb or clickhouse_driver. Use :func:`query`, :func:`command` and
+:func:`insert_json_each_row`; they run on chdb (embedded) or a ClickHouse server
+(``CLICKHOUSE_URL``) with the same SQL text and ``{name:Type}`` parameters.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable
+
+from pulseboard.clickhouse.backends import Backend, ClickHouseBusy, ClickHouseError, Result
+
+__all__ = [
+    "Backend",
+    "ClickHouseBusy",
+    "ClickHouseError",
+    "Result",
+    "backend",
+    "command",
+    "insert_json_each_row",
+    "query",
+    "reset_backend",
+]
+
+_backend: Backend | None = None
+_backend_lock = threading.Lock()
+
+
+def backend() -> Backend:
+    """The process-wide backend, opened on first use from settings."""
+    global _backend
+    if _backend is None:
+        with _backend_lock:
+            if _backend is None:
+                from django.conf import settings
+
+                if settings.CLICKHOUSE_URL:
+                    from pulseboard.clickhouse.backends import DriverBackend
+
+                    _backend = DriverBackend(settings.CLICKHOUSE_URL, settings.CLICKHOUSE_DATABASE)
+                else:
+                    from pulseboard.clickhouse.backends import ChdbBackend
+
+                    _backend = ChdbBackend(settings.CHDB_PATH, settings.CLICKHOUSE_DATABASE)
+    return _backend
+
+
+def reset_backend() -> None:
+    """Close the backend (releasing the chdb lock); the next call opens it again."""
+    global _backend
+    with _backend_lock:
+        if _backend is not None:
+            _backend.close()
+            _backend = None
+
+
+def query(sql: str, params: dict[str, Any] | None = None) -> Result:
+    return backend().query(sql, params)
+
+
+def command(sql: str, params: dict[str, Any] | None = None) -> None:
+    backend().command(sql, params)
+
+
+def insert_json_each_row(table: str, columns: Iterable[str], payload: bytes) -> int:
+    return backend().insert_json_each_row(table, columns, payload)

@@ -1,0 +1,78 @@
+"""``make run``: the whole embedded deployment in one process.
+
+Web (ASGI, HTTP and WebSockets) runs under uvicorn in a thread, Celery beat in a thread,
+and the Celery worker in the main thread, where it owns the signals (Ctrl-C stops all).
+This process opens chdb first and holds it until it exits.
+"""
+
+import os
+import threading
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.projects.services import user_bootstrap
+from pulseboard import embedded
+from pulseboard.clickhouse import ClickHouseError, backend
+from pulseboard.clickhouse.migrate import migrations_apply
+
+
+class Command(BaseCommand):
+    help = "Run PulseBoard on one machine: web, worker and beat in this process (the embedded deployment)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-demo", action="store_true", help="Do not create the demo login.")
+
+    def handle(self, *args, **options):
+        try:
+            backend()  # take the chdb lock before anything else, or fail with its message
+            migrations_apply()
+        except ClickHouseError as exc:
+            raise CommandError(str(exc)) from exc
+        call_command("migrate", interactive=False, verbosity=0)
+        url = f"http://{options['host']}:{options['port']}"
+        if not options["no_demo"]:
+            password = os.environ.get("DEMO_PASSWORD") or embedded.local_secret(settings.VAR_DIR, "demo_password")[:16]
+            demo = user_bootstrap(username="demo", password=password, project_name="Demo")
+            self.stdout.write(
+                self.style.SUCCESS("PulseBoard is starting.")
+                + f"\n  Open {url}/ and log in as  demo / {password}"
+                + f"\n  Project {demo.project.name!r} (id {demo.project.id}), ingest key {demo.project.api_key}"
+                + f"\n  Try: curl -X POST {url}/api/v1/events -H 'X-API-Key: {demo.project.api_key}'"
+                + " -H 'Content-Type: application/json' -d '{\"event\": \"hello\", \"distinct_id\": \"me\"}'\n"
+            )
+        self._serve(options["host"], options["port"])
+
+    def _serve(self, host: str, port: int) -> None:
+        import uvicorn
+        from celery.beat import EmbeddedService
+
+        from pulseboard.celery import app
+
+        web = uvicorn.Server(
+            uvicorn.Config("pulseboard.asgi:application", host=host, port=port, lifespan="off", log_level="warning", access_log=False)
+        )
+        web_thread = threading.Thread(target=web.run, name="web", daemon=True)
+        web_thread.start()
+        beat = EmbeddedService(app, thread=True, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME)
+        beat.start()
+        worker = app.Worker(
+            pool_cls="solo",
+            concurrency=1,
+            loglevel="WARNING",
+            without_gossip=True,
+            without_mingle=True,
+            without_heartbeat=True,
+            quiet=True,
+        )
+        try:
+            worker.start()
+        finally:
+            beat.stop()
+            web.should_exit = True
+            web_thread.join(timeout=10)
+        if worker.exitcode:
+            raise CommandError(f"The worker stopped with exit code {worker.exitcode}.")

@@ -1,0 +1,3 @@
+"""WebSocket routes. Each app that pushes to the browser adds its consumers here."""
+
+websocket_urlpatterns: list = []

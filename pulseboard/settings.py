@@ -1,0 +1,243 @@
+"""PulseBoard settings. Every value comes from the environment, read here and nowhere else.
+
+Two deployments share this file:
+
+* ``PULSEBOARD_DEPLOYMENT=embedded`` (the default, ``make run``): SQLite and chdb under
+  ``var/``, Redis at ``REDIS_URL`` or a private one, a secret generated under ``var/``.
+* ``PULSEBOARD_DEPLOYMENT=server`` (``docker compose up``): Postgres, a ClickHouse server
+  and Redis are required, and so is ``SECRET_KEY``; nothing falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from pulseboard import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    try:
+        return default if value is None else int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
+
+
+def require(name: str) -> str:
+    value = env(name)
+    if value is None:
+        raise ImproperlyConfigured(f"{name} must be set when PULSEBOARD_DEPLOYMENT=server")
+    return value
+
+
+DEPLOYMENT = env("PULSEBOARD_DEPLOYMENT", "embedded")
+if DEPLOYMENT not in {"embedded", "server"}:
+    raise ImproperlyConfigured(f"PULSEBOARD_DEPLOYMENT must be 'embedded' or 'server', got {DEPLOYMENT!r}")
+EMBEDDED = DEPLOYMENT == "embedded"
+
+VAR_DIR = Path(env("PULSEBOARD_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+# --- Core -----------------------------------------------------------------------------
+if EMBEDDED:
+    SECRET_KEY = env("SECRET_KEY") or embedded.local_secret(VAR_DIR, "secret_key")
+else:
+    SECRET_KEY = require("SECRET_KEY")
+
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if EMBEDDED else "")
+if not EMBEDDED and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when PULSEBOARD_DEPLOYMENT=server")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "channels",
+    "pulseboard",
+    "apps.projects",
+    "apps.ingest",
+    "apps.analytics",
+    "apps.funnels",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "pulseboard.urls"
+WSGI_APPLICATION = "pulseboard.wsgi.application"
+ASGI_APPLICATION = "pulseboard.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Configuration database -------------------------------------------------------------
+DATABASE_URL = env("DATABASE_URL") if not EMBEDDED else env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'pulseboard.sqlite3'}")
+if DATABASE_URL is None:
+    raise ImproperlyConfigured("DATABASE_URL must be set when PULSEBOARD_DEPLOYMENT=server")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+# --- Redis: stream, broker, cache, channel layer ---------------------------------------
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0" if EMBEDDED else None)
+if REDIS_URL is None:
+    raise ImproperlyConfigured("REDIS_URL must be set when PULSEBOARD_DEPLOYMENT=server")
+if EMBEDDED and not embedded.redis_answers(REDIS_URL):
+    REDIS_URL = embedded.private_redis_url(VAR_DIR)
+# Every key PulseBoard writes starts with this, so one Redis can host several installs (and tests).
+REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", "pulseboard")
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", embedded.celery_broker_url(REDIS_URL))
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+CELERY_TASK_DEFAULT_QUEUE = "pulseboard"
+CELERY_BEAT_SCHEDULE = {
+    "flush-events": {"task": "ingest.flush_events", "schedule": float(env("FLUSH_INTERVAL_SECONDS", "1.0"))},
+    "prune-ingest-requests": {"task": "ingest.prune_ingest_requests", "schedule": 3600.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+if EMBEDDED:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:channels:"},
+        }
+    }
+
+# --- ClickHouse -------------------------------------------------------------------------
+# A ClickHouse server when CLICKHOUSE_URL is set (clickhouse://user:pass@host:9000/db),
+# otherwise chdb, the in-process engine, with its data under CHDB_PATH.
+CLICKHOUSE_URL = env("CLICKHOUSE_URL")
+if not EMBEDDED and CLICKHOUSE_URL is None:
+    raise ImproperlyConfigured("CLICKHOUSE_URL must be set when PULSEBOARD_DEPLOYMENT=server")
+CHDB_PATH = env("CHDB_PATH", str(VAR_DIR / "chdb"))
+CLICKHOUSE_DATABASE = env("CLICKHOUSE_DATABASE", "pulseboard")
+
+# --- Ingest -----------------------------------------------------------------------------
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
+INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 1000)
+INGEST_MAX_PROPERTIES_BYTES = env_int("INGEST_MAX_PROPERTIES_BYTES", 32 * 1024)
+INGEST_MAX_FUTURE_HOURS = env_int("INGEST_MAX_FUTURE_HOURS", 24)
+INGEST_MAX_PAST_DAYS = env_int("INGEST_MAX_PAST_DAYS", 365 * 2)
+# The same event_id is stored once; Redis remembers ids for this long (about 100 bytes each).
+INGEST_EVENT_DEDUP_SECONDS = env_int("INGEST_EVENT_DEDUP_SECONDS", 24 * 3600)
+INGEST_IDEMPOTENCY_TTL_HOURS = env_int("INGEST_IDEMPOTENCY_TTL_HOURS", 48)
+INGEST_TRUST_X_FORWARDED_FOR = env_bool("INGEST_TRUST_X_FORWARDED_FOR", False)
+INGEST_IP_SALT = env("INGEST_IP_SALT", SECRET_KEY)
+# Batch writer: one ClickHouse INSERT carries at most this many events / bytes.
+FLUSH_MAX_EVENTS = env_int("FLUSH_MAX_EVENTS", 50_000)
+FLUSH_MAX_BYTES = env_int("FLUSH_MAX_BYTES", 32 * 1024 * 1024)
+# Stream entries held longer than this by a consumer that stopped acking are reclaimed.
+FLUSH_CLAIM_IDLE_MS = env_int("FLUSH_CLAIM_IDLE_MS", 60_000)
+# One flush run keeps draining the stream for at most this long before yielding to beat.
+FLUSH_MAX_SECONDS = float(env("FLUSH_MAX_SECONDS", "5"))
+
+# --- Web --------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.projects.authentication.PersonalAPIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PulseBoard API",
+    "DESCRIPTION": "Ingest product events and read them back.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+if not EMBEDDED:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,29 @@
+"""Settings for the test suite: the environment of a test run, then the real settings.
+
+Tests talk to the real Postgres and Redis on 127.0.0.1 and to chdb in a temporary
+directory. Every Redis key of a run starts with its own prefix, so a test run never
+touches the data of a PulseBoard running on the same Redis.
+"""
+
+import os
+import tempfile
+import uuid
+
+_run = os.environ.setdefault("PULSEBOARD_TEST_RUN", uuid.uuid4().hex[:10])
+os.environ.setdefault("PULSEBOARD_DEPLOYMENT", "embedded")
+os.environ.setdefault("PULSEBOARD_VAR_DIR", tempfile.mkdtemp(prefix=f"pulseboard-test-{_run}-"))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pulseboard")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("REDIS_KEY_PREFIX", f"pbtest:{_run}")
+os.environ.setdefault("SECRET_KEY", f"test-only-{_run}")
+
+from pulseboard import embedded  # noqa: E402
+
+if not embedded.redis_answers(os.environ["REDIS_URL"], timeout=2):
+    raise RuntimeError(
+        f"The tests need Redis at {os.environ['REDIS_URL']} and nothing answers there. Start it with:\n"
+        '  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no\n'
+        "(`make test` starts it for you.)"
+    )
+
+from pulseboard.settings import *  # noqa: E402,F401,F403
