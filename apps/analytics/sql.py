@@ -6,7 +6,7 @@
 # parameter matches everything.
 EVENTS_PAGE = """
 SELECT
-    toString(event_id) AS event_id,
+    event_id,
     event,
     timestamp,
     distinct_id,

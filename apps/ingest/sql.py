@@ -7,10 +7,10 @@ EVENTS_TABLE = "events"
 # write only the missing ones. The time bounds let ClickHouse prune partitions and skip
 # granules by the sort key, which starts (project_id, toDate(timestamp)).
 EXISTING_EVENT_IDS = """
-SELECT toString(event_id) AS event_id
+SELECT event_id
 FROM events
-WHERE project_id IN {project_ids:Array(UInt64)}
+WHERE has({project_ids:Array(UInt64)}, project_id)
   AND timestamp >= {ts_from:DateTime64(3, 'UTC')}
   AND timestamp <= {ts_to:DateTime64(3, 'UTC')}
-  AND event_id IN {event_ids:Array(UUID)}
+  AND has({event_ids:Array(UUID)}, event_id)
 """
