@@ -7,6 +7,7 @@ This process opens chdb first and holds it until it exits.
 
 import os
 import threading
+import warnings
 
 from django.conf import settings
 from django.core.management import call_command
@@ -33,6 +34,7 @@ class Command(BaseCommand):
         except ClickHouseError as exc:
             raise CommandError(str(exc)) from exc
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
         url = f"http://{options['host']}:{options['port']}"
         if not options["no_demo"]:
             password = os.environ.get("DEMO_PASSWORD") or embedded.local_secret(settings.VAR_DIR, "demo_password")[:16]
@@ -44,13 +46,19 @@ class Command(BaseCommand):
                 + f"\n  Try: curl -X POST {url}/api/v1/events -H 'X-API-Key: {demo.project.api_key}'"
                 + " -H 'Content-Type: application/json' -d '{\"event\": \"hello\", \"distinct_id\": \"me\"}'\n"
             )
+        self.stdout.flush()
         self._serve(options["host"], options["port"])
 
     def _serve(self, host: str, port: int) -> None:
         import uvicorn
         from celery.beat import EmbeddedService
+        from celery.exceptions import SecurityWarning
 
         from pulseboard.celery import app
+
+        # The embedded worker runs as whoever runs `make run`, root in a container included;
+        # it accepts JSON only, so Celery's warning about running as root does not apply.
+        warnings.filterwarnings("ignore", category=SecurityWarning)
 
         web = uvicorn.Server(
             uvicorn.Config("pulseboard.asgi:application", host=host, port=port, lifespan="off", log_level="warning", access_log=False)
@@ -74,5 +82,3 @@ class Command(BaseCommand):
             beat.stop()
             web.should_exit = True
             web_thread.join(timeout=10)
-        if worker.exitcode:
-            raise CommandError(f"The worker stopped with exit code {worker.exitcode}.")

@@ -1,0 +1,121 @@
+"""The embedded deployment end to end: `manage.py serve` as `make run` starts it.
+
+One real process with SQLite, chdb and (since nothing answers at REDIS_URL here) the
+private redis-server it starts itself; web, worker and beat inside. The test talks to it
+over HTTP only, like a user would.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(env, *args, timeout=120):
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def embedded_server(tmp_path):
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "DJANGO_SETTINGS_MODULE": "pulseboard.settings",
+        "PULSEBOARD_VAR_DIR": str(tmp_path / "var"),
+        "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing answers: the app must start its own
+        "PORT": str(port),
+        "DEMO_PASSWORD": "demo-password-for-tests",
+    }
+    log = open(tmp_path / "serve.log", "w+")
+    server = subprocess.Popen([sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return requests.get(f"{base}/livez", timeout=1).ok
+        except requests.ConnectionError:
+            assert server.poll() is None, f"serve exited early:\n{(tmp_path / 'serve.log').read_text()}"
+            return False
+
+    try:
+        wait_for(up, 90, "the embedded server to answer")
+        yield base, env, server, tmp_path
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        log.close()
+
+
+def test_embedded_deployment_end_to_end(embedded_server):
+    base, env, server, tmp_path = embedded_server
+    log = (tmp_path / "serve.log").read_text()
+    assert "log in as  demo / demo-password-for-tests" in log
+
+    keys = json.loads(manage(env, "bootstrap", "--username", "demo", "--password", "demo-password-for-tests", "--project", "Demo", "--json").stdout)
+    assert (tmp_path / "var" / "pulseboard.sqlite3").exists()
+    reader = {"Authorization": f"Bearer {keys['personal_api_key']}"}
+    events_url = f"{base}/api/v1/projects/{keys['project_id']}/events"
+
+    health = requests.get(f"{base}/healthz", timeout=5).json()
+    assert health["status"] == "ok"
+    assert health["components"]["db"]["engine"] == "sqlite"
+    assert health["components"]["clickhouse"]["backend"] == "chdb"
+
+    body = {"events": [{"event": "signed_up", "distinct_id": f"u{i}"} for i in range(3)]}
+    posted = requests.post(f"{base}/api/v1/events", json=body, headers={"X-API-Key": keys["api_key"], "Idempotency-Key": "first"}, timeout=5)
+    assert posted.status_code == 202
+    accepted_at = time.monotonic()
+
+    def stored():
+        results = requests.get(events_url, headers=reader, timeout=5).json()["results"]
+        return results if len(results) == 3 else None
+
+    results = wait_for(stored, 30, "the worker to write the events")
+    print(f"202 to readable through the embedded worker: {time.monotonic() - accepted_at:.2f}s")
+    assert sorted(r["event_id"] for r in results) == sorted(posted.json()["event_ids"])
+
+    replay = requests.post(f"{base}/api/v1/events", json=body, headers={"X-API-Key": keys["api_key"], "Idempotency-Key": "first"}, timeout=5)
+    assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
+
+    # While the server holds chdb, a command that needs it refuses clearly instead of hanging.
+    refused = manage(env, "ch_migrate")
+    assert refused.returncode != 0
+    assert f"in use by PulseBoard process {server.pid}" in refused.stderr
+
+    server.send_signal(signal.SIGINT)
+    assert server.wait(timeout=30) == 0
+    # Once the server is gone, the data is there for anyone to read, exactly once.
+    count = manage(env, "shell", "-c", "from pulseboard import clickhouse; print(clickhouse.query('SELECT count() FROM events').scalar())")
+    assert count.stdout.strip().splitlines()[-1] == "3", count.stderr
