@@ -179,7 +179,17 @@ CLICKHOUSE_URL = env("CLICKHOUSE_URL")
 if not EMBEDDED and CLICKHOUSE_URL is None:
     raise ImproperlyConfigured("CLICKHOUSE_URL must be set when PULSEBOARD_DEPLOYMENT=server")
 CHDB_PATH = env("CHDB_PATH", str(VAR_DIR / "chdb"))
+# The database named in CLICKHOUSE_URL wins; CLICKHOUSE_DATABASE names it for chdb.
 CLICKHOUSE_DATABASE = env("CLICKHOUSE_DATABASE", "pulseboard")
+if CLICKHOUSE_URL:
+    from pulseboard.clickhouse.backends import parse_clickhouse_url
+
+    try:
+        _clickhouse_db = parse_clickhouse_url(CLICKHOUSE_URL).database
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
+    if _clickhouse_db != "default":
+        CLICKHOUSE_DATABASE = _clickhouse_db
 
 # --- Ingest -----------------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
@@ -233,7 +243,8 @@ SPECTACULAR_SETTINGS = {
 if not EMBEDDED:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if env_bool("TRUST_X_FORWARDED_PROTO", False):  # only behind a proxy that sets it
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,219 @@
+"""The server deployment files (docker-compose.yml, Dockerfile) against pulseboard/settings.py.
+
+No Docker needed: docker-compose.yml is read with PyYAML and its ``${...}`` interpolation is
+resolved here as compose does it. Then each app service's settings are imported in a fresh
+Python process with exactly that service's environment, as its container would. The
+in-process settings of the test run (pulseboard.test_settings) play no part.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+APP_SERVICES = ("migrate", "web", "asgi", "worker", "beat")
+LONG_RUNNING = ("web", "asgi", "worker", "beat")
+# The .env of a fresh install: SECRET_KEY is the one variable without a default.
+DOTENV = {"SECRET_KEY": "x" * 50}
+
+
+class MissingVariable(Exception):
+    """A ``${NAME:?message}`` / ``${NAME?message}`` variable is unset: compose refuses to start."""
+
+
+# $$ | ${NAME} | ${NAME:-default} | ${NAME-default} | ${NAME:?message} | ${NAME?message} | any other $
+_INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?])(?P<arg>[^}$]*))?\}|(?P<other>\$)")
+
+
+def interpolate(text: str, variables: dict[str, str]) -> str:
+    def substitute(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        if match.group("other"):  # $NAME, nested ${A:-${B}}...: not used in our file, so not supported here
+            raise ValueError(f"unsupported interpolation in {text!r}")
+        name, op, arg = match.group("name", "op", "arg")
+        value = variables.get(name)
+        # With a colon, empty counts as unset (as in compose and the shell).
+        unset = value is None or (value == "" and op is not None and op.startswith(":"))
+        if op and op.endswith("?") and unset:
+            raise MissingVariable(f"{name}: {arg}")
+        if op and op.endswith("-") and unset:
+            return arg
+        return value or ""
+
+    return _INTERPOLATION.sub(substitute, text)
+
+
+def resolve(node, variables: dict[str, str]):
+    if isinstance(node, str):
+        return interpolate(node, variables)
+    if isinstance(node, dict):
+        return {key: resolve(value, variables) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve(value, variables) for value in node]
+    return node
+
+
+def compose(variables: dict[str, str] = DOTENV) -> dict:
+    # safe_load resolves the anchors and `<<` merge keys, as compose does.
+    return resolve(yaml.safe_load((REPO / "docker-compose.yml").read_text()), variables)
+
+
+def command(service: dict) -> list[str]:
+    cmd = service["command"]
+    return shlex.split(cmd) if isinstance(cmd, str) else cmd
+
+
+# Imports the settings as a container would and reports what they resolved to.
+PROBE = """
+import json
+import django
+django.setup()
+from django.conf import settings
+from pulseboard.clickhouse.backends import parse_clickhouse_url
+db = settings.DATABASES["default"]
+ch = parse_clickhouse_url(settings.CLICKHOUSE_URL)
+print(json.dumps({
+    "engine": db["ENGINE"], "db_host": db["HOST"], "db_name": db["NAME"], "db_user": db["USER"],
+    "clickhouse_url": settings.CLICKHOUSE_URL,
+    "clickhouse": {"host": ch.host, "port": ch.port, "database": ch.database},
+    "clickhouse_database": settings.CLICKHOUSE_DATABASE,
+    "redis_url": settings.REDIS_URL,
+    "broker_url": settings.CELERY_BROKER_URL,
+    "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "debug": settings.DEBUG,
+    "embedded": settings.EMBEDDED,
+    "secret_key_length": len(settings.SECRET_KEY),
+}))
+"""
+
+
+def run_settings(environment: dict[str, str]) -> subprocess.CompletedProcess:
+    # Only PATH and HOME come from the test run. The hosts postgres/redis/clickhouse do not
+    # resolve here, so settings that tried to connect at import would fail (or hang: timeout).
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **environment}
+    env["DJANGO_SETTINGS_MODULE"] = "pulseboard.settings"
+    return subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_interpolation_follows_compose_rules():
+    variables = {"SET": "value", "EMPTY": ""}
+    assert interpolate("${SET}/${UNSET}/$${SET}", variables) == "value//${SET}"
+    assert interpolate("${UNSET:-d} ${EMPTY:-d} ${EMPTY-d} ${SET:-d}", variables) == "d d  value"
+    assert interpolate("${EMPTY?m}", variables) == ""
+    for refused in ("${UNSET:?m}", "${EMPTY:?m}", "${UNSET?m}"):
+        with pytest.raises(MissingVariable):
+            interpolate(refused, variables)
+    with pytest.raises(ValueError):
+        interpolate("$SET", variables)
+
+
+@pytest.mark.parametrize("variables", [{}, {"SECRET_KEY": ""}], ids=["unset", "empty"])
+def test_compose_refuses_to_start_without_secret_key(variables):
+    with pytest.raises(MissingVariable, match="SECRET_KEY"):
+        compose(variables)
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_service_environment_configures_server_settings(name):
+    config = compose()
+    environment = config["services"][name]["environment"]
+    assert environment == config["x-app-env"], "every app service gets the one shared environment"
+
+    result = run_settings(environment)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert (found["engine"], found["db_host"], found["db_name"], found["db_user"]) == (
+        "django.db.backends.postgresql", "postgres", "pulseboard", "pulseboard"
+    )
+    assert found["clickhouse_url"] == environment["CLICKHOUSE_URL"]
+    assert found["clickhouse"] == {"host": "clickhouse", "port": 9000, "database": "pulseboard"}
+    # The backend uses CLICKHOUSE_DATABASE, which settings take from the URL: they must agree.
+    assert found["clickhouse_database"] == found["clickhouse"]["database"]
+    assert urlparse(found["redis_url"]).hostname == "redis"
+    assert urlparse(found["broker_url"]).hostname == "redis"
+    assert found["channel_layer"] == "channels_redis.core.RedisChannelLayer"
+    assert found["debug"] is False
+    assert found["embedded"] is False
+    assert found["secret_key_length"] == len(DOTENV["SECRET_KEY"])
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "CLICKHOUSE_URL"])
+def test_server_settings_refuse_to_start_without(missing):
+    environment = dict(compose()["services"]["web"]["environment"])
+    del environment[missing]
+    result = run_settings(environment)
+    assert result.returncode != 0
+    error = result.stderr.strip().splitlines()[-1]  # the exception line, not the traceback's source lines
+    assert error.startswith("django.core.exceptions.ImproperlyConfigured:"), result.stderr
+    assert missing in error
+
+
+def assert_defines(target: str) -> None:
+    """``package.module:name``: the module's file exists and assigns ``name`` at top level."""
+    module, attribute = target.split(":")
+    path = REPO / (module.replace(".", "/") + ".py")
+    assert path.is_file(), f"{target}: no {path}"
+    tree = ast.parse(path.read_text())
+    assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    assert attribute in assigned, f"{target}: {path} does not assign {attribute}"
+
+
+def test_service_commands_run_real_code():
+    services = compose()["services"]
+
+    web, asgi = command(services["web"]), command(services["asgi"])
+    assert web[:2] == ["gunicorn", "pulseboard.wsgi:application"]
+    assert asgi[:2] == ["uvicorn", "pulseboard.asgi:application"]
+    assert_defines(web[1])
+    assert_defines(asgi[1])
+    # Each binds the port it publishes.
+    assert web[web.index("--bind") + 1] == "0.0.0.0:8000" and services["web"]["ports"] == ["8000:8000"]
+    assert asgi[asgi.index("--port") + 1] == "8001" and services["asgi"]["ports"] == ["8001:8001"]
+
+    for name in ("worker", "beat"):
+        assert command(services[name])[:4] == ["celery", "-A", "pulseboard", name]
+    assert_defines("pulseboard.celery:app")  # what `celery -A pulseboard` loads
+
+    migrate = command(services["migrate"])
+    assert migrate[:2] == ["sh", "-c"]
+    assert shlex.split(migrate[2]) == ["python", "manage.py", "migrate", "--noinput", "&&", "python", "manage.py", "ch_migrate"]
+    assert (REPO / "manage.py").is_file()
+    assert (REPO / "pulseboard/management/commands/ch_migrate.py").is_file()
+
+    # The image's default command is the web tier too.
+    cmd_line = [line for line in (REPO / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")][-1]
+    docker_cmd = json.loads(cmd_line[len("CMD ") :])
+    assert docker_cmd[:2] == ["gunicorn", "pulseboard.wsgi:application"]
+
+
+def test_services_start_in_order():
+    services = compose()["services"]
+    for name in ("postgres", "redis", "clickhouse"):
+        assert "healthcheck" in services[name], name
+    healthy = {name: {"condition": "service_healthy"} for name in ("postgres", "redis", "clickhouse")}
+    assert services["migrate"]["depends_on"] == healthy
+    assert services["migrate"].get("restart", "no") == "no"  # one-shot
+    for name in LONG_RUNNING:
+        assert services[name]["depends_on"] == {**healthy, "migrate": {"condition": "service_completed_successfully"}}
+        assert services[name]["restart"] == "unless-stopped"
+
+
+def test_redis_keeps_the_stream_across_restarts():
+    redis = compose()["services"]["redis"]
+    cmd = command(redis)
+    assert cmd[0] == "redis-server"
+    assert cmd[cmd.index("--appendonly") + 1] == "yes"
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
