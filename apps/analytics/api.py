@@ -8,8 +8,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.analytics.params import ParamError, cursor_decode, date_bound, int_param
-from apps.analytics.selectors import events_list
+from apps.analytics import selectors
+from apps.analytics.params import ParamError, cursor_decode, date_bound, date_range_resolve, filters_parse, int_param, series_parse
+from apps.analytics.selectors import EventFilters, events_list
 from apps.projects.selectors import project_get_for_user
 
 
@@ -54,12 +55,15 @@ class EventsAPI(APIView):
         tz = ZoneInfo(project.timezone)
         q = request.query_params
         try:
-            page = events_list(
-                project_id=project.id,
+            filters = EventFilters(
                 event=q.get("event", ""),
                 distinct_id=q.get("distinct_id", ""),
                 date_from=date_bound(q.get("date_from"), field="date_from", tz=tz, end=False),
                 date_to=date_bound(q.get("date_to"), field="date_to", tz=tz, end=True),
+            )
+            page = events_list(
+                project_id=project.id,
+                filters=filters,
                 cursor=cursor_decode(q["cursor"]) if q.get("cursor") else None,
                 limit=int_param(q.get("limit"), field="limit", default=100, low=1, high=1000),
             )
@@ -71,3 +75,150 @@ class EventsAPI(APIView):
             params["cursor"] = page.next_cursor
             next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
         return Response({"results": page.events, "next_cursor": page.next_cursor, "next": next_url})
+
+
+# --- Insights ---------------------------------------------------------------------------------
+
+RANGE_PARAMETERS = [
+    OpenApiParameter("range", OpenApiTypes.STR, enum=["24h", "7d", "30d", "90d"], description="A preset ending now (default 30d). Ignored when date_from/date_to are given."),
+    OpenApiParameter("date_from", OpenApiTypes.STR, description="ISO date or date-time; widened to the start of its bucket in the project timezone."),
+    OpenApiParameter("date_to", OpenApiTypes.STR, description="ISO date (inclusive) or date-time; widened to the end of its bucket."),
+    OpenApiParameter("interval", OpenApiTypes.STR, enum=["hour", "day", "week"], description="Bucket size (default: hour for 24h, else day). Weeks start on Monday."),
+]
+
+AXIS_FIELDS = {
+    "interval": serializers.CharField(),
+    "timezone": serializers.CharField(help_text="The project's IANA timezone; buckets are its local hours, days or Monday-weeks."),
+    "date_from": serializers.DateTimeField(help_text="Start of the first bucket (UTC)."),
+    "date_to": serializers.DateTimeField(help_text="End of the last bucket, exclusive (UTC)."),
+    "buckets": serializers.ListField(child=serializers.CharField(), help_text="Local label of each bucket: YYYY-MM-DD, or YYYY-MM-DD HH:MM for hours."),
+}
+INT_LIST = serializers.ListField(child=serializers.IntegerField())
+ACTIVE_USERS_SHAPE = inline_serializer(
+    "ActiveUsers",
+    {
+        **AXIS_FIELDS,
+        "dau": serializers.ListField(child=serializers.IntegerField(), help_text="Distinct users in each bucket."),
+        "wau": serializers.ListField(child=serializers.IntegerField(), help_text="Distinct users in the 7 days ending on each bucket's last day."),
+        "mau": serializers.ListField(child=serializers.IntegerField(), help_text="Distinct users in the 30 days ending on each bucket's last day."),
+    },
+)
+TOP_EVENT_FIELDS = {"event": serializers.CharField(), "count": serializers.IntegerField(), "users": serializers.IntegerField()}
+
+
+class InsightAPI(APIView):
+    """Shared parsing: the member's project, then the date range in its timezone."""
+
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        try:
+            date_range = date_range_resolve(params=request.query_params, tz_name=project.timezone)
+            return Response(self.compute(project, date_range, request.query_params))
+        except ParamError as error:
+            return param_error_response(error)
+
+    def compute(self, project, date_range, params) -> dict:
+        raise NotImplementedError
+
+
+class ActiveUsersAPI(InsightAPI):
+    @extend_schema(summary="DAU, WAU and MAU", parameters=RANGE_PARAMETERS, responses=ACTIVE_USERS_SHAPE)
+    def get(self, request, project_id: int):
+        return super().get(request, project_id)
+
+    def compute(self, project, date_range, params):
+        if date_range.interval == "hour":
+            raise ParamError("interval", "active users are daily figures: use day or week")
+        return selectors.active_users(project_id=project.id, date_range=date_range)
+
+
+class TrendsAPI(InsightAPI):
+    @extend_schema(
+        summary="Trends of one or more events",
+        parameters=[
+            OpenApiParameter("events", OpenApiTypes.STR, required=True, description="Comma-separated event names, one series each."),
+            OpenApiParameter("math", OpenApiTypes.STR, description="total (events), unique (users), wau or mau; one for all series or comma-separated per series."),
+            OpenApiParameter("breakdown", OpenApiTypes.STR, description="A property name: one line per value, top 10 values, the rest as $other (total and unique math)."),
+            OpenApiParameter("filters", OpenApiTypes.STR, description='JSON list of {"key", "operator": equals|not_equals|contains|is_set, "value"}, all must hold.'),
+            *RANGE_PARAMETERS,
+        ],
+        responses=inline_serializer(
+            "Trends",
+            {
+                **AXIS_FIELDS,
+                "breakdown": serializers.CharField(allow_null=True),
+                "series": inline_serializer(
+                    "TrendSeries",
+                    {
+                        "label": serializers.CharField(),
+                        "event": serializers.CharField(),
+                        "math": serializers.CharField(),
+                        "breakdown_value": serializers.CharField(allow_null=True, help_text="'' for events without the property, $other for the rest."),
+                        "data": INT_LIST,
+                        "total": serializers.IntegerField(allow_null=True, help_text="Sum of data for total math, else null."),
+                    },
+                    many=True,
+                ),
+            },
+        ),
+    )
+    def get(self, request, project_id: int):
+        return super().get(request, project_id)
+
+    def compute(self, project, date_range, params):
+        series = series_parse(params.get("events"), params.get("math"))
+        breakdown = params.get("breakdown") or None
+        if any(s.math in ("wau", "mau") for s in series):
+            if date_range.interval == "hour":
+                raise ParamError("math", "wau and mau need a day or week interval")
+            if breakdown:
+                raise ParamError("breakdown", "a breakdown works with total and unique math")
+        filters = filters_parse(params.get("filters"))
+        return selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+
+
+class TopEventsAPI(InsightAPI):
+    @extend_schema(
+        summary="The most frequent events",
+        parameters=[*RANGE_PARAMETERS, OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100 (default 10).")],
+        responses=inline_serializer("TopEvents", {**AXIS_FIELDS, "results": inline_serializer("TopEvent", TOP_EVENT_FIELDS, many=True)}),
+    )
+    def get(self, request, project_id: int):
+        return super().get(request, project_id)
+
+    def compute(self, project, date_range, params):
+        limit = int_param(params.get("limit"), field="limit", default=10, low=1, high=100)
+        results = selectors.top_events(project_id=project.id, date_range=date_range, limit=limit)
+        return {**selectors.axis(date_range), "results": results}
+
+
+CARD = inline_serializer(
+    "Card",
+    {
+        "value": serializers.FloatField(),
+        "previous": serializers.FloatField(help_text="The same figure over the period of the same length just before."),
+        "change_pct": serializers.FloatField(allow_null=True, help_text="null when the previous value is 0."),
+    },
+)
+
+
+class OverviewAPI(InsightAPI):
+    @extend_schema(
+        summary="Overview: cards, active users, events over time, top events",
+        parameters=RANGE_PARAMETERS,
+        responses=inline_serializer(
+            "Overview",
+            {
+                **AXIS_FIELDS,
+                "cards": inline_serializer("Cards", {"events": CARD, "users": CARD, "sessions": CARD, "events_per_user": CARD}),
+                "active_users": ACTIVE_USERS_SHAPE,
+                "events_over_time": inline_serializer("EventsOverTime", {**AXIS_FIELDS, "data": INT_LIST}),
+                "top_events": inline_serializer("OverviewTopEvent", TOP_EVENT_FIELDS, many=True),
+            },
+        ),
+    )
+    def get(self, request, project_id: int):
+        return super().get(request, project_id)
+
+    def compute(self, project, date_range, params):
+        return selectors.overview(project_id=project.id, date_range=date_range)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
+
+import orjson
+
+from apps.analytics.sql import OPERATORS, PropertyFilter
 
 
 class ParamError(ValueError):
@@ -64,3 +69,184 @@ def cursor_decode(value: str) -> tuple[datetime, str]:
         return datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc), str(uuid.UUID(event_id))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ParamError("cursor", "is not a cursor this API returned") from None
+
+
+# --- Date ranges of whole buckets -----------------------------------------------------------
+
+INTERVALS = ("hour", "day", "week")
+PRESETS = {"24h": ("24 hours", "hour"), "7d": ("7 days", "day"), "30d": ("30 days", "day"), "90d": ("90 days", "day")}
+DEFAULT_PRESET = "30d"
+MAX_BUCKETS = 2500
+
+
+def _floor_local(moment: datetime, interval: str, tz: ZoneInfo) -> datetime:
+    """The start of the bucket holding ``moment``, as a UTC instant (same rule as ClickHouse's
+    toStartOfHour / toStartOfDay / toMonday in the project's timezone)."""
+    local = moment.astimezone(tz)
+    if interval == "hour":
+        local = local.replace(minute=0, second=0, microsecond=0)
+        return local.astimezone(timezone.utc)
+    day = local.date()
+    if interval == "week":
+        day -= timedelta(days=day.weekday())
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+
+
+def _next_bucket(start: datetime, interval: str, tz: ZoneInfo) -> datetime:
+    if interval == "hour":
+        return start + timedelta(hours=1)
+    step = 7 if interval == "week" else 1
+    day = start.astimezone(tz).date() + timedelta(days=step)
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """A half-open UTC range ``[date_from, date_to)`` made of whole buckets in ``tz``."""
+
+    date_from: datetime
+    date_to: datetime
+    interval: str
+    tz: ZoneInfo
+    preset: str | None = None
+
+    @property
+    def timezone_name(self) -> str:
+        return self.tz.key
+
+    def bucket_starts(self) -> list[datetime]:
+        starts, current = [], self.date_from
+        while current < self.date_to:
+            starts.append(current)
+            current = _next_bucket(current, self.interval, self.tz)
+        return starts
+
+    def labels(self) -> list[str]:
+        fmt = "%Y-%m-%d %H:%M" if self.interval == "hour" else "%Y-%m-%d"
+        return [start.astimezone(self.tz).strftime(fmt) for start in self.bucket_starts()]
+
+    def days(self) -> list[date]:
+        """Every local day the range touches."""
+        first = self.date_from.astimezone(self.tz).date()
+        last = (self.date_to - timedelta(microseconds=1)).astimezone(self.tz).date()
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+    def previous(self) -> "DateRange":
+        """The range of the same length just before this one (for % change)."""
+        count = len(self.bucket_starts())
+        if self.interval == "hour":
+            start = self.date_from - timedelta(hours=count)
+        else:
+            days = count * (7 if self.interval == "week" else 1)
+            day = self.date_from.astimezone(self.tz).date() - timedelta(days=days)
+            start = datetime.combine(day, time(0), tzinfo=self.tz).astimezone(timezone.utc)
+        return DateRange(start, self.date_from, self.interval, self.tz)
+
+    def query_params(self) -> dict[str, str]:
+        """URL parameters that reproduce this range."""
+        if self.preset:
+            return {"range": self.preset, "interval": self.interval}
+        last = (self.date_to - timedelta(microseconds=1)).astimezone(self.tz).date()
+        return {"date_from": self.date_from.astimezone(self.tz).date().isoformat(), "date_to": last.isoformat(), "interval": self.interval}
+
+
+def date_range_resolve(
+    *, params, tz_name: str, now: datetime | None = None, default_preset: str = DEFAULT_PRESET
+) -> DateRange:
+    """Read ``range`` (a preset), or ``date_from``/``date_to``, and ``interval`` from request params.
+
+    Presets end with the current bucket: ``7d`` is today and the 6 days before, ``24h`` the
+    current hour and the 23 before. Custom ranges are widened to whole buckets. Everything
+    is in the project's timezone.
+    """
+    tz = ZoneInfo(tz_name)
+    now = now or datetime.now(timezone.utc)
+    interval = params.get("interval") or None
+    if interval is not None and interval not in INTERVALS:
+        raise ParamError("interval", f"must be one of {', '.join(INTERVALS)}")
+    custom = params.get("date_from") or params.get("date_to")
+    preset = params.get("range") or (None if custom else default_preset)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ParamError("range", f"must be one of {', '.join(PRESETS)}")
+        interval = interval or PRESETS[preset][1]
+        if preset == "24h":
+            end = _next_bucket(_floor_local(now, "hour", tz), "hour", tz)
+            start = end - timedelta(hours=24)
+        else:
+            days = int(preset[:-1])
+            today = now.astimezone(tz).date()
+            start = datetime.combine(today - timedelta(days=days - 1), time(0), tzinfo=tz).astimezone(timezone.utc)
+            end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
+    else:
+        interval = interval or "day"
+        start = date_bound(params.get("date_from"), field="date_from", tz=tz, end=False)
+        end = date_bound(params.get("date_to"), field="date_to", tz=tz, end=True)
+        if start is None or end is None:
+            raise ParamError("date_from" if start is None else "date_to", "a custom range needs both date_from and date_to")
+        if end <= start:
+            raise ParamError("date_to", "must be after date_from")
+    start = _floor_local(start, interval, tz)
+    end_floor = _floor_local(end - timedelta(microseconds=1), interval, tz)
+    end = _next_bucket(end_floor, interval, tz)
+    date_range = DateRange(start, end, interval, tz, preset)
+    if len(date_range.bucket_starts()) > MAX_BUCKETS:
+        raise ParamError("interval", f"the range has more than {MAX_BUCKETS} {interval} buckets; pick a longer interval")
+    return date_range
+
+
+# --- Insight parameters -----------------------------------------------------------------------
+
+MAX_SERIES = 10
+MAX_FILTERS = 10
+MATHS = ("total", "unique", "wau", "mau")
+
+
+@dataclass(frozen=True)
+class Series:
+    event: str
+    math: str = "total"
+
+
+def series_parse(events: str | None, math: str | None):
+    """``events=a,b`` and ``math=total`` (one for all) or ``math=total,unique`` (one each)."""
+    names = [name.strip() for name in (events or "").split(",") if name.strip()]
+    if not names:
+        raise ParamError("events", "name at least one event, e.g. events=$pageview,signed_up")
+    if len(names) > MAX_SERIES:
+        raise ParamError("events", f"at most {MAX_SERIES} series")
+    maths = [m.strip() for m in (math or "total").split(",")]
+    if len(maths) == 1:
+        maths = maths * len(names)
+    if len(maths) != len(names):
+        raise ParamError("math", "give one math for all events, or one per event")
+    for m in maths:
+        if m not in MATHS:
+            raise ParamError("math", f"{m!r} is not one of {', '.join(MATHS)}")
+    return [Series(event=name, math=m) for name, m in zip(names, maths)]
+
+
+def filters_parse(value: str | None):
+    """``filters`` is a JSON list of ``{"key", "operator", "value"}``; operators are
+    equals, not_equals, contains and is_set (which takes no value)."""
+    if not value:
+        return []
+    try:
+        items = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise ParamError("filters", 'must be a JSON list like [{"key": "plan", "operator": "equals", "value": "pro"}]') from None
+    if not isinstance(items, list) or len(items) > MAX_FILTERS:
+        raise ParamError("filters", f"must be a JSON list of at most {MAX_FILTERS} filters")
+    parsed = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not item["key"]:
+            raise ParamError("filters", f"filter {i} needs a property name in 'key'")
+        operator = item.get("operator", "equals")
+        if operator not in OPERATORS:
+            raise ParamError("filters", f"filter {i}: operator must be one of {', '.join(OPERATORS)}")
+        raw = item.get("value", "")
+        if operator != "is_set" and not isinstance(raw, (str, int, float, bool)):
+            raise ParamError("filters", f"filter {i} needs a value")
+        text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+        parsed.append(PropertyFilter(key=item["key"], operator=operator, value=text))
+    return parsed

@@ -10,7 +10,7 @@ Both run the same SQL text with ClickHouse server-side parameters (``{name:Type}
 
 Callers pass parameters as plain Python values (str, int, float, bool, aware datetime,
 UUID, lists of those); results come back as :class:`Result` with Python values: ints,
-floats, str, UTC-aware datetimes, lists.
+floats, str, dates, UTC-aware datetimes, lists.
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ def _converter(type_name: str):
     base = _base_type(type_name)
     if base.startswith("DateTime"):
         return lambda v: None if v is None else _parse_datetime(v)
+    if base in ("Date", "Date32"):
+        return lambda v: None if v is None else date.fromisoformat(v)
     if base.startswith("Decimal"):
         return lambda v: None if v is None else float(v)
     return None

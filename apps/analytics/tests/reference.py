@@ -1,0 +1,139 @@
+"""Pure-Python reference of every analytics figure, used only by the tests.
+
+Written from the definitions, not from the SQL: a person is the first of user_id,
+anonymous_id and distinct_id that is set; buckets are the project's local hours, days and
+Monday-weeks; WAU/MAU on a day are the persons active in the 7/30 local days ending that
+day. Events are dicts with ``timestamp`` as an aware UTC datetime and ``properties`` a dict.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import orjson
+
+OTHER = "$other"
+
+
+def person(e: dict) -> str:
+    return e.get("user_id") or e.get("anonymous_id") or e["distinct_id"]
+
+
+def bucket_of(ts: datetime, interval: str, tz: ZoneInfo) -> datetime:
+    local = ts.astimezone(tz)
+    if interval == "hour":
+        start = local.replace(minute=0, second=0, microsecond=0)
+    else:
+        day = local.date()
+        if interval == "week":
+            day -= timedelta(days=day.weekday())
+        start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    return start.astimezone(ZoneInfo("UTC"))
+
+
+def in_range(events, date_from: datetime, date_to: datetime):
+    return [e for e in events if date_from <= e["timestamp"] < date_to]
+
+
+def series_values(buckets: list[datetime], per_bucket: dict) -> list[int]:
+    return [per_bucket.get(b, 0) for b in buckets]
+
+
+def prop_text(props: dict, key: str) -> str | None:
+    if key not in props:
+        return None
+    value = props[key]
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def matches(e: dict, filters: list[dict]) -> bool:
+    for f in filters:
+        text = prop_text(e["properties"], f["key"])
+        value = f.get("value", "")
+        if f["operator"] == "is_set" and text is None:
+            return False
+        if f["operator"] == "equals" and text != value:
+            return False
+        if f["operator"] == "not_equals" and text == value:
+            return False
+        if f["operator"] == "contains" and (text is None or value.lower() not in text.lower()):
+            return False
+    return True
+
+
+def count_by_bucket(events, buckets, interval, tz, unique: bool) -> list[int]:
+    groups = defaultdict(set) if unique else Counter()
+    for e in events:
+        b = bucket_of(e["timestamp"], interval, tz)
+        if unique:
+            groups[b].add(person(e))
+        else:
+            groups[b] += 1
+    return series_values(buckets, {b: len(v) for b, v in groups.items()} if unique else groups)
+
+
+def trailing_actives(events, last_days: list[date], window: int, tz: ZoneInfo) -> list[int]:
+    days_of = defaultdict(set)
+    for e in events:
+        days_of[e["timestamp"].astimezone(tz).date()].add(person(e))
+    values = []
+    for day in last_days:
+        people = set()
+        for i in range(window):
+            people |= days_of.get(day - timedelta(days=i), set())
+        values.append(len(people))
+    return values
+
+
+def last_days(buckets: list[datetime], date_to: datetime, tz: ZoneInfo) -> list[date]:
+    ends = buckets[1:] + [date_to]
+    return [(end - timedelta(microseconds=1)).astimezone(tz).date() for end in ends]
+
+
+def trend(events, *, event, math, buckets, date_from, date_to, interval, tz, filters=(), breakdown=None) -> list[dict]:
+    """Lines as (breakdown_value, data), in the API's order."""
+    chosen = [e for e in events if e["event"] == event and matches(e, list(filters))]
+    if math in ("wau", "mau"):
+        window = 7 if math == "wau" else 30
+        return [{"breakdown_value": None, "data": trailing_actives(chosen, last_days(buckets, date_to, tz), window, tz)}]
+    chosen = in_range(chosen, date_from, date_to)
+    unique = math == "unique"
+    if breakdown is None:
+        return [{"breakdown_value": None, "data": count_by_bucket(chosen, buckets, interval, tz, unique)}]
+    raw = Counter(prop_text(e["properties"], breakdown) or "" for e in chosen)
+    top = {value for value, _ in sorted(raw.items(), key=lambda kv: (-kv[1], kv[0]))[:10]}
+    lines = defaultdict(list)
+    for e in chosen:
+        value = prop_text(e["properties"], breakdown) or ""
+        lines[value if value in top else OTHER].append(e)
+    result = [{"breakdown_value": v, "data": count_by_bucket(es, buckets, interval, tz, unique)} for v, es in lines.items()]
+    result.sort(key=lambda line: (line["breakdown_value"] == OTHER, -sum(line["data"]), line["breakdown_value"]))
+    return result
+
+
+def top_events(events, limit: int) -> list[dict]:
+    counts = Counter(e["event"] for e in events)
+    users = defaultdict(set)
+    for e in events:
+        users[e["event"]].add(person(e))
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return [{"event": name, "count": n, "users": len(users[name])} for name, n in ordered]
+
+
+def card(current: float, previous: float) -> dict:
+    change = None if not previous else round((current - previous) / previous * 100, 1)
+    return {"value": current, "previous": previous, "change_pct": change}
+
+
+def overview_cards(events, date_from, date_to, previous_from) -> dict:
+    now, before = in_range(events, date_from, date_to), in_range(events, previous_from, date_from)
+
+    def figures(es):
+        users = len({person(e) for e in es})
+        sessions = len({e["session_id"] for e in es if e.get("session_id")})
+        return len(es), users, sessions, (round(len(es) / users, 2) if users else 0.0)
+
+    a, b = figures(now), figures(before)
+    return {"events": card(a[0], b[0]), "users": card(a[1], b[1]), "sessions": card(a[2], b[2]), "events_per_user": card(a[3], b[3])}
