@@ -1,8 +1,15 @@
 from django.urls import path
 
-from apps.analytics import api
+from apps.analytics import api, views
 
 urlpatterns = [
+    path("projects/<int:project_id>/", views.overview, name="analytics-overview"),
+    path("projects/<int:project_id>/trends/", views.trends, name="analytics-trends"),
+    path("projects/<int:project_id>/trends.csv", views.trends_csv, name="analytics-trends-csv"),
+    path("projects/<int:project_id>/explorer/", views.explorer, name="analytics-explorer"),
+    path("projects/<int:project_id>/explorer/new", views.explorer_new, name="analytics-explorer-new"),
+    path("projects/<int:project_id>/users/", views.users, name="analytics-users"),
+    path("projects/<int:project_id>/users/person/", views.user_detail, name="analytics-user"),
     path("api/v1/projects/<int:project_id>/events", api.EventsAPI.as_view(), name="api-events"),
     path("api/v1/projects/<int:project_id>/insights/active-users", api.ActiveUsersAPI.as_view(), name="api-active-users"),
     path("api/v1/projects/<int:project_id>/insights/trends", api.TrendsAPI.as_view(), name="api-trends"),

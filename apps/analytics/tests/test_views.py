@@ -1,0 +1,80 @@
+"""Dashboard pages: they render for members, 404 for everyone else, and show the API's numbers."""
+
+import pytest
+from django.test import Client
+
+from conftest import PASSWORD, MembershipFactory, flush
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["", "trends/", "explorer/", "users/", "users/person/?id=u1", "trends.csv", "explorer/new?since=2026-01-01T00:00:00%2B00:00"]
+
+
+@pytest.fixture
+def browser(member, ingest_client, send):
+    events = [
+        {"event": "$pageview", "distinct_id": f"u{i % 3}", "properties": {"browser": "Chrome" if i % 2 else "Firefox"}, "page_url": "https://x.test/"}
+        for i in range(9)
+    ]
+    assert send(ingest_client, member.project.api_key, {"events": events}).status_code == 202
+    flush()
+    client = Client()
+    assert client.login(username=member.user.username, password=PASSWORD)
+    return client
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_render_for_members(browser, member, page):
+    response = browser.get(f"/projects/{member.project.id}/{page}")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_are_404_for_other_projects(browser, page):
+    other = MembershipFactory()
+    assert browser.get(f"/projects/{other.project.id}/{page}").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["", "trends/", "explorer/", "users/"])
+def test_pages_need_a_login(member, page):
+    response = Client().get(f"/projects/{member.project.id}/{page}")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_htmx_requests_get_only_the_page_body(browser, member):
+    response = browser.get(f"/projects/{member.project.id}/trends/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert b"<html" not in response.content and b"trend-chart" in response.content
+
+
+def test_overview_shows_the_api_figures(browser, member):
+    api = browser.get(f"/api/v1/projects/{member.project.id}/insights/overview?range=7d").json()
+    html = browser.get(f"/projects/{member.project.id}/?range=7d").content.decode()
+    assert api["cards"]["events"]["value"] == 9 and api["cards"]["users"]["value"] == 3
+    assert '<span class="value" data-value>9</span>' in html
+    assert '<span class="value" data-value>3</span>' in html
+
+
+def test_trends_form_fields_and_csv(browser, member):
+    base = f"/projects/{member.project.id}"
+    query = "event=%24pageview&math=total&event=%24pageview&math=unique&fkey=browser&fop=equals&fvalue=Chrome&range=7d"
+    assert browser.get(f"{base}/trends/?{query}").status_code == 200
+    csv = browser.get(f"{base}/trends.csv?{query}").content.decode().splitlines()
+    assert csv[0] == "bucket,$pageview · total,$pageview · unique users"
+    assert sum(int(line.split(",")[1]) for line in csv[1:]) == 4
+    assert sum(int(line.split(",")[2]) for line in csv[1:]) <= 3
+
+
+def test_bad_parameters_show_an_error_not_a_crash(browser, member):
+    response = browser.get(f"/projects/{member.project.id}/trends/?events=x&math=median")
+    assert response.status_code == 400
+    assert b"math" in response.content
+
+
+def test_explorer_filters_and_new_events_badge(browser, member, ingest_client, send):
+    base = f"/projects/{member.project.id}"
+    html = browser.get(f"{base}/explorer/?property=browser&value=Firefox&range=7d").content.decode()
+    assert html.count('class="event-row"') == 5
+    since = "2000-01-01T00:00:00+00:00"
+    badge = browser.get(f"{base}/explorer/new", {"since": since, "range": "7d", "event": "$pageview"}).content.decode()
+    assert "<strong>9</strong> new events" in badge

@@ -1,0 +1,342 @@
+"""Dashboard pages: overview, trends, explorer and users.
+
+Views parse the query string (the page state lives in the URL, so a view can be shared),
+call a selector and render: the whole page on a normal request, only the ``#page-body``
+partial on an HTMX one. They use the same selectors as the JSON API, so the numbers on a
+page and in the API are the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from apps.analytics import selectors
+from apps.analytics.params import (
+    INTERVALS,
+    PRESETS,
+    DateRange,
+    ParamError,
+    Series,
+    cursor_decode,
+    date_range_resolve,
+    filters_parse,
+    series_parse,
+)
+from apps.analytics.sql import OPERATORS, PropertyFilter
+from apps.ingest.models import EventDefinition
+from apps.projects.selectors import project_get_for_user
+from apps.projects.views import wants_partial
+
+EXPLORER_PAGE = 50
+NEW_EVENTS_POLL_SECONDS = 10
+OPERATOR_LABELS = {"equals": "equals", "not_equals": "does not equal", "contains": "contains", "is_set": "is set"}
+
+
+def _render(request: HttpRequest, partial: str, context: dict, status: int = 200) -> HttpResponse:
+    if wants_partial(request):
+        return render(request, partial, context, status=status)
+    return render(request, "analytics/page.html", {**context, "partial": partial}, status=status)
+
+
+def _error(request: HttpRequest, project, error: ParamError, title: str) -> HttpResponse:
+    return _render(
+        request, "analytics/partials/param_error.html", {"project": project, "error": error, "title": title}, status=400
+    )
+
+
+def _date_controls(request: HttpRequest, date_range: DateRange, *, intervals=INTERVALS, keep=()) -> dict:
+    """Context of the date-controls partial, keeping the page's other parameters."""
+    last_day = (date_range.date_to - timedelta(microseconds=1)).astimezone(date_range.tz).date()
+    hidden = [(k, v) for k in keep for v in request.GET.getlist(k) if v]
+    return {
+        "presets": [(value, label) for value, (label, _) in PRESETS.items()],
+        "preset": date_range.preset,
+        "date_from": date_range.date_from.astimezone(date_range.tz).date().isoformat(),
+        "date_to": last_day.isoformat(),
+        "interval": date_range.interval,
+        "intervals": list(intervals),
+        "hidden": hidden,
+    }
+
+
+def _range(request: HttpRequest, project) -> DateRange:
+    params = request.GET.copy()
+    if params.get("preset"):  # the date controls send the preset they show as `preset`
+        params["range"] = params["preset"]
+    return date_range_resolve(params=params, tz_name=project.timezone)
+
+
+def _chart(kind: str, labels: list[str], datasets: list[dict], **options) -> dict:
+    return {"type": kind, "labels": labels, "datasets": datasets, **options}
+
+
+def _event_names(project) -> list[str]:
+    return list(EventDefinition.objects.filter(project=project).order_by("-count").values_list("name", flat=True)[:500])
+
+
+# --- Overview -----------------------------------------------------------------------------
+
+
+@login_required
+def overview(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range = _range(request, project)
+    except ParamError as error:
+        return _error(request, project, error, "Overview")
+    data = selectors.overview(project_id=project.id, date_range=date_range)
+    active = data["active_users"]
+    context = {
+        "project": project,
+        "title": "Overview",
+        "date_controls": _date_controls(request, date_range),
+        "data": data,
+        "cards": [
+            ("Events", data["cards"]["events"], "events"),
+            ("Unique users", data["cards"]["users"], "users"),
+            ("Sessions", data["cards"]["sessions"], "sessions"),
+            ("Events per user", data["cards"]["events_per_user"], "events_per_user"),
+        ],
+        "active_chart": _chart(
+            "line",
+            active["buckets"],
+            [{"label": "DAU", "data": active["dau"]}, {"label": "WAU", "data": active["wau"]}, {"label": "MAU", "data": active["mau"]}],
+        ),
+        "events_chart": _chart("bar", data["buckets"], [{"label": "Events", "data": data["events_over_time"]["data"]}]),
+        "has_data": data["cards"]["events"]["value"] > 0 or data["cards"]["events"]["previous"] > 0,
+        "explorer_url": reverse("analytics-explorer", kwargs={"project_id": project.id}),
+        "trends_url": reverse("analytics-trends", kwargs={"project_id": project.id}),
+        "settings_url": reverse("project-settings", kwargs={"project_id": project.id}),
+        "range_query": urlencode(date_range.query_params()),
+    }
+    return _render(request, "analytics/partials/overview_body.html", context)
+
+
+# --- Trends -------------------------------------------------------------------------------
+
+TREND_KEEP = ("events", "event", "math", "breakdown", "filters", "fkey", "fop", "fvalue", "chart")
+
+
+def _form_series(request: HttpRequest) -> tuple[str | None, str | None]:
+    """The series as ``events``/``math`` (the API's form), or as the page form's repeated
+    ``event`` and ``math`` fields (empty rows ignored)."""
+    q = request.GET
+    if q.get("events"):
+        return q["events"], q.get("math")
+    rows = [(e.strip(), m) for e, m in zip(q.getlist("event"), q.getlist("math") + ["total"] * len(q.getlist("event"))) if e.strip()]
+    if not rows:
+        return None, None
+    return ",".join(e for e, _ in rows), ",".join(m for _, m in rows)
+
+
+def _form_filters(request: HttpRequest) -> list[PropertyFilter]:
+    """``filters`` as JSON (the API's form), or the page form's repeated fkey/fop/fvalue rows."""
+    q = request.GET
+    if q.get("filters"):
+        return filters_parse(q["filters"])
+    found = []
+    for key, op, value in zip(q.getlist("fkey"), q.getlist("fop"), q.getlist("fvalue")):
+        if key.strip():
+            if op not in OPERATORS:
+                raise ParamError("filters", f"operator must be one of {', '.join(OPERATORS)}")
+            found.append(PropertyFilter(key=key.strip(), operator=op, value=value))
+    return found
+
+
+def _trend_request(request: HttpRequest, project) -> tuple[DateRange, list[Series], str | None, list[PropertyFilter]]:
+    date_range = _range(request, project)
+    events, math = _form_series(request)
+    if not events:
+        names = _event_names(project)
+        events = names[0] if names else "$pageview"
+    series = series_parse(events, math)
+    breakdown = request.GET.get("breakdown") or None
+    if any(s.math in ("wau", "mau") for s in series):
+        if date_range.interval == "hour":
+            raise ParamError("math", "WAU and MAU need a day or week interval")
+        if breakdown:
+            raise ParamError("breakdown", "a breakdown works with total and unique math")
+    return date_range, series, breakdown, _form_filters(request)
+
+
+@login_required
+def trends(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range, series, breakdown, filters = _trend_request(request, project)
+    except ParamError as error:
+        return _error(request, project, error, "Trends")
+    data = selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+    chart_kind = "bar" if request.GET.get("chart") == "bar" else "line"
+    query = request.GET.copy()
+    query.pop("preset", None)
+    query.update(date_range.query_params())
+    context = {
+        "project": project,
+        "title": "Trends",
+        "date_controls": _date_controls(request, date_range, keep=TREND_KEEP),
+        "data": data,
+        "series": series,
+        "breakdown": breakdown or "",
+        "filters": filters,
+        "range_hidden": list(date_range.query_params().items()),
+        "maths": [("total", "Total events"), ("unique", "Unique users"), ("wau", "Weekly active (WAU)"), ("mau", "Monthly active (MAU)")],
+        "operators": [(op, OPERATOR_LABELS[op]) for op in OPERATORS],
+        "chart_kind": chart_kind,
+        "chart": _chart(chart_kind, data["buckets"], [{"label": s["label"], "data": s["data"]} for s in data["series"]]),
+        "rows": list(zip(data["buckets"], zip(*[s["data"] for s in data["series"]]))),
+        "event_names": _event_names(project),
+        "csv_url": reverse("analytics-trends-csv", kwargs={"project_id": project.id}) + "?" + query.urlencode(),
+        "has_data": any(sum(s["data"]) for s in data["series"]),
+    }
+    return _render(request, "analytics/partials/trends_body.html", context)
+
+
+@login_required
+def trends_csv(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range, series, breakdown, filters = _trend_request(request, project)
+    except ParamError as error:
+        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+    data = selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="trends-{project.id}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["bucket", *[s["label"] for s in data["series"]]])
+    for label, values in zip(data["buckets"], zip(*[s["data"] for s in data["series"]])):
+        writer.writerow([label, *values])
+    return response
+
+
+# --- Explorer -----------------------------------------------------------------------------
+
+EXPLORER_KEEP = ("event", "distinct_id", "user_id", "anonymous_id", "property", "value")
+
+
+def _explorer_filters(request: HttpRequest, date_range: DateRange) -> selectors.EventFilters:
+    q = request.GET
+    key = q.get("property", "").strip()
+    properties = (PropertyFilter(key=key, operator="equals", value=q.get("value", "")),) if key else ()
+    return selectors.EventFilters(
+        event=q.get("event", ""),
+        distinct_id=q.get("distinct_id", "").strip(),
+        user_id=q.get("user_id", "").strip(),
+        anonymous_id=q.get("anonymous_id", "").strip(),
+        properties=properties,
+        date_from=date_range.date_from,
+        date_to=date_range.date_to,
+    )
+
+
+def _page_links(request: HttpRequest, next_cursor: str | None) -> str | None:
+    if not next_cursor:
+        return None
+    query = request.GET.copy()
+    query["cursor"] = next_cursor
+    return f"{request.path}?{query.urlencode()}"
+
+
+@login_required
+def explorer(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range = _range(request, project)
+        filters = _explorer_filters(request, date_range)
+        cursor = cursor_decode(request.GET["cursor"]) if request.GET.get("cursor") else None
+    except ParamError as error:
+        return _error(request, project, error, "Explorer")
+    page = selectors.events_list(project_id=project.id, filters=filters, cursor=cursor, limit=EXPLORER_PAGE)
+    loaded_at = datetime.now(timezone.utc)
+    context = {
+        "project": project,
+        "title": "Explorer",
+        "tz": ZoneInfo(project.timezone),
+        "events": page.events,
+        "next_url": _page_links(request, page.next_cursor),
+        "event_names": _event_names(project),
+        "q": request.GET,
+        "filtered": any(request.GET.get(k) for k in EXPLORER_KEEP),
+        "date_controls": _date_controls(request, date_range, intervals=(), keep=EXPLORER_KEEP),
+        "new_events_url": reverse("analytics-explorer-new", kwargs={"project_id": project.id})
+        + "?"
+        + urlencode({**{k: v for k, v in request.GET.items() if k != "cursor"}, "since": loaded_at.isoformat()}),
+        "poll_seconds": NEW_EVENTS_POLL_SECONDS,
+    }
+    if cursor is not None and wants_partial(request):
+        # "Load more": only the next rows and the next button, appended below the table.
+        return render(request, "analytics/partials/explorer_rows.html", context)
+    return _render(request, "analytics/partials/explorer_body.html", context)
+
+
+@login_required
+def explorer_new(request: HttpRequest, project_id: int) -> HttpResponse:
+    """How many matching events arrived since the page was loaded (polled by the page)."""
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range = _range(request, project)
+        since = datetime.fromisoformat(request.GET.get("since", ""))
+    except (ParamError, ValueError):
+        return HttpResponse(status=400)
+    filters = _explorer_filters(request, date_range)
+    # Events keep arriving after the range was resolved: count up to now, not the range end.
+    filters = selectors.EventFilters(**{**filters.__dict__, "date_to": None})
+    count = selectors.events_received_since(project_id=project.id, filters=filters, since=since)
+    reload_url = reverse("analytics-explorer", kwargs={"project_id": project.id}) + "?" + urlencode(
+        {k: v for k, v in request.GET.items() if k not in ("since", "cursor")}
+    )
+    return render(request, "analytics/partials/explorer_new.html", {"count": count, "reload_url": reload_url})
+
+
+# --- Users --------------------------------------------------------------------------------
+
+
+@login_required
+def users(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range = _range(request, project)
+    except ParamError as error:
+        return _error(request, project, error, "Users")
+    people = selectors.persons_top(project_id=project.id, date_range=date_range, limit=100)
+    context = {
+        "project": project,
+        "title": "Users",
+        "tz": ZoneInfo(project.timezone),
+        "people": people,
+        "date_controls": _date_controls(request, date_range, intervals=()),
+    }
+    return _render(request, "analytics/partials/users_body.html", context)
+
+
+@login_required
+def user_detail(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    person = request.GET.get("id", "")
+    try:
+        cursor = cursor_decode(request.GET["cursor"]) if request.GET.get("cursor") else None
+    except ParamError as error:
+        return _error(request, project, error, "User")
+    page = selectors.events_list(
+        project_id=project.id, filters=selectors.EventFilters(person=person), cursor=cursor, limit=EXPLORER_PAGE
+    )
+    context = {
+        "project": project,
+        "title": person or "User",
+        "person": person,
+        "tz": ZoneInfo(project.timezone),
+        "events": page.events,
+        "next_url": _page_links(request, page.next_cursor),
+        "users_url": reverse("analytics-users", kwargs={"project_id": project.id}),
+    }
+    if cursor is not None and wants_partial(request):
+        return render(request, "analytics/partials/explorer_rows.html", context)
+    return _render(request, "analytics/partials/user_body.html", context)
