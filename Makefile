@@ -14,7 +14,11 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
-run: venv
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+run: venv node_modules/.installed
 	$(PY) manage.py serve
 
 # Postgres and Redis on 127.0.0.1 (started if they are down) and Debian's Chromium.
@@ -24,7 +28,7 @@ services:
 browser:
 	@bash .ci/browser
 
-test: venv services browser
+test: venv node_modules/.installed services browser
 	$(PY) -m pytest
 
 bench-ingest: venv services

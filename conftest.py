@@ -6,6 +6,8 @@ directory (see pulseboard/test_settings.py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import factory
 import pytest
 from django.conf import settings
@@ -122,3 +124,46 @@ def post_events(client, api_key: str, body, **headers):
 def send():
     """POST a body to the ingest endpoint with a project's key."""
     return post_events
+
+
+# --- Browser tests ------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = Path(__file__).resolve().parent / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture
+def page(live_server, monkeypatch):
+    """A Chromium page (Debian's package, driven by Playwright) that fails the test on any
+    console error or uncaught exception. ``page.screenshot_as(name)`` saves a screenshot."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: install Debian's package with `apt-get install chromium` (`make test` does it).")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # meanwhile are ordinary blocking calls, not async code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # Reduced motion: charts draw without animation, so screenshots show the final chart.
+        context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=live_server.url, reduced_motion="reduce")
+        tab = context.new_page()
+        tab.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
+        tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        tab.on("response", lambda response: problems.append(f"HTTP {response.status} for {response.url}") if response.status >= 400 else None)
+        tab.screenshot_as = lambda name: tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        yield tab
+        context.close()
+        browser.close()
+    assert not problems, "the browser reported errors:\n" + "\n".join(problems)
+
+
+def browser_login(tab, username: str, password: str = PASSWORD) -> None:
+    tab.goto("/login/")
+    tab.fill("input[name=username]", username)
+    tab.fill("input[name=password]", password)
+    tab.click("button[type=submit]")
+    tab.wait_for_load_state("networkidle")

@@ -16,6 +16,8 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pulseb
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("REDIS_KEY_PREFIX", f"pbtest:{_run}")
 os.environ.setdefault("SECRET_KEY", f"test-only-{_run}")
+# Threads of the live server must not keep connections open, or the test database cannot be dropped.
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 
 from pulseboard import embedded  # noqa: E402
 
@@ -27,3 +29,6 @@ if not embedded.redis_answers(os.environ["REDIS_URL"], timeout=2):
     )
 
 from pulseboard.settings import *  # noqa: E402,F401,F403
+
+# A test database of its own per run, so that runs side by side never share one.
+DATABASES["default"]["TEST"] = {"NAME": f"test_pulseboard_{_run}"}  # noqa: F405

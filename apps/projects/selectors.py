@@ -7,11 +7,13 @@ import threading
 import time
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Case, When
 from django.http import Http404
 from django.utils import timezone
 
-from apps.projects.models import PersonalAPIKey, Project
+from apps.projects.models import Membership, PersonalAPIKey, Project
 
 # Ingest looks a key up on every request; a short in-process cache keeps that off the
 # database. A rotated key stops working at once in this process and within this many
@@ -78,3 +80,52 @@ def personal_api_key_authenticate(*, secret: str) -> AbstractBaseUser | None:
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         PersonalAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
     return key.user
+
+
+def memberships_for_user(*, user: AbstractBaseUser):
+    """The user's memberships with their projects, by project name."""
+    return Membership.objects.filter(user=user).select_related("project").order_by("project__name", "project__id")
+
+
+def membership_get(*, project: Project, user: AbstractBaseUser) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(project=project, user=user).first()
+
+
+def memberships_for_project(*, project: Project):
+    """Owners first, then by username."""
+    return (
+        Membership.objects.filter(project=project)
+        .select_related("user")
+        .annotate(owner_first=Case(When(role=Membership.Role.OWNER, then=0), default=1))
+        .order_by("owner_first", "user__username")
+    )
+
+
+def membership_get_in_project(*, project: Project, membership_id: int) -> Membership:
+    membership = Membership.objects.select_related("user", "project").filter(project=project, id=membership_id).first()
+    if membership is None:
+        raise Http404("No such member.")
+    return membership
+
+
+def user_find_by_login(*, login: str) -> AbstractBaseUser | None:
+    """An active user by exact username, else by email (case-insensitive); None if unknown or
+    if several users share that email."""
+    login = login.strip()
+    if not login:
+        return None
+    users = get_user_model().objects.filter(is_active=True)
+    exact = users.filter(username=login).first()
+    if exact is not None:
+        return exact
+    for lookup in ("username__iexact", "email__iexact"):
+        matches = list(users.filter(**{lookup: login})[:2])
+        if matches:
+            return matches[0] if len(matches) == 1 else None
+    return None
+
+
+def personal_api_keys_for_user(*, user: AbstractBaseUser):
+    return PersonalAPIKey.objects.filter(user=user).order_by("-created_at", "-id")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from apps.projects.models import Membership, PersonalAPIKey, Project
 from apps.projects.selectors import personal_key_hash, project_key_cache_clear
@@ -40,6 +41,65 @@ def project_rotate_api_key(*, project: Project) -> str:
     return project.api_key
 
 
+def project_update(*, project: Project, name: str, timezone: str) -> Project:
+    """Rename the project or change its timezone (validated like on create)."""
+    project.name = name
+    project.timezone = timezone
+    project.full_clean()
+    project.save(update_fields=["name", "timezone", "updated_at"])
+    return project
+
+
+LAST_OWNER_MESSAGE = "A project needs at least one owner: make another member an owner first."
+
+
+def _role_check(role: str) -> None:
+    if role not in Membership.Role.values:
+        raise ValidationError(f"{role!r} is not a role (choose {' or '.join(Membership.Role.values)}).")
+
+
+def _owners_locked(project: Project) -> list[int]:
+    """Ids of the project's owner memberships, locked until the transaction ends (no two
+    concurrent demotions can both see "another owner is left")."""
+    return list(
+        Membership.objects.select_for_update()
+        .filter(project=project, role=Membership.Role.OWNER)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def membership_add(*, project: Project, user: AbstractBaseUser, role: str = Membership.Role.MEMBER) -> Membership:
+    """Make an existing user a member of the project. Adding someone twice is an error."""
+    _role_check(role)
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(project=project, user=user, role=role)
+    except IntegrityError:  # membership_unique_project_user
+        raise ValidationError(f"{user.get_username()} is already a member of {project.name}.") from None
+
+
+def membership_set_role(*, membership: Membership, role: str) -> Membership:
+    """Change a member's role. The last owner cannot be demoted."""
+    _role_check(role)
+    with transaction.atomic():
+        owners = _owners_locked(membership.project)
+        if role != Membership.Role.OWNER and owners == [membership.id]:
+            raise ValidationError(LAST_OWNER_MESSAGE)
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def membership_remove(*, membership: Membership) -> None:
+    """Take a user out of a project. The last owner cannot be removed."""
+    with transaction.atomic():
+        owners = _owners_locked(membership.project)
+        if owners == [membership.id]:
+            raise ValidationError(LAST_OWNER_MESSAGE)
+        membership.delete()
+
+
 def membership_ensure(*, project: Project, user: AbstractBaseUser, role: str = Membership.Role.MEMBER) -> Membership:
     membership, _ = Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
     return membership
@@ -57,6 +117,12 @@ def personal_api_key_create(*, user: AbstractBaseUser, label: str) -> IssuedKey:
         user=user, label=label, prefix=secret[: len(PERSONAL_KEY_PREFIX) + 6], secret_hash=personal_key_hash(secret)
     )
     return IssuedKey(key=key, secret=secret)
+
+
+def personal_api_key_revoke(*, user: AbstractBaseUser, key_id: int) -> bool:
+    """Delete one of ``user``'s keys; it stops working at once. False if they have no such key."""
+    deleted, _ = PersonalAPIKey.objects.filter(user=user, id=key_id).delete()
+    return deleted > 0
 
 
 @dataclass(frozen=True)

@@ -192,10 +192,13 @@ class ChdbBackend(Backend):
             with self._mutex:
                 with self._session.send_insert(f"INSERT INTO {table} ({column_list})", "JSONEachRow") as inserter:
                     inserter.append(payload)
-                    result = inserter.finish()
+                    inserter.finish()
         except Exception as exc:
             raise ClickHouseError(str(exc)) from exc
-        return int(result.rows_written)
+        # The insert is all or nothing. (chdb's rows_written also counts the rows that
+        # materialised views wrote, so it is not the number of rows of this table.)
+        body = payload.strip(b"\n")
+        return body.count(b"\n") + 1 if body else 0
 
     def close(self) -> None:
         with self._mutex:
@@ -299,14 +302,14 @@ class DriverBackend(Backend):
 
         try:
             types = self._column_types(table)
-            written = self._client().execute(
+            self._client().execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES",
                 [{c: _to_driver_value(row.get(c), types.get(c, "")) for c in columns} for row in rows],
             )
         except (errors.Error, OSError, EOFError) as exc:
             self._local.client = None
             raise ClickHouseError(str(exc)) from exc
-        return int(written or len(rows))
+        return len(rows)
 
     def _column_types(self, table: str) -> dict[str, str]:
         cache = self.__dict__.setdefault("_types", {})

@@ -1,0 +1,93 @@
+"""The dashboards in a real browser: log in, overview, a trends breakdown, an explorer filter
+with a row expanded. Visible numbers are checked against the JSON API."""
+
+import random
+
+import pytest
+from django.test import Client
+
+from conftest import PASSWORD, MembershipFactory, browser_login, flush, post_events
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+BROWSERS = ["Chrome", "Firefox", "Safari", "Edge", "Opera", "Brave", "Arc", "Vivaldi", "Samsung", "UC", "Yandex", "Lynx"]
+
+
+@pytest.fixture
+def shop(ingest_client):
+    """A project with a few hundred events of the last days, sent through the ingest API."""
+    membership = MembershipFactory(project__timezone="Europe/Berlin")
+    rng = random.Random(3)
+    events = []
+    for i in range(400):
+        events.append(
+            {
+                "event": rng.choice(["$pageview", "$pageview", "signed_up", "purchase"]),
+                "distinct_id": f"visitor-{rng.randrange(60)}",
+                "page_url": f"https://shop.example.com/{rng.choice(['', 'pricing', 'docs'])}",
+                "session_id": f"s{rng.randrange(90)}",
+                "properties": {"browser": rng.choice(BROWSERS), "plan": rng.choice(["free", "pro"])},
+            }
+        )
+    for start in range(0, len(events), 100):
+        assert post_events(ingest_client, membership.project.api_key, {"events": events[start : start + 100]}).status_code == 202
+    flush()
+    api = Client()
+    assert api.login(username=membership.user.username, password=PASSWORD)
+    return membership, api
+
+
+def test_dashboards_show_the_api_numbers(page, shop):
+    membership, api = shop
+    project = membership.project
+    browser_login(page, membership.user.username)
+
+    # Overview: the cards are the API's figures.
+    page.goto(f"/projects/{project.id}/?range=7d")
+    page.wait_for_selector("canvas[data-chart=active-chart]")
+    overview = api.get(f"/api/v1/projects/{project.id}/insights/overview?range=7d").json()
+    for key in ["events", "users", "sessions"]:
+        shown = page.inner_text(f"[data-card={key}] [data-value]").replace(",", "")
+        assert int(shown) == overview["cards"][key]["value"] > 0
+    top_row = page.inner_text("#top-events tbody tr:first-child td:first-child")
+    assert top_row == overview["top_events"][0]["event"]
+    page.screenshot_as("overview")
+
+    # Trends: a breakdown by browser, built with the form.
+    page.click("a.sidebar-link:has-text('Trends')")
+    page.wait_for_selector("form.trend-form")
+    page.fill("input[name=event] >> nth=0", "$pageview")
+    page.fill("input[name=breakdown]", "browser")
+    page.click("form.trend-form button[type=submit]")
+    page.wait_for_selector("#trend-table th[data-series='10']")
+    page.wait_for_load_state("networkidle")
+    query = page.url.split("?", 1)[1]
+    trends = api.get(f"/api/v1/projects/{project.id}/insights/trends?events=$pageview&breakdown=browser&range=30d").json()
+    assert "range=30d" in query or "date_from" in query
+    totals = [int(t.replace(",", "")) for t in page.locator("#trend-table tfoot [data-total]").all_inner_texts()]
+    assert totals == [s["total"] for s in trends["series"]]
+    headers = page.locator("#trend-table thead th[data-series]").all_text_contents()
+    assert headers[-1].endswith("Other") and len(headers) == 11
+    page.screenshot_as("trends-breakdown")
+
+    # Explorer: filter by event, expand a row.
+    page.click("a.sidebar-link:has-text('Explorer')")
+    page.wait_for_selector("form.filter-bar")
+    page.fill("form.filter-bar input[name=event]", "purchase")
+    page.click("form.filter-bar button[type=submit]")
+    page.wait_for_selector(".event-row")
+    page.wait_for_load_state("networkidle")
+    listed = api.get(f"/api/v1/projects/{project.id}/events?event=purchase&limit=1000").json()["results"]
+    rows = page.locator(".event-row")
+    shown = rows.count()
+    if page.locator("#load-more").count():
+        assert shown == 50 and len(listed) > 50
+    else:
+        assert shown == len(listed)
+    assert set(page.locator(".event-row .event-name").all_inner_texts()) == {"purchase"}
+    rows.first.locator("summary").click()
+    detail = rows.first.locator(".event-detail")
+    detail.wait_for(state="visible")
+    assert listed[0]["event_id"] in detail.inner_text()
+    assert '"browser"' in detail.locator("pre.properties").inner_text()
+    page.screenshot_as("explorer-expanded")

@@ -1,0 +1,344 @@
+"""The login, project list and settings pages, through the test client as a browser would."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from apps.projects.models import Membership, PersonalAPIKey, Project
+from apps.projects.selectors import personal_api_key_authenticate, project_for_ingest_key
+from conftest import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def settings_url(project) -> str:
+    return reverse("project-settings", kwargs={"project_id": project.id})
+
+
+@pytest.fixture
+def owner_client(client, member):
+    client.force_login(member.user)
+    return client
+
+
+def add_member(project, role=Membership.Role.MEMBER, **user_fields):
+    return MembershipFactory(project=project, user=UserFactory(**user_fields), role=role)
+
+
+# --- Login, logout, home --------------------------------------------------------------------
+
+
+def test_login_page_renders_and_logs_in(client, member):
+    page = client.get("/login/")
+    assert page.status_code == 200
+    assert b'name="password"' in page.content
+
+    response = client.post("/login/", {"username": member.user.username, "password": PASSWORD}, follow=True)
+    assert response.status_code == 200
+    assert response.context["user"] == member.user
+    assert member.project.name in response.content.decode()
+
+
+def test_login_respects_next(client, member):
+    target = settings_url(member.project)
+    response = client.post(f"/login/?next={target}", {"username": member.user.username, "password": PASSWORD, "next": target})
+    assert response.status_code == 302 and response.url == target
+
+
+def test_wrong_password_shows_an_error(client, member):
+    response = client.post("/login/", {"username": member.user.username, "password": "not the password"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+    assert not response.context["user"].is_authenticated
+
+
+def test_logout(owner_client, member):
+    response = owner_client.post("/logout/", follow=True)
+    assert response.redirect_chain[-1][0] == "/login/"
+    assert "You are logged out." in response.content.decode()
+    assert owner_client.get(settings_url(member.project)).status_code == 302  # back to login
+
+
+def test_home_sends_anonymous_users_to_login(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.url.startswith("/login/")
+
+
+def test_home_sends_members_to_a_project_page(owner_client, member):
+    response = owner_client.get("/", follow=True)
+    assert response.status_code == 200
+    final_url = response.redirect_chain[-1][0]
+    assert final_url.startswith(f"/projects/{member.project.id}/")
+    assert member.project.name in response.content.decode()
+
+
+def test_home_sends_users_without_projects_to_the_project_list(client):
+    client.force_login(UserFactory())
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == "/projects/"
+    assert "Create your first project" in response.content.decode()
+
+
+# --- Project list -----------------------------------------------------------------------------
+
+
+def test_project_list_shows_only_my_projects(owner_client, member):
+    other = ProjectFactory(name="Somebody Else's Shop")
+    MembershipFactory(project=other)
+    html = owner_client.get("/projects/").content.decode()
+    assert member.project.name in html
+    assert other.name not in html
+
+
+def test_creating_a_project_makes_me_its_owner(owner_client, member):
+    response = owner_client.post("/projects/", {"name": "Mobile app", "timezone": "Europe/Berlin"}, follow=True)
+    project = Project.objects.get(name="Mobile app")
+    assert project.timezone == "Europe/Berlin"
+    assert Membership.objects.get(project=project, user=member.user).role == "owner"
+    assert response.redirect_chain[-1][0].startswith(settings_url(project))
+    assert project.api_key in response.content.decode()
+    assert "Mobile app" in owner_client.get("/projects/").content.decode()
+
+
+def test_creating_a_project_with_another_timezone(owner_client):
+    owner_client.post("/projects/", {"name": "Lima", "timezone": "UTC", "timezone_other": "America/Lima"})
+    assert Project.objects.get(name="Lima").timezone == "America/Lima"
+
+
+def test_creating_a_project_with_a_bad_timezone_shows_the_error(owner_client):
+    response = owner_client.post("/projects/", {"name": "X", "timezone": "UTC", "timezone_other": "Mars/Olympus"}, **HTMX)
+    assert response.status_code == 200
+    assert "is not an IANA timezone name" in response.content.decode()
+    assert b"<html" not in response.content
+    assert not Project.objects.filter(name="X").exists()
+
+
+def test_project_list_requires_login(client):
+    response = client.get("/projects/")
+    assert response.status_code == 302 and response.url.startswith("/login/?next=/projects/")
+
+
+# --- Settings: access -------------------------------------------------------------------------
+
+
+def test_settings_is_404_for_other_projects_and_unknown_ids(owner_client):
+    other = MembershipFactory().project
+    assert owner_client.get(settings_url(other)).status_code == 404
+    assert owner_client.get("/projects/999999/settings/").status_code == 404
+    rotate = reverse("project-ingest-key-rotate", kwargs={"project_id": other.id})
+    assert owner_client.post(rotate).status_code == 404
+    assert Project.objects.get(pk=other.pk).api_key == other.api_key
+
+
+def test_settings_page_shows_key_members_and_curl(owner_client, member):
+    html = owner_client.get(settings_url(member.project)).content.decode()
+    assert member.project.api_key in html
+    assert f'X-API-Key: {member.project.api_key}' in html
+    assert "http://testserver/api/v1/events" in html
+    assert member.user.username in html
+
+
+def test_htmx_requests_get_only_the_partial(owner_client, member):
+    for url in (settings_url(member.project), "/projects/"):
+        full = owner_client.get(url)
+        partial = owner_client.get(url, **HTMX)
+        assert b"<html" in full.content
+        assert partial.status_code == 200 and b"<html" not in partial.content
+    response = owner_client.post(reverse("personal-key-create", kwargs={"project_id": member.project.id}), {"label": "x"}, **HTMX)
+    assert b"<html" not in response.content and b'id="personal-keys"' in response.content
+
+
+# --- Settings: ingest key ------------------------------------------------------------------------
+
+
+def test_rotating_the_ingest_key(owner_client, member):
+    old = member.project.api_key
+    assert project_for_ingest_key(api_key=old) is not None
+    url = reverse("project-ingest-key-rotate", kwargs={"project_id": member.project.id})
+
+    response = owner_client.post(url, **HTMX)
+
+    new = Project.objects.get(pk=member.project.pk).api_key
+    assert new != old
+    html = response.content.decode()
+    assert new in html and old not in html
+    assert "The old key no longer works" in html
+    assert project_for_ingest_key(api_key=old) is None
+    assert project_for_ingest_key(api_key=new).project_id == member.project.id
+
+
+def test_rotating_without_javascript_redirects_with_a_message(owner_client, member):
+    url = reverse("project-ingest-key-rotate", kwargs={"project_id": member.project.id})
+    response = owner_client.post(url, follow=True)
+    assert response.redirect_chain[-1][0].startswith(settings_url(member.project))
+    assert "The old key no longer works" in response.content.decode()
+
+
+# --- Settings: personal API keys ---------------------------------------------------------------
+
+
+def _secret_in(html: str) -> str:
+    match = re.search(r"pbp_[A-Za-z0-9_-]{20,}", html)
+    assert match, "no personal key secret on the page"
+    return match.group(0)
+
+
+def test_personal_key_secret_is_shown_once_and_works(owner_client, member):
+    url = reverse("personal-key-create", kwargs={"project_id": member.project.id})
+    response = owner_client.post(url, {"label": "Nightly export"}, **HTMX)
+    html = response.content.decode()
+    assert "it will not be shown again" in html
+    secret = _secret_in(html)
+
+    assert personal_api_key_authenticate(secret=secret) == member.user
+    later = owner_client.get(settings_url(member.project)).content.decode()
+    assert "Nightly export" in later
+    assert secret not in later
+    assert secret[:10] in later  # the prefix, to recognise it
+
+
+def test_personal_key_without_javascript_is_shown_on_the_next_page_only(owner_client, member):
+    url = reverse("personal-key-create", kwargs={"project_id": member.project.id})
+    response = owner_client.post(url, {"label": "cron"}, follow=True)
+    secret = _secret_in(response.content.decode())
+    assert personal_api_key_authenticate(secret=secret) == member.user
+    assert secret not in owner_client.get(settings_url(member.project)).content.decode()
+
+
+def test_personal_key_needs_a_label(owner_client, member):
+    url = reverse("personal-key-create", kwargs={"project_id": member.project.id})
+    response = owner_client.post(url, {"label": ""}, **HTMX)
+    assert "This field is required." in response.content.decode()
+    assert not PersonalAPIKey.objects.exists()
+
+
+def test_revoking_a_personal_key(owner_client, member):
+    url = reverse("personal-key-create", kwargs={"project_id": member.project.id})
+    secret = _secret_in(owner_client.post(url, {"label": "temp"}, **HTMX).content.decode())
+    key = PersonalAPIKey.objects.get(label="temp")
+
+    revoke = reverse("personal-key-revoke", kwargs={"project_id": member.project.id, "key_id": key.id})
+    response = owner_client.post(revoke, **HTMX)
+
+    assert "Key revoked" in response.content.decode()
+    assert personal_api_key_authenticate(secret=secret) is None
+    assert "temp" not in owner_client.get(settings_url(member.project)).content.decode()
+
+
+def test_cannot_revoke_someone_elses_key(owner_client, member):
+    from apps.projects.services import personal_api_key_create
+
+    issued = personal_api_key_create(user=UserFactory(), label="theirs")
+    revoke = reverse("personal-key-revoke", kwargs={"project_id": member.project.id, "key_id": issued.key.id})
+    assert owner_client.post(revoke).status_code == 404
+    assert personal_api_key_authenticate(secret=issued.secret) is not None
+
+
+# --- Settings: project and members ----------------------------------------------------------------
+
+
+def test_owner_renames_the_project(owner_client, member):
+    url = reverse("project-edit", kwargs={"project_id": member.project.id})
+    response = owner_client.post(url, {"name": "Renamed", "timezone": "Asia/Tokyo"}, **HTMX)
+    assert "Project saved." in response.content.decode()
+    project = Project.objects.get(pk=member.project.pk)
+    assert (project.name, project.timezone) == ("Renamed", "Asia/Tokyo")
+
+
+def test_member_sees_read_only_settings_and_gets_403_on_owner_actions(client, member):
+    plain = add_member(member.project)
+    client.force_login(plain.user)
+    project_id = member.project.id
+
+    page = client.get(settings_url(member.project)).content.decode()
+    assert "Only owners can change these." in page
+    assert "Rotate key" not in page and "Add member" not in page
+
+    owner_membership = Membership.objects.get(project=member.project, user=member.user)
+    forbidden = [
+        (reverse("project-ingest-key-rotate", kwargs={"project_id": project_id}), {}),
+        (reverse("project-edit", kwargs={"project_id": project_id}), {"name": "Mine now", "timezone": "UTC"}),
+        (reverse("member-add", kwargs={"project_id": project_id}), {"login": plain.user.username, "role": "owner"}),
+        (reverse("member-role", kwargs={"project_id": project_id, "membership_id": plain.id}), {"role": "owner"}),
+        (reverse("member-remove", kwargs={"project_id": project_id, "membership_id": owner_membership.id}), {}),
+    ]
+    for url, data in forbidden:
+        assert client.post(url, data).status_code == 403, url
+    project = Project.objects.get(pk=project_id)
+    assert project.api_key == member.project.api_key and project.name == member.project.name
+    assert Membership.objects.get(pk=plain.pk).role == "member"
+    assert Membership.objects.filter(pk=owner_membership.pk).exists()
+
+
+def test_owner_adds_a_member_by_email_and_by_username(owner_client, member):
+    alice = UserFactory(username="alice", email="alice@example.org")
+    bob = UserFactory(username="bob")
+    url = reverse("member-add", kwargs={"project_id": member.project.id})
+
+    response = owner_client.post(url, {"login": "ALICE@example.org", "role": "member"}, **HTMX)
+    assert "alice added as member." in response.content.decode()
+    owner_client.post(url, {"login": "bob", "role": "owner"}, **HTMX)
+
+    roles = dict(Membership.objects.filter(project=member.project).values_list("user__username", "role"))
+    assert roles[alice.username] == "member" and roles[bob.username] == "owner"
+
+
+def test_adding_an_unknown_or_existing_member_shows_an_error(owner_client, member):
+    url = reverse("member-add", kwargs={"project_id": member.project.id})
+    unknown = owner_client.post(url, {"login": "nobody", "role": "member"}, **HTMX).content.decode()
+    assert "No active user is called" in unknown
+    twice = owner_client.post(url, {"login": member.user.username, "role": "member"}, **HTMX).content.decode()
+    assert "is already a member" in twice
+
+
+def test_owner_changes_roles_and_removes_members(owner_client, member):
+    other = add_member(member.project)
+    role_url = reverse("member-role", kwargs={"project_id": member.project.id, "membership_id": other.id})
+    owner_client.post(role_url, {"role": "owner"}, **HTMX)
+    assert Membership.objects.get(pk=other.pk).role == "owner"
+
+    remove_url = reverse("member-remove", kwargs={"project_id": member.project.id, "membership_id": other.id})
+    response = owner_client.post(remove_url, **HTMX)
+    assert "removed from" in response.content.decode()
+    assert not Membership.objects.filter(pk=other.pk).exists()
+
+
+def test_the_last_owner_cannot_be_removed_or_demoted(owner_client, member):
+    add_member(member.project)  # a plain member does not count as an owner
+    project_id = member.project.id
+    remove_url = reverse("member-remove", kwargs={"project_id": project_id, "membership_id": member.id})
+    role_url = reverse("member-role", kwargs={"project_id": project_id, "membership_id": member.id})
+
+    removed = owner_client.post(remove_url, **HTMX).content.decode()
+    demoted = owner_client.post(role_url, {"role": "member"}, **HTMX).content.decode()
+
+    for html in (removed, demoted):
+        assert "A project needs at least one owner" in html
+    assert Membership.objects.get(pk=member.pk).role == "owner"
+
+    # without JavaScript: the same error as a message on the page
+    response = owner_client.post(remove_url, follow=True)
+    assert "A project needs at least one owner" in response.content.decode()
+    assert Membership.objects.filter(pk=member.pk).exists()
+
+
+def test_an_owner_can_leave_when_another_owner_remains(owner_client, member):
+    add_member(member.project, role=Membership.Role.OWNER)
+    url = reverse("member-remove", kwargs={"project_id": member.project.id, "membership_id": member.id})
+    response = owner_client.post(url, **HTMX)
+    assert response.headers["HX-Redirect"] == "/projects/"
+    assert owner_client.get(settings_url(member.project)).status_code == 404
+
+
+# --- Shell ------------------------------------------------------------------------------------
+
+
+def test_sidebar_and_switcher_link_the_same_page_in_other_projects(owner_client, member):
+    second = ProjectFactory(name="Second")
+    MembershipFactory(project=second, user=member.user)
+    html = owner_client.get(settings_url(member.project)).content.decode()
+    assert 'class="sidebar-link active"' in html
+    assert f'href="{settings_url(second)}"' in html  # the switcher keeps the page kind

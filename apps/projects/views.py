@@ -1,0 +1,291 @@
+"""Pages for logging in, the project list and a project's settings.
+
+Every page renders whole on a normal request and only its partial on an HTMX one. Each
+settings form posts to its own URL; with HTMX the answer is that section's partial, without
+JavaScript it is a redirect back to the page with a message.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from apps.projects import services
+from apps.projects.forms import MemberAddForm, PersonalKeyForm, ProjectForm, RoleForm
+from apps.projects.models import Membership, Project
+from apps.projects.navigation import project_home_url
+from apps.projects.selectors import (
+    membership_get,
+    membership_get_in_project,
+    memberships_for_project,
+    memberships_for_user,
+    personal_api_keys_for_user,
+    project_get_for_user,
+    projects_for_user,
+)
+
+NEW_KEY_SESSION = "projects:new_personal_key"
+
+
+def wants_partial(request: HttpRequest) -> bool:
+    """An HTMX request that swaps part of the page (a history restore needs the whole page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def page(request: HttpRequest, template: str, partial: str, context: dict, status: int = 200) -> HttpResponse:
+    return render(request, partial if wants_partial(request) else template, context, status=status)
+
+
+def go(request: HttpRequest, url: str) -> HttpResponse:
+    """Send the browser to ``url``: an HTMX redirect header, or a plain redirect."""
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+# --- Auth ---------------------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = settings.LOGIN_URL
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are logged out.")
+        return response
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """``/``: the first project's home page, the project list when there is none, or login."""
+    if not request.user.is_authenticated:
+        return redirect(settings.LOGIN_URL)
+    first = projects_for_user(user=request.user).first()
+    if first is None:
+        return redirect("project-list")
+    return redirect(project_home_url(project_id=first.id))
+
+
+# --- Project list -------------------------------------------------------------------------
+
+
+@login_required
+def project_list(request: HttpRequest) -> HttpResponse:
+    form = ProjectForm(request.POST or None) if request.method == "POST" else ProjectForm()
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.project_create(
+                name=form.cleaned_data["name"], timezone=form.cleaned_data["timezone"], owner=request.user
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Project “{project.name}” created. Send it a first event with the ingest key below.")
+            return go(request, reverse("project-settings", kwargs={"project_id": project.id}) + "#ingest-key")
+    memberships = list(memberships_for_user(user=request.user))
+    for m in memberships:
+        m.home_url = project_home_url(project_id=m.project_id)
+    context = {"memberships": memberships, "form": form}
+    if request.method == "POST" and request.htmx:
+        return render(request, "projects/partials/project_create_form.html", context)
+    return page(request, "projects/list.html", "projects/partials/project_list_body.html", context)
+
+
+# --- Settings -----------------------------------------------------------------------------
+
+
+def _project_and_role(request: HttpRequest, project_id: int) -> tuple[Project, Membership]:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    membership = membership_get(project=project, user=request.user)
+    if membership is None:  # left the project between the two reads
+        raise Http404("No such project.")
+    return project, membership
+
+
+def _owner_only(membership: Membership) -> None:
+    if membership.role != Membership.Role.OWNER:
+        raise PermissionDenied("Only the project's owners can do this.")
+
+
+def _settings_context(request: HttpRequest, project: Project, membership: Membership, **overrides) -> dict:
+    try:
+        read_url = request.build_absolute_uri(reverse("api-events", kwargs={"project_id": project.id}))
+    except NoReverseMatch:
+        read_url = None
+    context = {
+        "project": project,
+        "membership": membership,
+        "is_owner": membership.role == Membership.Role.OWNER,
+        "ingest_url": request.build_absolute_uri(reverse("ingest-events")),
+        "read_url": read_url,
+        "personal_keys": list(personal_api_keys_for_user(user=request.user)),
+        "new_key": None,
+        "key_form": PersonalKeyForm(),
+        "project_form": ProjectForm(initial={"name": project.name, "timezone": project.timezone}),
+        "members": list(memberships_for_project(project=project)),
+        "member_form": MemberAddForm(),
+        "notice": None,
+        "ingest_max_events": settings.INGEST_MAX_EVENTS,
+    }
+    context["owner_count"] = sum(m.role == Membership.Role.OWNER for m in context["members"])
+    context.update(overrides)
+    return context
+
+
+SECTION_TEMPLATES = {
+    "ingest-key": "projects/partials/ingest_key.html",
+    "personal-keys": "projects/partials/personal_keys.html",
+    "project": "projects/partials/project_form.html",
+    "members": "projects/partials/members.html",
+}
+
+
+def _section_done(request, project, membership, section: str, level: int, text: str, **overrides) -> HttpResponse:
+    """After a settings POST: the section with a notice (HTMX), or back to the page with a message."""
+    if request.htmx:
+        notice = {"level": messages.DEFAULT_TAGS[level], "text": text}
+        context = _settings_context(request, project, membership, notice=notice, **overrides)
+        return render(request, SECTION_TEMPLATES[section], context)
+    messages.add_message(request, level, text)
+    return redirect(reverse("project-settings", kwargs={"project_id": project.id}) + f"#{section}")
+
+
+def _section_invalid(request, project, membership, section: str, **overrides) -> HttpResponse:
+    """A form with errors: its section (HTMX) or the whole page, the form filled in."""
+    context = _settings_context(request, project, membership, **overrides)
+    if request.htmx:
+        return render(request, SECTION_TEMPLATES[section], context)
+    return render(request, "projects/settings.html", context)
+
+
+@login_required
+def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id)
+    new_key = None
+    stashed = request.session.pop(NEW_KEY_SESSION, None)  # a key created without JavaScript, shown once
+    if stashed and stashed.get("project_id") == project.id:
+        new_key = next((k for k in personal_api_keys_for_user(user=request.user) if k.id == stashed["key_id"]), None)
+        if new_key is not None:
+            new_key.secret = stashed["secret"]
+    context = _settings_context(request, project, membership, new_key=new_key)
+    return page(request, "projects/settings.html", "projects/partials/settings_body.html", context)
+
+
+@login_required
+@require_POST
+def ingest_key_rotate(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id)
+    _owner_only(membership)
+    services.project_rotate_api_key(project=project)
+    text = "New ingest key issued. The old key no longer works: update your apps and scripts."
+    return _section_done(request, project, membership, "ingest-key", messages.SUCCESS, text)
+
+
+@login_required
+@require_POST
+def project_edit(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id)
+    _owner_only(membership)
+    form = ProjectForm(request.POST, current_timezone=project.timezone)
+    if form.is_valid():
+        try:
+            services.project_update(project=project, name=form.cleaned_data["name"], timezone=form.cleaned_data["timezone"])
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            saved = ProjectForm(initial={"name": project.name, "timezone": project.timezone})
+            return _section_done(request, project, membership, "project", messages.SUCCESS, "Project saved.", project_form=saved)
+    project.refresh_from_db()
+    return _section_invalid(request, project, membership, "project", project_form=form)
+
+
+@login_required
+@require_POST
+def personal_key_create(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id)
+    form = PersonalKeyForm(request.POST)
+    if not form.is_valid():
+        return _section_invalid(request, project, membership, "personal-keys", key_form=form)
+    issued = services.personal_api_key_create(user=request.user, label=form.cleaned_data["label"])
+    if request.htmx:
+        issued.key.secret = issued.secret
+        text = f"Key “{issued.key.label}” created."
+        return _section_done(request, project, membership, "personal-keys", messages.SUCCESS, text, new_key=issued.key)
+    # Without JavaScript: redirect, and show the secret on the next page load only.
+    request.session[NEW_KEY_SESSION] = {"project_id": project.id, "key_id": issued.key.id, "secret": issued.secret}
+    return redirect(reverse("project-settings", kwargs={"project_id": project.id}) + "#personal-keys")
+
+
+@login_required
+@require_POST
+def personal_key_revoke(request: HttpRequest, project_id: int, key_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id)
+    if not services.personal_api_key_revoke(user=request.user, key_id=key_id):
+        raise Http404("No such key.")
+    return _section_done(request, project, membership, "personal-keys", messages.SUCCESS, "Key revoked. It no longer works.")
+
+
+@login_required
+@require_POST
+def member_add(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id)
+    _owner_only(membership)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        user = form.cleaned_data["user"]
+        try:
+            added = services.membership_add(project=project, user=user, role=form.cleaned_data["role"])
+        except ValidationError as exc:
+            form.add_error("login", exc)
+        else:
+            text = f"{user.get_username()} added as {added.get_role_display().lower()}."
+            return _section_done(request, project, membership, "members", messages.SUCCESS, text)
+    return _section_invalid(request, project, membership, "members", member_form=form)
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, project_id: int, membership_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id)
+    _owner_only(membership)
+    target = membership_get_in_project(project=project, membership_id=membership_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return _section_done(request, project, membership, "members", messages.ERROR, "Choose a role: owner or member.")
+    try:
+        services.membership_set_role(membership=target, role=form.cleaned_data["role"])
+    except ValidationError as exc:
+        return _section_done(request, project, membership, "members", messages.ERROR, " ".join(exc.messages))
+    if target.id == membership.id:
+        membership.refresh_from_db()
+    text = f"{target.user.get_username()} is now {target.get_role_display().lower()}."
+    return _section_done(request, project, membership, "members", messages.SUCCESS, text)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, project_id: int, membership_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id)
+    _owner_only(membership)
+    target = membership_get_in_project(project=project, membership_id=membership_id)
+    try:
+        services.membership_remove(membership=target)
+    except ValidationError as exc:
+        return _section_done(request, project, membership, "members", messages.ERROR, " ".join(exc.messages))
+    if target.user_id == request.user.id:
+        messages.success(request, f"You left {project.name}.")
+        return go(request, reverse("project-list"))
+    text = f"{target.user.get_username()} removed from {project.name}."
+    return _section_done(request, project, membership, "members", messages.SUCCESS, text)
