@@ -1,6 +1,12 @@
 # PulseBoard, server deployment: one image runs every role of docker-compose.yml
 # (web: gunicorn, asgi: uvicorn, worker and beat: celery, migrate: manage.py).
 # All configuration comes from the environment at run time (pulseboard/settings.py).
+# Front-end packages (Chart.js) come from the npm registry, pinned by package-lock.json.
+FROM node:20-bookworm-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,6 +20,7 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
+COPY --from=assets /assets/node_modules/chart.js/dist /app/node_modules/chart.js/dist
 
 # collectstatic imports the settings, and the settings need an environment. These values
 # are given to this one command (not ENV), so nothing of them stays in the image. Embedded

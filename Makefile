@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv services browser bench-ingest clean
+.PHONY: run test venv services browser bench-ingest bench-query clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,5 +34,8 @@ test: venv node_modules/.installed services browser
 bench-ingest: venv services
 	$(PY) bench/ingest.py
 
+bench-query: venv services
+	$(PY) bench/query.py
+
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) node_modules staticfiles .pytest_cache
