@@ -52,6 +52,7 @@ def embedded_server(tmp_path):
         "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing answers: the app must start its own
         "PORT": str(port),
         "DEMO_PASSWORD": "demo-password-for-tests",
+        "DEMO_EVENTS": "3000",
     }
     log = open(tmp_path / "serve.log", "w+")
     server = subprocess.Popen([sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -81,9 +82,9 @@ def embedded_server(tmp_path):
 def test_embedded_deployment_end_to_end(embedded_server):
     base, env, server, tmp_path = embedded_server
     log = (tmp_path / "serve.log").read_text()
-    assert "log in as  demo / demo-password-for-tests" in log
+    assert "Log in as  demo / demo-password-for-tests" in log
 
-    keys = json.loads(manage(env, "bootstrap", "--username", "demo", "--password", "demo-password-for-tests", "--project", "Demo", "--json").stdout)
+    keys = json.loads(manage(env, "bootstrap", "--username", "demo", "--password", "demo-password-for-tests", "--project", "Demo Shop", "--json").stdout)
     assert (tmp_path / "var" / "pulseboard.sqlite3").exists()
     reader = {"Authorization": f"Bearer {keys['personal_api_key']}"}
     events_url = f"{base}/api/v1/projects/{keys['project_id']}/events"
@@ -93,13 +94,13 @@ def test_embedded_deployment_end_to_end(embedded_server):
     assert health["components"]["db"]["engine"] == "sqlite"
     assert health["components"]["clickhouse"]["backend"] == "chdb"
 
-    body = {"events": [{"event": "signed_up", "distinct_id": f"u{i}"} for i in range(3)]}
+    body = {"events": [{"event": "signed_up", "distinct_id": "pb-e2e", "properties": {"n": i}} for i in range(3)]}
     posted = requests.post(f"{base}/api/v1/events", json=body, headers={"X-API-Key": keys["api_key"], "Idempotency-Key": "first"}, timeout=5)
     assert posted.status_code == 202
     accepted_at = time.monotonic()
 
     def stored():
-        results = requests.get(events_url, headers=reader, timeout=5).json()["results"]
+        results = requests.get(events_url, headers=reader, timeout=5, params={"event": "signed_up", "distinct_id": "pb-e2e"}).json()["results"]
         return results if len(results) == 3 else None
 
     results = wait_for(stored, 30, "the worker to write the events")
@@ -116,6 +117,7 @@ def test_embedded_deployment_end_to_end(embedded_server):
 
     server.send_signal(signal.SIGINT)
     assert server.wait(timeout=30) == 0
-    # Once the server is gone, the data is there for anyone to read, exactly once.
+    # Once the server is gone, the data is there for anyone to read, exactly once: the
+    # demo traffic seeded on first start, and the three events sent above.
     count = manage(env, "shell", "-c", "from pulseboard import clickhouse; print(clickhouse.query('SELECT count() FROM events').scalar())")
-    assert count.stdout.strip().splitlines()[-1] == "3", count.stderr
+    assert count.stdout.strip().splitlines()[-1] == "3003", count.stderr

@@ -13,8 +13,6 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.projects.services import user_bootstrap
-from pulseboard import embedded
 from pulseboard.clickhouse import ClickHouseError, backend
 from pulseboard.clickhouse.migrate import migrations_apply
 
@@ -25,7 +23,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--no-demo", action="store_true", help="Do not create the demo login.")
+        parser.add_argument("--no-demo", action="store_true", help="Do not create the demo login and project.")
+        parser.add_argument(
+            "--demo-events",
+            type=int,
+            default=int(os.environ.get("DEMO_EVENTS", "200000")),
+            help="Events seeded into the demo project on first start (default 200000, or DEMO_EVENTS).",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -37,15 +41,12 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         url = f"http://{options['host']}:{options['port']}"
         if not options["no_demo"]:
-            password = os.environ.get("DEMO_PASSWORD") or embedded.local_secret(settings.VAR_DIR, "demo_password")[:16]
-            demo = user_bootstrap(username="demo", password=password, project_name="Demo")
-            self.stdout.write(
-                self.style.SUCCESS("PulseBoard is starting.")
-                + f"\n  Open {url}/ and log in as  demo / {password}"
-                + f"\n  Project {demo.project.name!r} (id {demo.project.id}), ingest key {demo.project.api_key}"
-                + f"\n  Try: curl -X POST {url}/api/v1/events -H 'X-API-Key: {demo.project.api_key}'"
-                + " -H 'Content-Type: application/json' -d '{\"event\": \"hello\", \"distinct_id\": \"me\"}'\n"
-            )
+            # The demo login and its project; filled with a month of traffic on first start.
+            call_command("seed_demo", events=options["demo_events"], stdout=self.stdout)
+        self.stdout.write(
+            self.style.SUCCESS(f"PulseBoard is starting on {url}/") + "  (Ctrl-C stops it)\n"
+            "  Log in with the demo login above; the ingest key and a curl example are on the project's settings page.\n"
+        )
         self.stdout.flush()
         self._serve(options["host"], options["port"])
 

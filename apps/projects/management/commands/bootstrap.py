@@ -1,5 +1,6 @@
 import json
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from apps.projects.services import user_bootstrap
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print {project_id, api_key, personal_api_key} as JSON.")
 
     def handle(self, *args, **options):
+        call_command("migrate", interactive=False, verbosity=0)  # a fresh install works at once
         result = user_bootstrap(username=options["username"], password=options["password"], project_name=options["project"])
         if options["json"]:
             payload = {
