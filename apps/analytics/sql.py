@@ -52,15 +52,16 @@ class PropertyFilter:
     value: str = ""
 
 
-def property_filters(filters: list[PropertyFilter], params: dict) -> str:
-    """``AND``-ed conditions for ``filters``; keys and values go into ``params``.
+def property_filters(filters: list[PropertyFilter], params: dict, prefix: str = "f") -> str:
+    """``AND``-ed conditions for ``filters``; keys and values go into ``params`` under
+    names that start with ``prefix``.
 
     equals / contains (case-insensitive) / is_set need the property to be present;
     not_equals also matches events that do not have it.
     """
     parts = []
     for i, f in enumerate(filters):
-        key, value = f"fk{i}", f"fv{i}"
+        key, value = f"{prefix}k{i}", f"{prefix}v{i}"
         params[key] = f.key
         has = f"JSONHas(properties, {{{key}:String}})"
         text = property_text(key)

@@ -1,0 +1,196 @@
+"""The funnel engine's SQL against the pure-Python reference, on hand-worked cases and on
+random event sets (hypothesis)."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apps.analytics.sql import PropertyFilter
+from apps.funnels.engine import FunnelDefinition, Step, funnel_run
+from apps.funnels.tests import reference
+from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, event_validate
+from pulseboard import clickhouse
+
+T0 = datetime(2026, 10, 5, 12, 0, tzinfo=timezone.utc)
+DATE_FROM, DATE_TO = T0 - timedelta(days=1), T0 + timedelta(days=1)
+_project_ids = itertools.count(7_000_000_000 + uuid.uuid4().int % 1_000_000 * 1000)
+
+
+def store(events: list[dict]) -> int:
+    """Insert events for a fresh project id; return the id."""
+    project_id = next(_project_ids)
+    context = RequestContext(project_id=project_id, received_at=datetime.now(timezone.utc), user_agent="", ip_hash="")
+    rows = []
+    for e in events:
+        raw = {**e, "timestamp": e["timestamp"].isoformat()}
+        row, errors = event_validate(raw, context=context, limits=Limits(max_past=timedelta(days=3650)))
+        assert not errors, errors
+        rows.append(row)
+    if rows:
+        clickhouse.insert_json_each_row("events", EVENT_COLUMNS, b"\n".join(orjson.dumps(r) for r in rows))
+    return project_id
+
+
+def ev(who: str, name: str, seconds: float, **props) -> dict:
+    return {
+        "event": name,
+        "distinct_id": who,
+        "timestamp": T0 + timedelta(seconds=seconds),
+        "event_id": str(uuid.uuid4()),
+        "properties": props,
+    }
+
+
+def run(events, definition):
+    project_id = store(events)
+    return funnel_run(project_id=project_id, definition=definition, date_from=DATE_FROM, date_to=DATE_TO)
+
+
+def counts(result) -> list[int]:
+    return [s["count"] for s in result["steps"]]
+
+
+ABC = (Step("A"), Step("B"), Step("C"))
+
+
+def funnel(mode="ordered", window=600, steps=ABC, breakdown=None):
+    return FunnelDefinition(steps=steps, window_seconds=window, mode=mode, breakdown=breakdown)
+
+
+# --- Hand-worked cases -------------------------------------------------------------------
+
+
+def test_a_repeat_attempt_that_goes_further_later_counts():
+    events = [ev("p", "A", 0), ev("p", "B", 10), ev("p", "A", 1000), ev("p", "B", 1030), ev("p", "C", 1100)]
+    result = run(events, funnel())
+    assert counts(result) == [1, 1, 1]
+    # times come from the attempt that counted (the second): 30 s, then 70 s
+    assert [s["median_time_to_convert"] for s in result["steps"]] == [None, 30.0, 70.0]
+
+
+def test_step_two_before_step_one_does_not_count_in_order():
+    events = [ev("p", "B", 0), ev("p", "A", 10)]
+    assert counts(run(events, funnel())) == [1, 0, 0]
+    assert counts(run(events, funnel(mode="unordered"))) == [1, 1, 0]
+
+
+def test_window_edge_is_inclusive():
+    on_edge = [ev("p", "A", 0), ev("p", "B", 300), ev("p", "C", 600)]
+    past_edge = [ev("q", "A", 0), ev("q", "B", 300), ev("q", "C", 600.001)]
+    assert counts(run(on_edge, funnel(window=600))) == [1, 1, 1]
+    assert counts(run(past_edge, funnel(window=600))) == [1, 1, 0]
+
+
+def test_strict_is_broken_by_an_interleaved_event():
+    events = [ev("p", "A", 0), ev("p", "X", 5), ev("p", "B", 10), ev("p", "C", 20)]
+    assert counts(run(events, funnel(mode="ordered"))) == [1, 1, 1]
+    assert counts(run(events, funnel(mode="strict"))) == [1, 0, 0]
+    again = events + [ev("p", "A", 100), ev("p", "B", 101), ev("p", "C", 102)]
+    assert counts(run(again, funnel(mode="strict"))) == [1, 1, 1]
+
+
+def test_unordered_completion_in_any_order():
+    events = [ev("p", "C", 0), ev("p", "A", 10), ev("p", "B", 20)]
+    result = run(events, funnel(mode="unordered"))
+    assert counts(result) == [1, 1, 1]
+    assert [s["avg_time_to_convert"] for s in result["steps"]] == [None, 10.0, 10.0]
+    assert counts(run(events, funnel(mode="ordered"))) == [1, 1, 0]
+
+
+def test_step_one_must_be_inside_the_date_range():
+    events = [ev("p", "A", -3 * 86400), ev("p", "B", -3 * 86400 + 5), ev("q", "A", 0)]
+    assert counts(run(events, funnel(window=86400 * 7))) == [1, 0, 0]
+
+
+def test_later_steps_may_fall_after_the_range_within_the_window():
+    events = [ev("p", "A", 86400 - 10), ev("p", "B", 86400 + 10)]
+    assert counts(run(events, funnel(window=3600))) == [1, 1, 0]
+
+
+def test_figures_per_step():
+    events = []
+    for i, reach in enumerate([3, 3, 2, 1]):
+        names = ["A", "B", "C"][:reach]
+        events += [ev(f"u{i}", name, j * (i + 1) * 10) for j, name in enumerate(names)]
+    result = run(events, funnel())
+    assert [(s["count"], s["conversion_from_start"], s["conversion_from_previous"], s["drop_off"]) for s in result["steps"]] == [
+        (4, 100.0, 100.0, 0),
+        (3, 75.0, 75.0, 1),
+        (2, 50.0, 66.67, 1),
+    ]
+    assert result["steps"][1]["avg_time_to_convert"] == 20.0  # 10, 20, 30
+    assert result["steps"][1]["median_time_to_convert"] == 20.0
+
+
+def test_step_filters_and_first_touch_breakdown():
+    steps = (Step("A"), Step("B", filters=(PropertyFilter("plan", "equals", "pro"),)))
+    events = [
+        ev("p", "A", 0, country="DE"), ev("p", "B", 5, plan="free", country="FR"),
+        ev("q", "A", 0, country="FR"), ev("q", "B", 5, plan="pro", country="DE"),
+    ]
+    result = run(events, funnel(steps=steps, breakdown="country"))
+    assert counts(result) == [2, 1]
+    by_value = {v["value"]: [s["count"] for s in v["steps"]] for v in result["breakdown_values"]}
+    assert by_value == {"DE": [1, 0], "FR": [1, 1]}
+
+
+# --- Random event sets ---------------------------------------------------------------------
+
+WINDOW = 600
+OFFSETS = st.sampled_from([0, 0.001, 1, 299.999, 300, 300.001, 599.999, 600, 600.001, 601, 1200, -1])
+
+
+@st.composite
+def event_sets(draw):
+    events = []
+    for who in range(draw(st.integers(1, 4))):
+        base = draw(st.sampled_from([0, 3600, -86400 - 100, 86400 - 300]))
+        clock = 0.0
+        for _ in range(draw(st.integers(0, 10))):
+            clock += max(0, draw(OFFSETS)) if draw(st.booleans()) else draw(st.floats(0, 400))
+            name = draw(st.sampled_from(["A", "B", "C", "X"]))
+            props = {"plan": draw(st.sampled_from(["free", "pro"])), "country": draw(st.sampled_from(["DE", "FR", "US", ""]))}
+            events.append(ev(f"person-{who}", name, base + round(clock, 3), **props))
+    return events
+
+
+DEFINITIONS = [
+    funnel("ordered", WINDOW),
+    funnel("strict", WINDOW),
+    funnel("unordered", WINDOW),
+    funnel("ordered", WINDOW, steps=(Step("A"), Step("A"), Step("B"))),
+    funnel("ordered", WINDOW, steps=(Step("A"), Step("B", filters=(PropertyFilter("plan", "equals", "pro"),)), Step("C")), breakdown="country"),
+    funnel("strict", WINDOW, breakdown="plan"),
+    funnel("unordered", WINDOW, steps=(Step("A"), Step("B"), Step("B", filters=(PropertyFilter("plan", "not_equals", "free"),))), breakdown="country"),
+]
+
+
+def close(a, b) -> bool:
+    return a is None and b is None or a is not None and b is not None and abs(a - b) <= 0.002
+
+
+def assert_same(result, expected):
+    got = [(s["count"], s["avg_time_to_convert"], s["median_time_to_convert"]) for s in result["steps"]]
+    assert [g[0] for g in got] == [e[0] for e in expected], (got, expected)
+    assert all(close(g[1], e[1]) and close(g[2], e[2]) for g, e in zip(got, expected)), (got, expected)
+
+
+@pytest.mark.parametrize("definition", DEFINITIONS, ids=lambda d: f"{d.mode}-{len(d.steps)}-{d.breakdown}")
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(events=event_sets())
+def test_sql_equals_reference(definition, events):
+    result = run(events, definition)
+    expected = reference.funnel(events, definition, DATE_FROM, DATE_TO)
+    assert_same(result, expected["steps"])
+    if definition.breakdown:
+        got = {v["value"]: v for v in result["breakdown_values"]}
+        assert set(got) == set(expected["breakdown"])
+        for value, figures in expected["breakdown"].items():
+            assert_same(got[value], figures)
