@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("apps.projects.urls")),
     path("", include("apps.ingest.urls")),
     path("", include("apps.analytics.urls")),
+    path("", include("apps.funnels.urls")),
 ]

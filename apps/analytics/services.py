@@ -1,4 +1,4 @@
-"""Writes of the analytics area: demo traffic into ClickHouse and the demo project."""
+"""Writes of the analytics area: demo traffic into ClickHouse, the demo project and its funnels."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any, Callable
 
 import orjson
 
-from apps.analytics.seed import traffic_chunks
+from apps.analytics.seed import ACTIVATION_EVENT, PAGEVIEW_EVENT, PURCHASE_EVENT, SIGNUP_EVENT, traffic_chunks
+from apps.funnels.models import Funnel
+from apps.funnels.services import funnel_create
 from apps.ingest.services import event_definitions_update
 from apps.ingest.sql import EVENTS_TABLE
 from apps.ingest.validation import EVENT_COLUMNS
@@ -187,11 +189,27 @@ def demo_project_ensure(*, password: str) -> DemoProject:
     return DemoProject(project=project, username=DEMO_USERNAME, password=password, created=result.created_project)
 
 
-def demo_funnels_ensure(*, project: Project) -> list[Any]:
-    """HOOK: the demo's funnels come with the funnels app; until then this does nothing.
+DEMO_FUNNELS = (
+    ("Signup → purchase", "From signing up to a first purchase.", (SIGNUP_EVENT, ACTIVATION_EVENT, PURCHASE_EVENT)),
+    ("Visit → signup", "From a page view to signing up.", (PAGEVIEW_EVENT, "clicked_cta", SIGNUP_EVENT)),
+)
 
-    Returns the funnels it created: none while ``apps.funnels.models`` has no ``Funnel``.
-    The journey to build them from is in :mod:`apps.analytics.seed`
-    (``SIGNUP_EVENT`` → ``ACTIVATION_EVENT`` → ``PURCHASE_EVENT``).
-    """
-    return []
+
+def demo_funnels_ensure(*, project: Project) -> list[Funnel]:
+    """The demo's two example funnels (7-day window), created once: a funnel of the project
+    that already has the name is left as it is. Returns the funnels it created."""
+    created = []
+    for name, description, events in DEMO_FUNNELS:
+        if Funnel.objects.filter(project=project, name=name).exists():
+            continue
+        created.append(
+            funnel_create(
+                project=project,
+                name=name,
+                description=description,
+                steps=[{"event": event} for event in events],
+                window_value=7,
+                window_unit="days",
+            )
+        )
+    return created

@@ -31,6 +31,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Trends", "analytics-trends", "trends"),
     NavItem("Explorer", "analytics-explorer", "explorer"),
     NavItem("Users", "analytics-users", "users"),
+    NavItem("Funnels", "funnels-list", "funnels"),
     NavItem("Settings", "project-settings", "settings"),
 ]
 

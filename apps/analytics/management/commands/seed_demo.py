@@ -56,4 +56,4 @@ class Command(BaseCommand):
                 batch_size=200_000,
                 verbosity=options["verbosity"],
             )
-        demo_funnels_ensure(project=project)  # HOOK: a no-op until the funnels app has a Funnel model
+        demo_funnels_ensure(project=project)  # the two example funnels, once
