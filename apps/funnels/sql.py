@@ -2,14 +2,18 @@
 
 How a funnel query works, inside out:
 
-1. **Events per person.** Each event of the range (and of the conversion window after
-   it) that can matter becomes a tuple ``(time_ms, event_id, step_mask, breakdown_value)``,
+1. **Events per person.** For the people with an event that can start an attempt in the
+   range, each of their events of the range (and of the conversion window after it) that
+   can matter becomes a tuple ``(time_ms, event_id, step_mask, breakdown_value)``,
    grouped per ``person_key`` into an array sorted by time, ties by event id.
    ``step_mask`` has bit k-1 set when the event satisfies step k (name and property
    filters); for ordered and strict funnels, step 1 also needs the event to fall inside
    the date range (an unordered attempt may start at any step's event in the range). Ordered and
    unordered funnels read only the events named by a step; strict funnels read every
-   event, since any other event between two steps breaks the chain.
+   event, since any other event between two steps breaks the chain. A run of consecutive
+   events with the same single step (or no step) is cut to its first and last event: the
+   first is the one that can extend a chain, the last the latest start; the ones between
+   can only repeat what the first did. Events matching several steps are all kept.
 
 2. **The attempt that counts, per person.** An attempt starts at a step-1 event (any
    step's event for unordered funnels). A person counts at the furthest step any attempt
@@ -66,15 +70,33 @@ def _events_per_person(conditions: list[str], *, mode: str, breakdown: bool) -> 
     names = "" if mode == "strict" else "\n      AND has({step_events:Array(String)}, event)"
     # An attempt starts in the date range: at a step-1 event, or at any step's for unordered.
     unordered = mode == "unordered"
-    starts = "e.3 != 0 AND e.1 < {to_ms:Int64}" if unordered else "bitTest(e.3, 0)"
+    start_condition = " OR ".join(conditions) if unordered else conditions[0]
+    # Only the events of people who started an attempt are grouped, and of each run of
+    # consecutive events with the same single step (or none) only the first and the last
+    # are kept: the events in between cannot change any attempt (see the module docstring).
+    # Ordered and unordered funnels also drop events that match no step.
+    keep_unmatched = "1" if mode == "strict" else "e.3 != 0"
     return f"""
     SELECT person_key,
-           arraySort(e -> (e.1, e.2), groupArray((toUnixTimestamp64Milli(timestamp), toString(event_id), {_mask(conditions, step_one_in_range=not unordered)}, {value}))) AS evs
-    FROM events
-    WHERE project_id = {{project_id:UInt64}}
-      AND timestamp >= {_RANGE_FROM} AND timestamp < {{scan_to:DateTime64(3, 'UTC')}}{names}
-    GROUP BY person_key
-    HAVING arrayExists(e -> {starts}, evs)"""
+           arrayFilter((e, i) -> {keep_unmatched} AND NOT (i > 1 AND i < length(all_evs) AND bitCount(e.3) <= 1
+                                                         AND all_evs[i - 1].3 = e.3 AND all_evs[i + 1].3 = e.3),
+                       all_evs, arrayEnumerate(all_evs)) AS evs
+    FROM
+    (
+        SELECT person_key,
+               arraySort(e -> (e.1, e.2), groupArray((toUnixTimestamp64Milli(timestamp), toString(event_id), {_mask(conditions, step_one_in_range=not unordered)}, {value}))) AS all_evs
+        FROM events
+        WHERE project_id = {{project_id:UInt64}}
+          AND timestamp >= {_RANGE_FROM} AND timestamp < {{scan_to:DateTime64(3, 'UTC')}}{names}
+          AND person_key IN
+          (
+              SELECT person_key FROM events
+              WHERE project_id = {{project_id:UInt64}}
+                AND timestamp >= {_RANGE_FROM} AND timestamp < {{date_to:DateTime64(3, 'UTC')}}
+                AND ({start_condition})
+          )
+        GROUP BY person_key
+    )"""
 
 
 def _ordered_chain(n: int) -> str:
