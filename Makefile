@@ -32,6 +32,7 @@ test: venv node_modules/.installed services browser
 	$(PY) -m pytest
 
 bench-ingest: venv services
+	@bash .ci/bench-tools
 	$(PY) bench/ingest.py
 
 bench-query: venv services

@@ -1,4 +1,12 @@
-"""ASGI entry point: HTTP and WebSockets (the embedded server, and the WebSocket tier)."""
+"""ASGI entry points.
+
+``application``: HTTP and WebSockets through Django's ASGI handler (the WebSocket tier of
+the server deployment).
+
+``embedded_application``: what ``make run`` serves. WebSockets as above; plain HTTP goes
+through Django's WSGI handler on a thread pool (a2wsgi), which costs far less per request
+than Django's ASGI path, whose middleware hops between threads several times a request.
+"""
 
 import os
 
@@ -7,15 +15,18 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pulseboard.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
+from a2wsgi import WSGIMiddleware  # noqa: E402  (needs Django set up first)
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 from pulseboard.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+websockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websockets})
+
+embedded_application = ProtocolTypeRouter(
+    {"http": WSGIMiddleware(get_wsgi_application(), workers=8), "websocket": websockets}
 )

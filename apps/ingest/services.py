@@ -124,7 +124,9 @@ def events_ingest(
             return IngestResult(409, {"error": "conflict", "message": "Retry: the request with this Idempotency-Key just failed."})
 
     try:
-        stream.stream_append(project_id=target.project_id, rows=validated.rows, catalog=_catalog(validated.rows))
+        stream.stream_append(
+            project_id=target.project_id, rows=validated.rows, supplied_ids=validated.supplied_ids, catalog=_catalog(validated.rows)
+        )
     except Exception:
         if reservation is not None:
             reservation.delete()

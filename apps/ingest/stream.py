@@ -19,16 +19,20 @@ from django.conf import settings
 
 GROUP = "writers"
 
-# Appends the events whose event_id this project has not sent within the dedup window,
-# atomically: KEYS = [stream, dedup key per event], ARGV = [ttl, project id, catalog, row...].
-# Returns one flag per event: 1 appended now, 0 already seen.
+# Appends a request's events, skipping those whose client-chosen event_id this project sent
+# within the dedup window, atomically. KEYS = [stream, a dedup key per client-chosen id];
+# ARGV = [ttl, project id, catalog, rows...], the rows with client-chosen ids first (one per
+# dedup key). Ids the server generated cannot repeat, so they cost no key. Returns one flag
+# per row: 1 appended now, 0 already seen.
 _APPEND_LUA = """
 local ttl = tonumber(ARGV[1])
+local checked = #KEYS - 1
 local fresh = {}
 local flags = {}
-for i = 2, #KEYS do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-    fresh[#fresh + 1] = ARGV[i + 2]
+for i = 4, #ARGV do
+  local row = i - 3
+  if row > checked or redis.call('SET', KEYS[row + 1], '1', 'NX', 'EX', ttl) then
+    fresh[#fresh + 1] = ARGV[i]
     flags[#flags + 1] = 1
   else
     flags[#flags + 1] = 0
@@ -36,7 +40,7 @@ for i = 2, #KEYS do
 end
 if #fresh > 0 then
   local fields = {'p', ARGV[2], 'n', #fresh, 'd', table.concat(fresh, '\\n')}
-  if #fresh == #KEYS - 1 then
+  if #fresh == #ARGV - 3 then
     -- the catalog summary describes the whole request: keep it only if nothing was skipped
     fields[#fields + 1] = 'c'
     fields[#fields + 1] = ARGV[3]
@@ -69,12 +73,14 @@ def _append_script(url: str):
     return _client_for(url).register_script(_APPEND_LUA)
 
 
-def stream_append(*, project_id: int, rows: list[dict], catalog: dict) -> list[bool]:
-    """Append rows to the stream, skipping event_ids already seen; one flag per row."""
-    keys = [stream_key()] + [dedup_key(project_id, row["event_id"]) for row in rows]
-    args = [settings.INGEST_EVENT_DEDUP_SECONDS, project_id, orjson.dumps(catalog)] + [orjson.dumps(row) for row in rows]
-    flags = _append_script(settings.REDIS_URL)(keys=keys, args=args)
-    return [bool(flag) for flag in flags]
+def stream_append(*, project_id: int, rows: list[dict], supplied_ids: list[bool], catalog: dict) -> int:
+    """Append rows to the stream, skipping client-chosen event_ids already seen; return how
+    many were appended."""
+    checked = [row for row, supplied in zip(rows, supplied_ids) if supplied]
+    generated = [row for row, supplied in zip(rows, supplied_ids) if not supplied]
+    keys = [stream_key()] + [dedup_key(project_id, row["event_id"]) for row in checked]
+    args = [settings.INGEST_EVENT_DEDUP_SECONDS, project_id, orjson.dumps(catalog)] + [orjson.dumps(row) for row in checked + generated]
+    return sum(_append_script(settings.REDIS_URL)(keys=keys, args=args))
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -96,6 +97,8 @@ class Envelope:
 class Validated:
     rows: list[dict[str, Any]] = field(default_factory=list)
     errors: list[FieldError] = field(default_factory=list)
+    # Per row: did the client choose the event_id (and so may send it again)?
+    supplied_ids: list[bool] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,11 @@ class RequestContext:
     received_at: datetime
     user_agent: str
     ip_hash: str
+
+    @cached_property
+    def received_text(self) -> str:
+        """``received_at`` as ClickHouse text, formatted once per request."""
+        return utc_text(self.received_at)
 
 
 def body_parse(body: bytes, *, limits: Limits) -> Envelope:
@@ -215,7 +223,7 @@ def event_validate(raw: Any, *, context: RequestContext, limits: Limits) -> tupl
     if not any(raw.get(key) is not None for key in IDENTITY_FIELDS):
         errors.append(("distinct_id", "one of distinct_id, user_id or anonymous_id is required"))
 
-    timestamp = context.received_at
+    timestamp = None
     if raw.get("timestamp") is not None:
         timestamp = _timestamp(raw["timestamp"], context.received_at, limits, errors)
 
@@ -247,7 +255,7 @@ def event_validate(raw: Any, *, context: RequestContext, limits: Limits) -> tupl
         "project_id": context.project_id,
         "event_id": event_id,
         "event": name,
-        "timestamp": utc_text(timestamp),
+        "timestamp": utc_text(timestamp) if timestamp is not None else context.received_text,
         "distinct_id": distinct_id,
         "user_id": values.get("user_id", ""),
         "anonymous_id": values.get("anonymous_id", ""),
@@ -258,7 +266,7 @@ def event_validate(raw: Any, *, context: RequestContext, limits: Limits) -> tupl
         "user_agent": context.user_agent[:USER_AGENT_MAX],
         "ip_hash": context.ip_hash,
         "properties": properties_text,
-        "received_at": utc_text(context.received_at),
+        "received_at": context.received_text,
     }
     return row, []
 
@@ -271,4 +279,5 @@ def events_validate(events: list[Any], *, context: RequestContext, limits: Limit
             result.errors.extend(FieldError(index, f, m) for f, m in problems)
         else:
             result.rows.append(row)
+            result.supplied_ids.append(raw.get("event_id") is not None)
     return result

@@ -177,3 +177,13 @@ def test_rotated_key_stops_working(member, ingest_client, send):
     new = project_rotate_api_key(project=member.project)
     assert send(ingest_client, old, {"event": "e", "distinct_id": "d"}).status_code == 401
     assert send(ingest_client, new, {"event": "e", "distinct_id": "d"}).status_code == 202
+
+
+def test_only_client_chosen_event_ids_cost_a_dedup_key(member, ingest_client, send):
+    from apps.ingest import stream
+
+    send(ingest_client, member.project.api_key, {"events": [{"event": "e", "distinct_id": "d"}] * 5})
+    pattern = stream.dedup_key(member.project.id, "*")
+    assert list(stream.client().scan_iter(match=pattern)) == []
+    send(ingest_client, member.project.api_key, {"event": "e", "distinct_id": "d", "event_id": str(uuid.uuid4())})
+    assert len(list(stream.client().scan_iter(match=pattern))) == 1

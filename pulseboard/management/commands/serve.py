@@ -1,6 +1,6 @@
 """``make run``: the whole embedded deployment in one process.
 
-Web (ASGI, HTTP and WebSockets) runs under uvicorn in a thread, Celery beat in a thread,
+Web (HTTP through WSGI, WebSockets through ASGI) runs under uvicorn in a thread, Celery beat in a thread,
 and the Celery worker in the main thread, where it owns the signals (Ctrl-C stops all).
 This process opens chdb first and holds it until it exits.
 """
@@ -62,7 +62,7 @@ class Command(BaseCommand):
         warnings.filterwarnings("ignore", category=SecurityWarning)
 
         web = uvicorn.Server(
-            uvicorn.Config("pulseboard.asgi:application", host=host, port=port, lifespan="off", log_level="warning", access_log=False)
+            uvicorn.Config("pulseboard.asgi:embedded_application", host=host, port=port, lifespan="off", log_level="warning", access_log=False)
         )
         web_thread = threading.Thread(target=web.run, name="web", daemon=True)
         web_thread.start()

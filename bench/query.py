@@ -1,0 +1,188 @@
+"""Query benchmark: the insight endpoints, the overview page and funnels on 10M realistic events.
+
+    .venv/bin/python bench/query.py [--events 10000000] [--days 30] [--runs 10] [--keep DIR]
+
+Seeds a fresh chdb directory with `seed_events` traffic (about 100k monthly users for
+10M events), then, in this process, times each endpoint through Django's whole request
+stack (URL routing, middleware, session auth, serialisation or template rendering) and
+the very same ClickHouse queries run directly on chdb, p50 of --runs each, and prints the
+ratio endpoint / raw SQL. Nothing here is asserted: it prints what it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_INSIGHT_MS = 200
+TARGET_OVERVIEW_PAGE_MS = 500
+TARGET_RATIO = 1.5
+TARGET_FUNNEL_MS = 300
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--keep", help="Use (and keep) this var directory; reuses its data if already seeded.")
+    return parser.parse_args()
+
+
+def setup_django(var_dir: str) -> None:
+    os.environ["PULSEBOARD_VAR_DIR"] = var_dir
+    os.environ.setdefault("REDIS_KEY_PREFIX", f"pbbench:{uuid.uuid4().hex[:8]}")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "pulseboard.settings"
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from pulseboard.clickhouse.migrate import migrations_apply
+
+    migrations_apply()
+
+
+def seed(project_id: int, events: int, days: int) -> tuple[float, float]:
+    from pulseboard import clickhouse
+
+    stored = clickhouse.query("SELECT count() FROM events WHERE project_id = {p:UInt64}", {"p": project_id}).scalar()
+    if stored >= events:
+        print(f"reusing {stored:,} stored events")
+        return 0.0, 0.0
+    from tqdm import tqdm
+
+    from apps.analytics.services import events_seed
+
+    started = time.perf_counter()
+    with tqdm(total=events, unit="ev", unit_scale=True, desc="seeding") as bar:
+        written = events_seed(project_id=project_id, days=days, events=events, seed=1, progress=bar.update)
+    elapsed = time.perf_counter() - started
+    return elapsed, written / elapsed
+
+
+@contextmanager
+def recorded_queries():
+    """Collect the (sql, params) of every ClickHouse query run inside the block."""
+    from pulseboard import clickhouse
+
+    original = clickhouse.query
+    seen: list[tuple[str, dict]] = []
+
+    def recording(sql, params=None):
+        seen.append((sql, params))
+        return original(sql, params)
+
+    clickhouse.query = recording
+    try:
+        yield seen
+    finally:
+        clickhouse.query = original
+
+
+def p50(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    args = parse_args()
+    var_dir = args.keep or tempfile.mkdtemp(prefix="pulseboard-bench-query-")
+    setup_django(var_dir)
+
+    from django.test import Client
+
+    from apps.projects.services import user_bootstrap
+    from pulseboard import clickhouse
+
+    boot = user_bootstrap(username="bench", password="bench-password", project_name="Bench")
+    project = boot.project
+    if project.timezone != "America/New_York":
+        project.timezone = "America/New_York"
+        project.save()
+    seed_seconds, seed_rate = seed(project.id, args.events, args.days)
+    stats = clickhouse.query(
+        "SELECT count(), uniqExact(person_key) FROM events WHERE project_id = {p:UInt64}", {"p": project.id}
+    ).rows[0]
+
+    client = Client()
+    client.force_login(boot.user)
+    base = f"/api/v1/projects/{project.id}/insights"
+    cases = [
+        ("active-users (DAU/WAU/MAU, 30d)", f"{base}/active-users?range=30d", TARGET_INSIGHT_MS),
+        ("trends total, 2 events (30d)", f"{base}/trends?events=$pageview,signed_up&range=30d", TARGET_INSIGHT_MS),
+        ("trends unique users (30d)", f"{base}/trends?events=$pageview&math=unique&range=30d", TARGET_INSIGHT_MS),
+        ("trends WAU (30d)", f"{base}/trends?events=$pageview&math=wau&range=30d", TARGET_INSIGHT_MS),
+        ("trends hourly (7d)", f"{base}/trends?events=$pageview&interval=hour&range=7d", TARGET_INSIGHT_MS),
+        ("trends filter plan=pro (30d)", f'{base}/trends?events=purchase&filters=[{{"key":"plan","operator":"equals","value":"pro"}}]&range=30d', TARGET_INSIGHT_MS),
+        ("trends breakdown country (30d)", f"{base}/trends?events=signed_up&breakdown=country&range=30d", TARGET_INSIGHT_MS),
+        ("top-events (30d)", f"{base}/top-events?range=30d", TARGET_INSIGHT_MS),
+        ("overview API (30d)", f"{base}/overview?range=30d", TARGET_INSIGHT_MS),
+        ("overview page HTML (30d)", f"/projects/{project.id}/?range=30d", TARGET_OVERVIEW_PAGE_MS),
+    ]
+    funnel_url = f"/api/v1/projects/{project.id}/funnels/query"
+    # Step 1 is the signup: before it people are anonymous and after it identified, so until
+    # identities are merged a funnel that starts before the signup cannot follow anyone across it.
+    steps = [{"event": name} for name in ("signed_up", "$pageview", "created_project", "purchase")]
+    for mode in ("ordered", "unordered"):
+        body = {"steps": steps, "window": {"value": 14, "unit": "days"}, "order_mode": mode, "range": "30d"}
+        cases.append((f"funnel 4 steps, {mode} (30d)", (funnel_url, body), TARGET_FUNNEL_MS))
+    results = []
+    for name, url, target in cases:
+        if isinstance(url, tuple):
+            post_url, body = url
+            request = lambda: client.post(post_url, body, content_type="application/json")  # noqa: E731
+        else:
+            request = lambda: client.get(url)  # noqa: E731
+        response = request()
+        if response.status_code != 200:
+            raise SystemExit(f"{name}: HTTP {response.status_code}: {response.content[:300]!r}")
+        with recorded_queries() as queries:
+            request()
+        endpoint = p50(request, args.runs)
+        raw = p50(lambda: [clickhouse.query(sql, params) for sql, params in queries], args.runs)
+        results.append((name, endpoint, raw, len(queries), target))
+        print(f"  {name}: {endpoint:.1f} ms (raw SQL {raw:.1f} ms)", flush=True)
+
+    print()
+    print(f"machine: {os.cpu_count()} cores, {cpu_model()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"data: {stats[0]:,} events over {args.days} days, {stats[1]:,} distinct users; chdb at {var_dir}")
+    if seed_seconds:
+        print(f"seed_events: {args.events:,} events in {seed_seconds:.1f} s = {seed_rate:,.0f} events/s ({1_000_000 / seed_rate:.1f} s per 1M)")
+    print()
+    print(f"{'endpoint':36} {'p50 ms':>8} {'raw SQL ms':>11} {'queries':>8} {'ratio':>6}  target")
+    for name, endpoint, raw, count, target in results:
+        ratio = endpoint / raw if raw else float("inf")
+        verdict = "PASS" if endpoint < target and ratio <= TARGET_RATIO else "MISS"
+        print(f"{name:36} {endpoint:8.1f} {raw:11.1f} {count:8d} {ratio:6.2f}  <{target} ms, ≤{TARGET_RATIO}x  {verdict}")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
