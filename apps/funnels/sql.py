@@ -11,7 +11,8 @@ How a funnel query works, inside out:
    the date range (an unordered attempt may start at any step's event in the range). Ordered and
    unordered funnels read only the events named by a step; strict funnels read every
    event, since any other event between two steps breaks the chain. A run of consecutive
-   events with the same single step (or no step) is cut to its first and last event: the
+   events with the same single step (or no step), all inside or all after the date range,
+   is cut to its first and last event: the
    first is the one that can extend a chain, the last the latest start; the ones between
    can only repeat what the first did. Events matching several steps are all kept.
 
@@ -79,7 +80,9 @@ def _events_per_person(conditions: list[str], *, mode: str, breakdown: bool) -> 
     return f"""
     SELECT person_key,
            arrayFilter((e, i) -> {keep_unmatched} AND NOT (i > 1 AND i < length(all_evs) AND bitCount(e.3) <= 1
-                                                         AND all_evs[i - 1].3 = e.3 AND all_evs[i + 1].3 = e.3),
+                                                         AND all_evs[i - 1].3 = e.3 AND all_evs[i + 1].3 = e.3
+                                                         AND (all_evs[i - 1].1 < {{to_ms:Int64}}) = (e.1 < {{to_ms:Int64}})
+                                                         AND (all_evs[i + 1].1 < {{to_ms:Int64}}) = (e.1 < {{to_ms:Int64}})),
                        all_evs, arrayEnumerate(all_evs)) AS evs
     FROM
     (
