@@ -228,31 +228,22 @@ def bucket_unique_persons(interval: str) -> str:
 
 # --- Overview ------------------------------------------------------------------------------
 
-# Totals of this period and the one before it, in one pass each: `slot >= date_from` splits
-# the two periods, since the previous period ends where this one starts.
-OVERVIEW_EVENTS = """
-SELECT sumIf(events, slot >= {date_from:DateTime64(3, 'UTC')}) AS current,
-       sumIf(events, slot < {date_from:DateTime64(3, 'UTC')}) AS previous
-FROM event_counts_15m
-WHERE project_id = {project_id:UInt64}
-  AND slot >= {previous_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
+def period_totals(aggregate: str, column: str, table: str) -> str:
+    """``aggregate`` of ``column`` over this period and over the one just before it, in one
+    pass over ``table``: ``slot >= date_from`` splits the two, since the previous period
+    ends where this one starts."""
+    return f"""
+SELECT {aggregate}If({column}, slot >= {{date_from:DateTime64(3, 'UTC')}}) AS current,
+       {aggregate}If({column}, slot < {{date_from:DateTime64(3, 'UTC')}}) AS previous
+FROM {table}
+WHERE project_id = {{project_id:UInt64}}
+  AND slot >= {{previous_from:DateTime64(3, 'UTC')}} AND slot < {{date_to:DateTime64(3, 'UTC')}}
 """
 
-OVERVIEW_PERSONS = """
-SELECT uniqExactIf(person_key, slot >= {date_from:DateTime64(3, 'UTC')}) AS current,
-       uniqExactIf(person_key, slot < {date_from:DateTime64(3, 'UTC')}) AS previous
-FROM person_slots_15m
-WHERE project_id = {project_id:UInt64}
-  AND slot >= {previous_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
-"""
 
-OVERVIEW_SESSIONS = """
-SELECT uniqExactIf(session_key, slot >= {date_from:DateTime64(3, 'UTC')}) AS current,
-       uniqExactIf(session_key, slot < {date_from:DateTime64(3, 'UTC')}) AS previous
-FROM session_slots_15m
-WHERE project_id = {project_id:UInt64}
-  AND slot >= {previous_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
-"""
+OVERVIEW_EVENTS = period_totals("sum", "events", "event_counts_15m")
+OVERVIEW_PERSONS = period_totals("uniqExact", "person_key", "person_slots_15m")
+OVERVIEW_SESSIONS = period_totals("uniqExact", "session_key", "session_slots_15m")
 
 # The most frequent event names with their distinct persons. The names are picked from the
 # counts rollup first, so the distinct count only runs over those names.
