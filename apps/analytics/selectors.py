@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import orjson
 
-from apps.analytics import sql
+from apps.analytics import daymap, sql
 from apps.analytics.params import DateRange, Series, cursor_encode
 from apps.analytics.sql import PropertyFilter
 from pulseboard import clickhouse
@@ -49,55 +50,77 @@ def axis(date_range: DateRange) -> dict:
     }
 
 
-# --- Trailing-window active users ---------------------------------------------------------
+# --- Persons over local days ------------------------------------------------------------------
 
 
-def _bucket_last_days(date_range: DateRange) -> list[date]:
-    """The local day on which each bucket ends (its last day)."""
+def _bucket_days(date_range: DateRange) -> list[tuple[date, date]]:
+    """The first and last local day of each (day or week) bucket."""
     starts = date_range.bucket_starts()
     ends = starts[1:] + [date_range.date_to]
-    return [(end - timedelta(microseconds=1)).astimezone(date_range.tz).date() for end in ends]
+    return [
+        (start.astimezone(date_range.tz).date(), (end - timedelta(microseconds=1)).astimezone(date_range.tz).date())
+        for start, end in zip(starts, ends)
+    ]
 
 
-def _trailing(
-    *, project_id: int, date_range: DateRange, windows: list[int], event: str = "", filters: list[PropertyFilter] = ()
-) -> dict[int, list[int]]:
-    """For each window w: distinct persons active in the w days ending on each bucket's last day."""
-    first_day = date_range.date_from.astimezone(date_range.tz).date() - timedelta(days=max(windows) - 1)
-    params = _range_params(
-        project_id,
-        date_range,
-        window_from=datetime.combine(first_day, time(0), tzinfo=date_range.tz).astimezone(timezone.utc),
-        windows=windows,
-        event=event,
-    )
+def _trailing_windows(date_range: DateRange, days: int) -> list[tuple[date, date]]:
+    """The ``days`` local days ending on each bucket's last day."""
+    return [(last - timedelta(days=days - 1), last) for _, last in _bucket_days(date_range)]
+
+
+def persons_in_day_windows(
+    *, project_id: int, tz: ZoneInfo, windows: list[tuple[date, date]], event: str = "", filters: list[PropertyFilter] = ()
+) -> list[int]:
+    """For each window (first and last local day, inclusive): the persons active on at least
+    one of its days; over all events, the events named ``event``, or those of them that
+    match ``filters``. All windows in one query."""
+    first, last = min(w[0] for w in windows), max(w[1] for w in windows)
+    days = daymap.day_map(tz, first, last)
+    params: dict = {"project_id": project_id, "event": event, "origin": days.origin, "tz": tz.key}
+    for word, masks in enumerate(days.window_masks(windows)):
+        params[f"win{word}"] = masks
+    filters_sql = ""
     if filters:
-        source = sql.person_days_from_events(sql.property_filters(list(filters), params))
+        source = "raw"
+        params["span_from"] = daymap.local_midnight(first, tz)
+        params["span_to"] = daymap.local_midnight(last + timedelta(days=1), tz)
+        filters_sql = sql.property_filters(list(filters), params)
     else:
-        source = sql.PERSON_DAYS_FROM_ROLLUP
-    rows = clickhouse.query(sql.trailing_actives(source), params).rows
-    last_days = _bucket_last_days(date_range)
-    result = {}
-    for w in windows:
-        changes = [(day, value) for row_w, day, value in rows if row_w == w]  # sorted by day
-        values, current, i = [], 0, 0
-        for day in last_days:
-            while i < len(changes) and changes[i][0] <= day:
-                current = changes[i][1]
-                i += 1
-            values.append(int(current))
-        result[w] = values
-    return result
+        source = "event" if event else "all"
+        params.update(first_utc_day=days.first_utc_day, last_utc_day=days.last_utc_day, starts=days.starts)
+        for j, part in enumerate(days.parts):
+            params[f"p{j}lo"] = [lo for lo, _ in part]
+            params[f"p{j}hi"] = [hi for _, hi in part]
+    rows = clickhouse.query(sql.persons_in_day_windows(words=days.words, source=source, filters_sql=filters_sql), params).rows
+    counts = rows[0][0] if rows and rows[0][0] else [0] * len(windows)
+    return [int(c) for c in counts]
+
+
+def _ranges_params(project_id: int, ranges: list[tuple[datetime, datetime]]) -> dict:
+    """Parameters of ``sql.persons_in_ranges``: the quarter masks of each range of instants."""
+    masks = daymap.quarter_masks(ranges)
+    params: dict = {"project_id": project_id, "first_utc_day": masks.first_utc_day, "last_utc_day": masks.last_utc_day}
+    for k in range(len(ranges)):
+        params[f"r{k}lo"], params[f"r{k}hi"] = masks.low[k], masks.high[k]
+    return params
 
 
 def active_users(*, project_id: int, date_range: DateRange) -> dict:
     """DAU (distinct persons per bucket), WAU and MAU (distinct persons in the 7 and 30 days
-    ending on each bucket's last day). Daily or weekly buckets."""
+    ending on each bucket's last day). Daily or weekly buckets; one query."""
     if date_range.interval == "hour":
         raise ValueError("active users are daily figures: use a day or week interval")
-    dau = clickhouse.query(sql.bucket_unique_persons(date_range.interval), _range_params(project_id, date_range)).rows
-    trailing = _trailing(project_id=project_id, date_range=date_range, windows=[7, 30])
-    return {**axis(date_range), "dau": _place(date_range, dau), "wau": trailing[7], "mau": trailing[30]}
+    return _active_users(project_id=project_id, date_range=date_range)[0]
+
+
+def _active_users(*, project_id: int, date_range: DateRange, extra: list[tuple[date, date]] = ()) -> tuple[dict, list[int]]:
+    """Active users, plus the persons of ``extra`` windows from the same query."""
+    buckets = _bucket_days(date_range)
+    n = len(buckets)
+    windows = buckets + _trailing_windows(date_range, 7) + _trailing_windows(date_range, 30) + list(extra)
+    counts = persons_in_day_windows(project_id=project_id, tz=date_range.tz, windows=windows)
+    figures = {**axis(date_range), "dau": counts[:n], "wau": counts[n : 2 * n], "mau": counts[2 * n : 3 * n]}
+    return figures, counts[3 * n :]
 
 
 # --- Trends -------------------------------------------------------------------------------
@@ -147,15 +170,17 @@ def trends(
     ``$other``; lines are ordered by their total, ``$other`` last.
     """
     filters = list(filters)
+    days = date_range.interval != "hour"
+    from_rollup = [] if (filters or breakdown) else [s for s in series if s.math == "total" or (s.math == "unique" and not days)]
+    rollup = _rollup_lines(project_id=project_id, date_range=date_range, series=from_rollup)
     lines: list[TrendLine] = []
-    simple = [s for s in series if s.math in ("total", "unique")] if not (filters or breakdown) else []
-    rollup = _rollup_lines(project_id=project_id, date_range=date_range, series=simple)
     for s in series:
         if s in rollup:
             lines.append(rollup[s])
-        elif s.math in WINDOWS:
-            values = _trailing(project_id=project_id, date_range=date_range, windows=[WINDOWS[s.math]], event=s.event, filters=filters)
-            lines.append(TrendLine(s.event, s.math, None, values[WINDOWS[s.math]]))
+        elif s.math in WINDOWS or (s.math == "unique" and days and not breakdown):
+            windows = _trailing_windows(date_range, WINDOWS[s.math]) if s.math in WINDOWS else _bucket_days(date_range)
+            values = persons_in_day_windows(project_id=project_id, tz=date_range.tz, windows=windows, event=s.event, filters=filters)
+            lines.append(TrendLine(s.event, s.math, None, values))
         else:
             lines.extend(_raw_lines(project_id=project_id, date_range=date_range, series=s, breakdown=breakdown, filters=filters))
     for line in lines:
@@ -166,6 +191,7 @@ def trends(
 
 
 def _rollup_lines(*, project_id: int, date_range: DateRange, series: list[Series]) -> dict[Series, TrendLine]:
+    """Events per bucket, and persons per hour, from the 15-minute rollups: one query per math."""
     found: dict[Series, TrendLine] = {}
     for math, query in (("total", sql.event_counts(date_range.interval, by_event=True)), ("unique", sql.unique_persons(date_range.interval))):
         wanted = [s for s in series if s.math == math]
@@ -198,10 +224,17 @@ def _raw_lines(
 # --- Top events and overview ----------------------------------------------------------------
 
 
-def top_events(*, project_id: int, date_range: DateRange, limit: int = 10) -> list[dict]:
-    """The most frequent event names with their distinct persons."""
-    rows = clickhouse.query(sql.TOP_EVENTS, _range_params(project_id, date_range, limit=limit)).rows
-    return [{"event": event, "count": int(count), "users": int(users or 0)} for event, count, users in rows]
+def top_events(*, project_id: int, date_range: DateRange, limit: int = 10, users: bool = True) -> list[dict]:
+    """The most frequent event names with their counts and (``users``) distinct persons."""
+    rows = clickhouse.query(sql.TOP_EVENT_COUNTS, _range_params(project_id, date_range, limit=limit)).rows
+    results = [{"event": event, "count": int(count)} for event, count in rows]
+    if users and results:
+        params = _ranges_params(project_id, [(date_range.date_from, date_range.date_to)])
+        params["events"] = [row["event"] for row in results]
+        persons = dict(clickhouse.query(sql.persons_in_ranges(ranges=1, by_event=True), params).rows)
+        for row in results:
+            row["users"] = int(persons.get(row["event"], 0))
+    return results
 
 
 def _change(current: float, previous: float) -> float | None:
@@ -216,17 +249,28 @@ def _card(current: float, previous: float) -> dict:
 
 def overview(*, project_id: int, date_range: DateRange, top: int = 10) -> dict:
     """The overview cards (with the change against the previous period of the same length),
-    the active-users chart, events over time and the top events."""
-    params = _range_params(project_id, date_range, previous_from=date_range.previous().date_from)
+    the active-users chart, events over time and the top events (counts only; the
+    top-events insight adds their users).
+
+    Persons come from one query: the daily active users of the range's days, and, for day
+    and week ranges, the persons of this period and the previous one as two more windows.
+    An hourly range counts its persons to the hour instead."""
+    previous = date_range.previous()
+    params = _range_params(project_id, date_range, previous_from=previous.date_from)
     events_now, events_before = clickhouse.query(sql.OVERVIEW_EVENTS, params).rows[0]
-    users_now, users_before = clickhouse.query(sql.OVERVIEW_PERSONS, params).rows[0]
     sessions_now, sessions_before = clickhouse.query(sql.OVERVIEW_SESSIONS, params).rows[0]
+    if date_range.interval == "hour":
+        active, _ = _active_users(project_id=project_id, date_range=_whole_days(date_range))
+        ranges = _ranges_params(project_id, [(date_range.date_from, date_range.date_to), (previous.date_from, date_range.date_from)])
+        users_now, users_before = clickhouse.query(sql.persons_in_ranges(ranges=2, by_event=False), ranges).rows[0]
+    else:
+        periods = [_span_days(date_range), _span_days(previous)]
+        active, (users_now, users_before) = _active_users(project_id=project_id, date_range=date_range, extra=periods)
 
     def per_user(events: int, users: int) -> float:
         return round(events / users, 2) if users else 0.0
 
-    daily = date_range if date_range.interval != "hour" else _whole_days(date_range)
-    counts = clickhouse.query(sql.event_counts(date_range.interval, by_event=False), _range_params(project_id, date_range)).rows
+    counts = clickhouse.query(sql.event_counts(date_range.interval, by_event=False), params).rows
     return {
         **axis(date_range),
         "cards": {
@@ -235,10 +279,16 @@ def overview(*, project_id: int, date_range: DateRange, top: int = 10) -> dict:
             "sessions": _card(int(sessions_now), int(sessions_before)),
             "events_per_user": _card(per_user(events_now, users_now), per_user(events_before, users_before)),
         },
-        "active_users": active_users(project_id=project_id, date_range=daily),
+        "active_users": active,
         "events_over_time": {**axis(date_range), "data": _place(date_range, counts)},
-        "top_events": top_events(project_id=project_id, date_range=date_range, limit=top),
+        "top_events": top_events(project_id=project_id, date_range=date_range, limit=top, users=False),
     }
+
+
+def _span_days(date_range: DateRange) -> tuple[date, date]:
+    """The first and last local day of a day or week range."""
+    days = date_range.days()
+    return days[0], days[-1]
 
 
 def _whole_days(date_range: DateRange) -> DateRange:

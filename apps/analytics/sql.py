@@ -10,9 +10,12 @@ Conventions shared by every query here:
 * A *person* is ``person_key``: a 64-bit hash of the first of user_id, anonymous_id and
   distinct_id that is set (the materialised column of ``events``; ``PERSON_ID`` below is
   the readable form of the same rule). Distinct counts are exact over these keys.
-* Figures without property filters or a breakdown read the 15-minute rollups
-  (``event_counts_15m``, ``person_slots_15m``, ``session_slots_15m``); the rest read
-  ``events``.
+* Figures without property filters or a breakdown read rollups that materialised views
+  keep up to date on every insert: event counts, persons and sessions per 15-minute slot
+  (``event_counts_15m``, ``person_slots_15m``, ``session_slots_15m``), and persons per UTC
+  day with the quarter hours they were active in (``person_days``,
+  ``person_event_days``), which serve every figure over local days and weeks. The rest
+  read ``events``.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ RANGE = "{date_from:DateTime64(3, 'UTC')}", "{date_to:DateTime64(3, 'UTC')}"
 def event_counts(interval: str, *, by_event: bool) -> str:
     """Events per bucket (and per name) from the rollup. Cheap at any volume."""
     group = ", event" if by_event else ""
-    name_filter = "\n  AND has({events:Array(String)}, event)" if by_event else ""
+    name_filter = "\n  AND event IN {events:Array(String)}" if by_event else ""
     return f"""
 SELECT {bucket(interval, 'slot')} AS bucket{group}, sum(events) AS value
 FROM event_counts_15m
@@ -100,13 +103,13 @@ GROUP BY bucket{group}
 
 
 def unique_persons(interval: str) -> str:
-    """Distinct persons per bucket and event name, from the rollup."""
+    """Distinct persons per bucket and event name, from the 15-minute rollup (hour buckets)."""
     return f"""
 SELECT {bucket(interval, 'slot')} AS bucket, event, uniqExact(person_key) AS value
 FROM person_slots_15m
 WHERE project_id = {{project_id:UInt64}}
   AND slot >= {RANGE[0]} AND slot < {RANGE[1]}
-  AND has({{events:Array(String)}}, event)
+  AND event IN {{events:Array(String)}}
 GROUP BY bucket, event
 """
 
@@ -152,78 +155,111 @@ GROUP BY bucket, breakdown_value
 """
 
 
-# --- Active users over trailing windows --------------------------------------------------
+# --- Persons over days: the person_days rollups ---------------------------------------------
+#
+# person_days (all events) and person_event_days (one row per event name too) hold, per UTC
+# day and person, the set of the day's quarter hours the person was active in (slots_lo:
+# quarters 0..63, slots_hi: 64..95). ``daymap`` turns local days and ranges of instants into
+# per-UTC-day quarter masks, passed as array parameters indexed by ``day - first_utc_day + 1``.
 
-PERSON_DAYS_FROM_ROLLUP = """
-SELECT DISTINCT person_key, toDate(slot, {tz:String}) AS day
-FROM person_slots_15m
-WHERE project_id = {project_id:UInt64}
-  AND slot >= {window_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
-  AND ({event:String} = '' OR event = {event:String})
-"""
+ROLLUPS = {"all": "person_days", "event": "person_event_days"}
 
 
-def person_days_from_events(filters_sql: str) -> str:
+def _quarters_in(prefix: str) -> str:
+    """Whether the row's quarters meet the masks ``{prefix}lo`` / ``{prefix}hi`` of its UTC day."""
+    return (
+        f"(bitAnd(slots_lo, {{{prefix}lo:Array(UInt64)}}[i]) != 0"
+        f" OR bitAnd(slots_hi, {{{prefix}hi:Array(UInt32)}}[i]) != 0)"
+    )
+
+
+def _rollup_rows(source: str, columns: str) -> str:
+    event_filter = "\n      AND event = {event:String}" if source == "event" else ""
     return f"""
-SELECT DISTINCT person_key, toDate(timestamp, {{tz:String}}) AS day
-FROM events
-WHERE project_id = {{project_id:UInt64}}
-  AND timestamp >= {{window_from:DateTime64(3, 'UTC')}} AND timestamp < {{date_to:DateTime64(3, 'UTC')}}
-  AND event = {{event:String}}{filters_sql}
-"""
+        SELECT person_key, day - {{first_utc_day:Date}} + 1 AS i, {columns}
+        FROM {ROLLUPS[source]}
+        WHERE project_id = {{project_id:UInt64}}
+          AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{event_filter}"""
 
 
-def trailing_actives(person_days: str) -> str:
-    """For each window length w in {windows}, how many persons were active in the w days
-    ending on each day.
+def _day_bit(index: str, word: int) -> str:
+    return f"if(intDiv({index}, 64) = {word}, bitShiftLeft(toUInt64(1), ({index}) % 64), toUInt64(0))"
 
-    A person active on day a counts on days a .. a+w-1. Per person, the sorted active days
-    are merged into runs whose coverage overlaps (a gap of more than w days starts a new
-    run); each run adds +1 on its first day and -1 on the day after its coverage ends.
-    A running sum of those changes, per window, is the count on every day where it changes;
-    days in between carry the last value (filled in by the caller). Exact, and it touches
-    each (person, day) pair once instead of w times.
+
+def persons_in_day_windows(*, words: int, source: str, filters_sql: str = "") -> str:
+    """How many persons were active on at least one local day of each window.
+
+    Inside out: every row (a person's UTC day) lands on up to three local days: the local
+    day of its quarter 0 (``starts[i]``) and the next two, each when the row's quarters
+    meet that local day's part of the UTC day (``p0``, ``p1``, ``p2``). OR-ing those day
+    bits per person gives the person's active local days as a bit set of ``words`` 64-bit
+    words. A window is a bit set of days too (``win0``, ``win1``, ...): the answer for a
+    window counts the persons whose set meets it, all windows in one pass
+    (``sumForEach`` over the array of windows).
+
+    ``source`` is ``all`` (person_days), ``event`` (person_event_days, one event name) or
+    ``raw``: the events of one name matching ``filters_sql``, whose local day comes
+    straight from ``toDate(timestamp, tz)``.
     """
-    return f"""
-SELECT w, day, sum(delta) OVER (PARTITION BY w ORDER BY day ROWS UNBOUNDED PRECEDING) AS value
-FROM
-(
-    SELECT w, change.1 AS day, sum(change.2) AS delta
+    word_ids = range(words)
+    if source == "raw":
+        day_index = "toUInt32(toDate(timestamp, {tz:String}) - {origin:Date})"
+        masks = ", ".join(f"groupBitOr({_day_bit('d', w)}) AS m{w}" for w in word_ids)
+        persons = f"""
+    SELECT person_key, {masks}
     FROM
     (
-        SELECT
-            arrayJoin({{windows:Array(UInt16)}}) AS w,
-            arrayJoin(arrayConcat(
-                arrayMap(i -> (days[i], toInt64(1)),
-                         arrayFilter(i -> i = 1 OR days[i] - days[i - 1] > w, arrayEnumerate(days))),
-                arrayMap(i -> (days[i] + w, toInt64(-1)),
-                         arrayFilter(i -> i = length(days) OR days[i + 1] - days[i] > w, arrayEnumerate(days)))
-            )) AS change
-        FROM
-        (
-            SELECT person_key, arraySort(groupArray(day)) AS days
-            FROM ({person_days})
-            GROUP BY person_key
-        )
+        SELECT person_key, {day_index} AS d
+        FROM events
+        WHERE project_id = {{project_id:UInt64}}
+          AND event = {{event:String}}
+          AND timestamp >= {{span_from:DateTime64(3, 'UTC')}} AND timestamp < {{span_to:DateTime64(3, 'UTC')}}{filters_sql}
     )
-    GROUP BY w, day
+    GROUP BY person_key"""
+    else:
+        columns = "{starts:Array(UInt32)}[i] AS s, " + ", ".join(f"{_quarters_in(f'p{j}')} AS on{j}" for j in range(3))
+        masks = ", ".join(
+            "groupBitOr(" + " + ".join(f"if(on{j}, {_day_bit(f's + {j}', w)}, toUInt64(0))" for j in range(3)) + f") AS m{w}"
+            for w in word_ids
+        )
+        persons = f"""
+    SELECT person_key, {masks}
+    FROM ({_rollup_rows(source, columns)}
+    )
+    GROUP BY person_key"""
+    lambda_args = ", ".join(f"w{w}" for w in word_ids)
+    meets = " OR ".join(f"bitAnd(m{w}, w{w}) != 0" for w in word_ids)
+    window_params = ", ".join(f"{{win{w}:Array(UInt64)}}" for w in word_ids)
+    return f"""
+SELECT sumForEach(arrayMap(({lambda_args}) -> toUInt32({meets}), {window_params})) AS counts
+FROM
+({persons}
 )
-ORDER BY w, day
 """
 
 
-DAILY_UNIQUE_FROM_ROLLUP = """
-SELECT {bucket} AS bucket, uniqExact(person_key) AS value
-FROM person_slots_15m
-WHERE project_id = {{project_id:UInt64}}
-  AND slot >= {{date_from:DateTime64(3, 'UTC')}} AND slot < {{date_to:DateTime64(3, 'UTC')}}
-GROUP BY bucket
+def persons_in_ranges(*, ranges: int, by_event: bool) -> str:
+    """Distinct persons active in each of ``ranges`` ranges of instants (``r0``, ``r1``, ...:
+    quarter masks per UTC day), over all events, or per event name of ``events``."""
+    flags = ", ".join(f"{_quarters_in(f'r{k}')} AS in{k}" for k in range(ranges))
+    counts = ", ".join(f"uniqExactIf(person_key, in{k}) AS persons{k}" for k in range(ranges))
+    if not by_event:
+        return f"""
+SELECT {counts}
+FROM ({_rollup_rows("all", flags)}
+)
 """
-
-
-def bucket_unique_persons(interval: str) -> str:
-    """Distinct persons per bucket over all events (DAU for daily buckets)."""
-    return DAILY_UNIQUE_FROM_ROLLUP.format(bucket=bucket(interval, "slot"))
+    return f"""
+SELECT event, {counts}
+FROM (
+        SELECT event, person_key, day - {{first_utc_day:Date}} + 1 AS i, {flags}
+        FROM person_event_days
+        WHERE project_id = {{project_id:UInt64}}
+          AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}
+          AND event IN {{events:Array(String)}}
+)
+GROUP BY event
+"""
 
 
 # --- Overview ------------------------------------------------------------------------------
@@ -242,39 +278,17 @@ WHERE project_id = {{project_id:UInt64}}
 
 
 OVERVIEW_EVENTS = period_totals("sum", "events", "event_counts_15m")
-OVERVIEW_PERSONS = period_totals("uniqExact", "person_key", "person_slots_15m")
 OVERVIEW_SESSIONS = period_totals("uniqExact", "session_key", "session_slots_15m")
 
-# The most frequent event names with their distinct persons. The names are picked from the
-# counts rollup first, so the distinct count only runs over those names.
-TOP_EVENTS = """
-SELECT counts.event AS event, counts.count AS count, persons.users AS users
-FROM
-(
-    SELECT event, sum(events) AS count
-    FROM event_counts_15m
-    WHERE project_id = {project_id:UInt64}
-      AND slot >= {date_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
-    GROUP BY event
-    ORDER BY count DESC, event ASC
-    LIMIT {limit:UInt32}
-) AS counts
-LEFT JOIN
-(
-    SELECT event, uniqExact(person_key) AS users
-    FROM person_slots_15m
-    WHERE project_id = {project_id:UInt64}
-      AND slot >= {date_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
-      AND event IN
-      (
-          SELECT event FROM event_counts_15m
-          WHERE project_id = {project_id:UInt64}
-            AND slot >= {date_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
-          GROUP BY event ORDER BY sum(events) DESC, event ASC LIMIT {limit:UInt32}
-      )
-    GROUP BY event
-) AS persons ON persons.event = counts.event
+# The most frequent event names of a range, from the counts rollup.
+TOP_EVENT_COUNTS = """
+SELECT event, sum(events) AS count
+FROM event_counts_15m
+WHERE project_id = {project_id:UInt64}
+  AND slot >= {date_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
+GROUP BY event
 ORDER BY count DESC, event ASC
+LIMIT {limit:UInt32}
 """
 
 # --- Raw events -----------------------------------------------------------------------------

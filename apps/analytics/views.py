@@ -94,11 +94,14 @@ def overview(request: HttpRequest, project_id: int) -> HttpResponse:
         return _error(request, project, error, "Overview")
     data = selectors.overview(project_id=project.id, date_range=date_range)
     active = data["active_users"]
+    total = data["cards"]["events"]["value"]
+    top_events = [{**row, "share": row["count"] / total * 100 if total else 0.0} for row in data["top_events"]]
     context = {
         "project": project,
         "title": "Overview",
         "date_controls": _date_controls(request, date_range),
         "data": data,
+        "top_events": top_events,
         "cards": [
             ("Events", data["cards"]["events"], "events"),
             ("Unique users", data["cards"]["users"], "users"),

@@ -1,8 +1,9 @@
 """Every insight figure of the API against the pure-Python reference, on generated data.
 
-The project is in America/New_York and the data spans the end of summer time there
-(2026-11-01, when 01:00-02:00 happens twice), so day and hour buckets are checked across
-a 25-hour day.
+The same events are checked in two projects: one in America/New_York, whose data spans the
+end of summer time there (2026-11-01, when 01:00-02:00 happens twice), so day and hour
+buckets are checked across a 25-hour day; and one in Asia/Kathmandu, 5:45 ahead of UTC, so
+local days start at a quarter hour.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pulseboard import clickhouse
 
 pytestmark = pytest.mark.django_db
 
-TZ = ZoneInfo("America/New_York")
+TIMEZONES = ["America/New_York", "Asia/Kathmandu"]
 UTC = timezone.utc
 START = datetime(2026, 9, 20, tzinfo=UTC)
 END = datetime(2026, 11, 20, tzinfo=UTC)
@@ -71,12 +72,12 @@ def generate(seed: int = 7) -> list[dict]:
     return events
 
 
-@pytest.fixture(scope="module")
-def dataset(django_db_setup, django_db_blocker):
-    """A project in New York with the generated events stored, its member's API client,
-    and the events as the reference reads them."""
+@pytest.fixture(scope="module", params=TIMEZONES)
+def dataset(request, django_db_setup, django_db_blocker):
+    """A project in one of TIMEZONES with the generated events stored, its member's API
+    client, and the events as the reference reads them."""
     with django_db_blocker.unblock():
-        membership = MembershipFactory(project__timezone="America/New_York")
+        membership = MembershipFactory(project__timezone=request.param)
         secret = personal_api_key_create(user=membership.user, label="insights").secret
     project = membership.project
     context = RequestContext(project_id=project.id, received_at=datetime.now(UTC), user_agent="", ip_hash="")
@@ -101,8 +102,8 @@ def get(client, project, insight, **params):
     return response.json()
 
 
-def resolved(params):
-    return date_range_resolve(params=params, tz_name="America/New_York")
+def resolved(params, project=None):
+    return date_range_resolve(params=params, tz_name=project.timezone if project else "America/New_York")
 
 
 CUSTOM_RANGES = [
@@ -122,14 +123,14 @@ def test_the_dst_day_has_25_hour_buckets():
 def test_active_users(dataset, params):
     project, client, events = dataset
     body = get(client, project, "active-users", **params)
-    r = resolved(params)
+    r = resolved(params, project)
     buckets = r.bucket_starts()
     assert body["buckets"] == r.labels()
     chosen = ref.in_range(events, r.date_from, r.date_to)
-    assert body["dau"] == ref.count_by_bucket(chosen, buckets, r.interval, TZ, unique=True)
-    days = ref.last_days(buckets, r.date_to, TZ)
-    assert body["wau"] == ref.trailing_actives(events, days, 7, TZ)
-    assert body["mau"] == ref.trailing_actives(events, days, 30, TZ)
+    assert body["dau"] == ref.count_by_bucket(chosen, buckets, r.interval, ZoneInfo(project.timezone), unique=True)
+    days = ref.last_days(buckets, r.date_to, ZoneInfo(project.timezone))
+    assert body["wau"] == ref.trailing_actives(events, days, 7, ZoneInfo(project.timezone))
+    assert body["mau"] == ref.trailing_actives(events, days, 30, ZoneInfo(project.timezone))
     assert max(body["mau"]) >= max(body["wau"]) >= max(body["dau"]) > 0
 
 
@@ -138,10 +139,10 @@ def test_active_users(dataset, params):
 def test_trends_per_event(dataset, params, math):
     project, client, events = dataset
     body = get(client, project, "trends", events="$pageview,purchase,clicked", math=math, **params)
-    r = resolved(params)
+    r = resolved(params, project)
     assert [s["event"] for s in body["series"]] == ["$pageview", "purchase", "clicked"]
     for line in body["series"]:
-        expected = ref.trend(events, event=line["event"], math=math, buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=r.interval, tz=TZ)
+        expected = ref.trend(events, event=line["event"], math=math, buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=r.interval, tz=ZoneInfo(project.timezone))
         assert [line["data"]] == [e["data"] for e in expected]
         assert sum(line["data"]) > 0
         if math == "total":
@@ -164,9 +165,9 @@ def test_trends_with_property_filters(dataset, filters, math):
     project, client, events = dataset
     params = CUSTOM_RANGES[0]
     body = get(client, project, "trends", events="$pageview", math=math, filters=orjson.dumps(filters).decode(), **params)
-    r = resolved(params)
+    r = resolved(params, project)
     parsed = [{**f, "value": f.get("value", "") if isinstance(f.get("value", ""), str) else orjson.dumps(f["value"]).decode()} for f in filters]
-    expected = ref.trend(events, event="$pageview", math=math, buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=r.interval, tz=TZ, filters=parsed)
+    expected = ref.trend(events, event="$pageview", math=math, buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=r.interval, tz=ZoneInfo(project.timezone), filters=parsed)
     assert body["series"][0]["data"] == expected[0]["data"]
     assert sum(body["series"][0]["data"]) > 0
 
@@ -177,8 +178,8 @@ def test_trends_breakdown_top_ten_and_other(dataset, params, math):
     project, client, events = dataset
     filters = [{"key": "plan", "operator": "not_equals", "value": "team"}]
     body = get(client, project, "trends", events="$pageview", math=math, breakdown="browser", filters=orjson.dumps(filters).decode(), **params)
-    r = resolved(params)
-    expected = ref.trend(events, event="$pageview", math=math, buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=r.interval, tz=TZ, filters=filters, breakdown="browser")
+    r = resolved(params, project)
+    expected = ref.trend(events, event="$pageview", math=math, buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=r.interval, tz=ZoneInfo(project.timezone), filters=filters, breakdown="browser")
     got = [(s["breakdown_value"], s["data"]) for s in body["series"]]
     assert got == [(e["breakdown_value"], e["data"]) for e in expected]
     values = [s["breakdown_value"] for s in body["series"]]
@@ -190,15 +191,15 @@ def test_trends_breakdown_top_ten_and_other(dataset, params, math):
 def test_trends_trailing_windows(dataset, math, params):
     project, client, events = dataset
     body = get(client, project, "trends", events="clicked", math=math, **params)
-    r = resolved(params)
-    expected = ref.trend(events, event="clicked", math=math, buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=r.interval, tz=TZ)
+    r = resolved(params, project)
+    expected = ref.trend(events, event="clicked", math=math, buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=r.interval, tz=ZoneInfo(project.timezone))
     assert body["series"][0]["data"] == expected[0]["data"]
 
 
 @pytest.mark.parametrize("params", CUSTOM_RANGES)
 def test_top_events(dataset, params):
     project, client, events = dataset
-    r = resolved(params)
+    r = resolved(params, project)
     body = get(client, project, "top-events", limit=3, **params)
     assert body["results"] == ref.top_events(ref.in_range(events, r.date_from, r.date_to), 3)
 
@@ -207,12 +208,24 @@ def test_overview(dataset):
     project, client, events = dataset
     params = {"date_from": "2026-10-29", "date_to": "2026-11-04", "interval": "day"}
     body = get(client, project, "overview", **params)
-    r = resolved(params)
+    r = resolved(params, project)
     assert body["cards"] == ref.overview_cards(events, r.date_from, r.date_to, r.previous().date_from)
     assert body["cards"]["events"]["change_pct"] is not None
-    assert body["active_users"]["dau"] == ref.count_by_bucket(ref.in_range(events, r.date_from, r.date_to), r.bucket_starts(), "day", TZ, unique=True)
-    assert body["events_over_time"]["data"] == ref.count_by_bucket(ref.in_range(events, r.date_from, r.date_to), r.bucket_starts(), "day", TZ, unique=False)
-    assert body["top_events"] == ref.top_events(ref.in_range(events, r.date_from, r.date_to), 10)
+    assert body["active_users"]["dau"] == ref.count_by_bucket(ref.in_range(events, r.date_from, r.date_to), r.bucket_starts(), "day", ZoneInfo(project.timezone), unique=True)
+    assert body["events_over_time"]["data"] == ref.count_by_bucket(ref.in_range(events, r.date_from, r.date_to), r.bucket_starts(), "day", ZoneInfo(project.timezone), unique=False)
+    top = ref.top_events(ref.in_range(events, r.date_from, r.date_to), 10)
+    assert body["top_events"] == [{"event": row["event"], "count": row["count"]} for row in top]
+
+
+def test_overview_of_hours_counts_persons_to_the_hour(dataset):
+    project, client, events = dataset
+    params = {"date_from": "2026-11-01T00:00", "date_to": "2026-11-01T07:00", "interval": "hour"}
+    body = get(client, project, "overview", **params)
+    r = resolved(params, project)
+    assert body["cards"] == ref.overview_cards(events, r.date_from, r.date_to, r.previous().date_from)
+    assert body["cards"]["users"]["value"] > 0 and body["cards"]["users"]["previous"] > 0
+    days = r.days()
+    assert body["active_users"]["buckets"] == [day.isoformat() for day in days]
 
 
 def test_overview_of_24_hours_shows_daily_active_users(dataset):

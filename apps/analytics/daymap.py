@@ -1,0 +1,149 @@
+"""Local days of a project's timezone in terms of UTC days and their quarter hours.
+
+``person_days`` and ``person_event_days`` keep, per UTC day, the set of the day's 96
+quarter hours in which a person was active (two words: quarters 0..63, then 64..95).
+Every timezone in use is a whole number of quarter hours away from UTC, so each quarter
+hour of a UTC day lies in exactly one local day, and one UTC day overlaps at most three
+local days (two, except on a rare 23-hour day that starts just after midnight UTC).
+
+:func:`day_map` says, for every UTC day of a span, which of its quarters fall on which
+local day; :func:`quarter_masks` which quarters fall inside a range of instants. Both are
+computed here, once per query, from the zone's own rules (DST included), and passed to
+ClickHouse as small array parameters, so the SQL needs no timezone arithmetic per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+QUARTER = timedelta(minutes=15)
+QUARTERS_PER_DAY = 96
+WORD_BITS = 64
+LOW_WORD = (1 << 64) - 1
+
+
+def _words(mask: int) -> tuple[int, int]:
+    """A 96-bit quarter set as (quarters 0..63, quarters 64..95)."""
+    return mask & LOW_WORD, mask >> 64
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC instant at which local ``day`` starts."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class DayMap:
+    """Local days ``origin .. origin + span - 1`` of a timezone over UTC days.
+
+    For the UTC day ``first_utc_day + i``: ``starts[i]`` is the index (from ``origin``) of
+    the local day its quarter 0 falls on, and ``parts[j][i]`` the quarters (low word, high
+    word) that fall on local day ``starts[i] + j``, for j = 0, 1, 2. Quarters outside the
+    span have no bit anywhere, so a UTC day's rows only ever land on local days of the span.
+    """
+
+    origin: date
+    span: int
+    first_utc_day: date
+    last_utc_day: date
+    starts: list[int]
+    parts: list[list[tuple[int, int]]]
+
+    @property
+    def words(self) -> int:
+        """64-bit words needed for one bit per local day of the span."""
+        return (self.span + WORD_BITS - 1) // WORD_BITS
+
+    def index(self, day: date) -> int:
+        return (day - self.origin).days
+
+    def window_masks(self, windows: list[tuple[date, date]]) -> list[list[int]]:
+        """Per word, one mask per window ``(first local day, last local day)``, inclusive."""
+        per_word: list[list[int]] = [[] for _ in range(self.words)]
+        for first, last in windows:
+            a, b = max(self.index(first), 0), min(self.index(last), self.span - 1)
+            bits = ((1 << (b + 1)) - (1 << a)) if a <= b else 0
+            for w in range(self.words):
+                per_word[w].append((bits >> (w * WORD_BITS)) & LOW_WORD)
+        return per_word
+
+
+def _bits(first: int, stop: int) -> int:
+    """Quarters ``first .. stop - 1`` of a day (clamped to the day) as a 96-bit set."""
+    first, stop = max(first, 0), min(stop, QUARTERS_PER_DAY)
+    return (1 << stop) - (1 << first) if first < stop else 0
+
+
+def _quarters_since(start: datetime, moment: datetime) -> int:
+    seconds = (moment - start).total_seconds()
+    if seconds % QUARTER.total_seconds():
+        raise ValueError(f"{moment.isoformat()} is not on a quarter hour")
+    return int(seconds // QUARTER.total_seconds())
+
+
+def day_map(tz: ZoneInfo, first_local: date, last_local: date) -> DayMap:
+    """Which quarter hours of which UTC days make up local days ``first_local .. last_local``."""
+    span_from = local_midnight(first_local, tz)
+    span_to = local_midnight(last_local + timedelta(days=1), tz)
+    first_utc_day = span_from.date()
+    last_utc_day = (span_to - timedelta(microseconds=1)).date()
+    # The first UTC day may begin on the local day before first_local: index from there, so
+    # that every index is >= 0, and leave that day out of the masks.
+    origin = _utc_midnight(first_utc_day).astimezone(tz).date()
+    span = (last_local - origin).days + 1
+    skip = (first_local - origin).days
+    # midnights[k] is where local day origin + k starts (two more for the last UTC day's tail).
+    midnights = [local_midnight(origin + timedelta(days=k), tz) for k in range(span + 3)]
+    starts: list[int] = []
+    parts: list[list[tuple[int, int]]] = [[], [], []]
+    k = 0
+    day = first_utc_day
+    while day <= last_utc_day:
+        start = _utc_midnight(day)
+        while midnights[k + 1] <= start:
+            k += 1
+        starts.append(k)
+        for j in range(3):
+            index = k + j
+            bits = 0
+            if skip <= index < span:
+                bits = _bits(_quarters_since(start, midnights[index]), _quarters_since(start, midnights[index + 1]))
+            parts[j].append(_words(bits))
+        day += timedelta(days=1)
+    return DayMap(origin, span, first_utc_day, last_utc_day, starts, parts)
+
+
+@dataclass(frozen=True)
+class QuarterMasks:
+    """Per range, the quarters of UTC days ``first_utc_day .. last_utc_day`` inside it:
+    ``low[k][i]`` and ``high[k][i]`` for range k and UTC day ``first_utc_day + i``."""
+
+    first_utc_day: date
+    last_utc_day: date
+    low: list[list[int]]
+    high: list[list[int]]
+
+
+def quarter_masks(ranges: list[tuple[datetime, datetime]]) -> QuarterMasks:
+    """The quarters inside each range ``[start, end)`` of instants, over the UTC days all
+    the ranges cover. Every end must be a whole quarter hour, as every local hour and day
+    boundary is."""
+    first_utc_day = min(start for start, _ in ranges).astimezone(timezone.utc).date()
+    last_utc_day = (max(end for _, end in ranges) - timedelta(microseconds=1)).astimezone(timezone.utc).date()
+    low: list[list[int]] = [[] for _ in ranges]
+    high: list[list[int]] = [[] for _ in ranges]
+    day = first_utc_day
+    while day <= last_utc_day:
+        midnight = _utc_midnight(day)
+        for k, (start, end) in enumerate(ranges):
+            lo, hi = _words(_bits(_quarters_since(midnight, start), _quarters_since(midnight, end)))
+            low[k].append(lo)
+            high[k].append(hi)
+        day += timedelta(days=1)
+    return QuarterMasks(first_utc_day, last_utc_day, low, high)
