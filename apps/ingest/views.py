@@ -66,7 +66,7 @@ def sdk_demo(request: HttpRequest) -> HttpResponse:
     requested = request.GET.get("project")
     if requested is None:
         project = projects[0]
-    elif requested.isdigit():
+    elif requested.isdecimal():
         project = project_get_for_user(user=request.user, project_id=int(requested))
     else:
         raise Http404("No such project.")

@@ -45,7 +45,7 @@ def test_demo_never_shows_another_projects_key(client, two_projects):
     user, _, _ = two_projects
     other = ProjectFactory()
     client.force_login(user)
-    for value in (str(other.id), "999999", "abc"):
+    for value in (str(other.id), "999999", "abc", "²"):
         response = client.get(f"/demo/?project={value}")
         assert response.status_code == 404
         assert other.api_key not in response.content.decode()

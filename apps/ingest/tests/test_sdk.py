@@ -27,7 +27,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLE = ROOT / "static" / "sdk" / "pulseboard.js"
 SIZE_LIMIT = 3 * 1024  # gzipped bytes
-UUID4 = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 
 # Every `pulseboard:send` the SDK reports, and a promise for the n-th one: waiting on an
 # event instead of polling keeps the tests independent of timers (which some tests fake).
@@ -61,10 +60,10 @@ def shop(page, live_server):
     project = MembershipFactory().project
     page.add_init_script(RECORDER)
 
-    def open_page(path: str = "/shop/", *, key: str | None = None, referer: str | None = None, title: str = "Shop"):
+    def open_page(path: str = "/shop/", *, referer: str | None = None):
         html = (
-            f"<!doctype html><html><head><title>{title}</title>"
-            f'<script src="/static/sdk/pulseboard.js" data-api-key="{key or project.api_key}"></script>'
+            "<!doctype html><html><head><title>Shop</title>"
+            f'<script src="/static/sdk/pulseboard.js" data-api-key="{project.api_key}"></script>'
             "</head><body><h1>Shop</h1></body></html>"
         )
         page.route(f"{live_server.url}{path}", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
@@ -155,25 +154,29 @@ def test_pageviews_spa_navigation_identify_and_custom_events_are_stored(page, sh
         assert abs(datetime.fromisoformat(event["timestamp"]) - datetime.now(timezone.utc)) < timedelta(minutes=5)
 
 
-def test_reset_forgets_the_user_and_starts_a_new_anonymous_id_and_session(page, shop, flush_stream):
+def test_reset_and_identifying_another_user_start_a_new_anonymous_id(page, shop, flush_stream):
     shop.open()
-    first = page.evaluate("""() => {
+    ids = page.evaluate("""() => {
+        const ids = () => [localStorage.getItem("pulseboard_anonymous_id"), JSON.parse(localStorage.getItem("pulseboard_session")).id];
         pulseboard.identify("user-7");
-        const ids = [localStorage.getItem("pulseboard_anonymous_id"), JSON.parse(localStorage.getItem("pulseboard_session")).id];
-        pulseboard.reset();
+        const first = ids();
+        pulseboard.identify("user-8");   // another person on this browser
+        const second = ids();
+        pulseboard.reset();              // logged out
         pulseboard.track("browsed");
         pulseboard.flush();
-        return ids;
+        return [first, second, ids()];
     }""")
     assert sent(page, 1)[0]["status"] == 202
     assert storage(page, "pulseboard_user_id") is None
     flush_stream()
-    rows = {row["event"]: row for row in stored(shop.id)}
-    assert (rows["$identify"]["user_id"], rows["$identify"]["anonymous_id"], rows["$identify"]["session_id"]) == ("user-7", *first)
-    after = rows["browsed"]
-    assert after["user_id"] == ""
-    assert after["anonymous_id"] == storage(page, "pulseboard_anonymous_id") != first[0]
-    assert after["session_id"] not in ("", first[1])
+    rows = {(row["event"], row["user_id"]): (row["anonymous_id"], row["session_id"]) for row in stored(shop.id)}
+    assert rows[("$identify", "user-7")] == tuple(ids[0])
+    assert rows[("$identify", "user-8")] == tuple(ids[1])
+    assert rows[("browsed", "")] == tuple(ids[2])
+    anonymous_ids = {anonymous for anonymous, _ in rows.values()}
+    sessions = {session for _, session in rows.values()}
+    assert len(anonymous_ids) == 3 and len(sessions) == 3  # the pageview's ids are the first ones
 
 
 def test_batches_go_out_at_ten_events_or_after_two_seconds(page, shop, flush_stream):
