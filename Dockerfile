@@ -1,11 +1,14 @@
 # PulseBoard, server deployment: one image runs every role of docker-compose.yml
 # (web: gunicorn, asgi: uvicorn, worker and beat: celery, migrate: manage.py).
 # All configuration comes from the environment at run time (pulseboard/settings.py).
-# Front-end packages (Chart.js) come from the npm registry, pinned by package-lock.json.
+# Front-end packages (Chart.js, esbuild) come from the npm registry, pinned by
+# package-lock.json; esbuild builds the browser SDK (sdk/) into static/sdk/pulseboard.js.
 FROM node:20-bookworm-slim AS assets
 WORKDIR /assets
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
+COPY sdk sdk
+RUN node sdk/build.mjs
 
 FROM python:3.11-slim-bookworm
 
@@ -21,6 +24,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
 COPY --from=assets /assets/node_modules/chart.js/dist /app/node_modules/chart.js/dist
+COPY --from=assets /assets/static/sdk /app/static/sdk
 
 # collectstatic imports the settings, and the settings need an environment. These values
 # are given to this one command (not ENV), so nothing of them stays in the image. Embedded

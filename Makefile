@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv services browser bench-ingest bench-query clean
+.PHONY: run test venv sdk services browser bench-ingest bench-query bench-sdk clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-run: venv node_modules/.installed
+# The browser SDK: sdk/src bundled and minified into static/sdk/pulseboard.js (not committed).
+SDK_BUNDLE := static/sdk/pulseboard.js
+$(SDK_BUNDLE): node_modules/.installed sdk/build.mjs $(wildcard sdk/src/*.js)
+	node sdk/build.mjs
+
+sdk: $(SDK_BUNDLE)
+
+run: venv node_modules/.installed sdk
 	$(PY) manage.py serve
 
 # Postgres and Redis on 127.0.0.1 (started if they are down) and Debian's Chromium.
@@ -28,7 +35,7 @@ services:
 browser:
 	@bash .ci/browser
 
-test: venv node_modules/.installed services browser
+test: venv node_modules/.installed sdk services browser
 	$(PY) -m pytest
 
 bench-ingest: venv services
@@ -38,5 +45,8 @@ bench-ingest: venv services
 bench-query: venv services
 	$(PY) bench/query.py
 
+bench-sdk: venv sdk
+	$(PY) bench/sdk_size.py
+
 clean:
-	rm -rf $(VENV) node_modules staticfiles .pytest_cache
+	rm -rf $(VENV) node_modules staticfiles .pytest_cache static/sdk

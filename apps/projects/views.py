@@ -18,6 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.ingest.sdk import sdk_script
 from apps.projects import services
 from apps.projects.forms import MemberAddForm, PersonalKeyForm, ProjectForm, RoleForm
 from apps.projects.models import Membership, Project
@@ -128,6 +129,8 @@ def _settings_context(request: HttpRequest, project: Project, membership: Member
         "membership": membership,
         "is_owner": membership.role == Membership.Role.OWNER,
         "ingest_url": request.build_absolute_uri(reverse("ingest-events")),
+        "sdk": sdk_script(request=request),
+        "demo_url": f"{reverse('sdk-demo')}?project={project.id}",
         "read_url": read_url,
         "personal_keys": list(personal_api_keys_for_user(user=request.user)),
         "new_key": None,

@@ -55,6 +55,16 @@ def test_api_key_in_body_is_accepted(member, ingest_client):
     assert response.status_code == 202
 
 
+def test_text_plain_body_with_the_key_inside_is_accepted(member, ingest_client, flush_stream, count_stored):
+    """What the browser SDK sends: a "simple" request (no CORS preflight), the key in the body."""
+    body = f'{{"api_key": "{member.project.api_key}", "events": [{{"event": "e", "anonymous_id": "a"}}]}}'
+    response = ingest_client.generic("POST", "/api/v1/events", body.encode(), content_type="text/plain;charset=UTF-8")
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 1
+    flush_stream()
+    assert count_stored(member.project.id) == 1
+
+
 @pytest.mark.parametrize(
     ("key", "code"),
     [(None, "missing_api_key"), ("pb_nope", "invalid_api_key")],

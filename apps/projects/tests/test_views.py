@@ -141,6 +141,19 @@ def test_settings_page_shows_key_members_and_curl(owner_client, member):
     assert member.user.username in html
 
 
+def test_settings_page_shows_the_sdk_script_tag(owner_client, member, settings):
+    key = member.project.api_key
+    html = owner_client.get(settings_url(member.project)).content.decode()
+    tag = f'&lt;script defer src="http://testserver/static/sdk/pulseboard.js" data-api-key="{key}"&gt;&lt;/script&gt;'
+    assert f'<pre id="sdk-snippet">{tag}</pre>' in html
+    assert 'data-copy="#sdk-snippet"' in html
+    assert f'href="/demo/?project={member.project.id}"' in html
+    # Static files on another origin: the tag tells the SDK where the API is.
+    settings.STATIC_URL = "https://cdn.example.com/pb/"
+    html = owner_client.get(settings_url(member.project)).content.decode()
+    assert f'src="https://cdn.example.com/pb/sdk/pulseboard.js" data-api-key="{key}" data-host="http://testserver"' in html
+
+
 def test_htmx_requests_get_only_the_partial(owner_client, member):
     for url in (settings_url(member.project), "/projects/"):
         full = owner_client.get(url)
