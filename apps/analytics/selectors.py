@@ -193,7 +193,7 @@ def trends(
 def _rollup_lines(*, project_id: int, date_range: DateRange, series: list[Series]) -> dict[Series, TrendLine]:
     """Events per bucket, and persons per hour, from the 15-minute rollups: one query per math."""
     found: dict[Series, TrendLine] = {}
-    for math, query in (("total", sql.event_counts(date_range.interval, by_event=True)), ("unique", sql.unique_persons(date_range.interval))):
+    for math, query in (("total", sql.event_counts(date_range.interval)), ("unique", sql.unique_persons(date_range.interval))):
         wanted = [s for s in series if s.math == math]
         if not wanted:
             continue
@@ -224,11 +224,11 @@ def _raw_lines(
 # --- Top events and overview ----------------------------------------------------------------
 
 
-def top_events(*, project_id: int, date_range: DateRange, limit: int = 10, users: bool = True) -> list[dict]:
-    """The most frequent event names with their counts and (``users``) distinct persons."""
+def top_events(*, project_id: int, date_range: DateRange, limit: int = 10) -> list[dict]:
+    """The most frequent event names with their counts and distinct persons."""
     rows = clickhouse.query(sql.TOP_EVENT_COUNTS, _range_params(project_id, date_range, limit=limit)).rows
     results = [{"event": event, "count": int(count)} for event, count in rows]
-    if users and results:
+    if results:
         params = _ranges_params(project_id, [(date_range.date_from, date_range.date_to)])
         params["events"] = [row["event"] for row in results]
         persons = dict(clickhouse.query(sql.persons_in_ranges(ranges=1, by_event=True), params).rows)
@@ -252,12 +252,23 @@ def overview(*, project_id: int, date_range: DateRange, top: int = 10) -> dict:
     the active-users chart, events over time and the top events (counts only; the
     top-events insight adds their users).
 
-    Persons come from one query: the daily active users of the range's days, and, for day
-    and week ranges, the persons of this period and the previous one as two more windows.
-    An hourly range counts its persons to the hour instead."""
+    Three queries: the event counts of both periods per bucket and name (the cards, the
+    chart and the top events all come from them), the sessions, and the persons: the
+    daily active users of the range's days and, for day and week ranges, the persons of
+    this period and the previous one as two more windows of the same pass. An hourly
+    range counts its persons to the hour instead, in a fourth query."""
     previous = date_range.previous()
     params = _range_params(project_id, date_range, previous_from=previous.date_from)
-    events_now, events_before = clickhouse.query(sql.OVERVIEW_EVENTS, params).rows[0]
+    counts = clickhouse.query(sql.event_counts(date_range.interval, names=False, since="previous_from"), params).rows
+    start = int(date_range.date_from.timestamp())
+    current = [row for row in counts if row[0] >= start]
+    events_now, events_before = sum(row[2] for row in current), sum(row[2] for row in counts if row[0] < start)
+    per_bucket: dict[int, int] = {}
+    per_event: dict[str, int] = {}
+    for bucket, event, value in current:
+        per_bucket[bucket] = per_bucket.get(bucket, 0) + value
+        per_event[event] = per_event.get(event, 0) + value
+    top_events = [{"event": e, "count": int(n)} for e, n in sorted(per_event.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
     sessions_now, sessions_before = clickhouse.query(sql.OVERVIEW_SESSIONS, params).rows[0]
     if date_range.interval == "hour":
         active, _ = _active_users(project_id=project_id, date_range=_whole_days(date_range))
@@ -270,7 +281,6 @@ def overview(*, project_id: int, date_range: DateRange, top: int = 10) -> dict:
     def per_user(events: int, users: int) -> float:
         return round(events / users, 2) if users else 0.0
 
-    counts = clickhouse.query(sql.event_counts(date_range.interval, by_event=False), params).rows
     return {
         **axis(date_range),
         "cards": {
@@ -280,8 +290,8 @@ def overview(*, project_id: int, date_range: DateRange, top: int = 10) -> dict:
             "events_per_user": _card(per_user(events_now, users_now), per_user(events_before, users_before)),
         },
         "active_users": active,
-        "events_over_time": {**axis(date_range), "data": _place(date_range, counts)},
-        "top_events": top_events(project_id=project_id, date_range=date_range, limit=top, users=False),
+        "events_over_time": {**axis(date_range), "data": _place(date_range, list(per_bucket.items()))},
+        "top_events": top_events,
     }
 
 

@@ -89,16 +89,16 @@ def property_filters(filters: list[PropertyFilter], params: dict, prefix: str = 
 RANGE = "{date_from:DateTime64(3, 'UTC')}", "{date_to:DateTime64(3, 'UTC')}"
 
 
-def event_counts(interval: str, *, by_event: bool) -> str:
-    """Events per bucket (and per name) from the rollup. Cheap at any volume."""
-    group = ", event" if by_event else ""
-    name_filter = "\n  AND event IN {events:Array(String)}" if by_event else ""
+def event_counts(interval: str, *, names: bool = True, since: str = "date_from") -> str:
+    """Events per bucket and name from the rollup, from ``since`` to ``date_to``; of the
+    names in ``events``, or of every name. Cheap at any volume."""
+    name_filter = "\n  AND event IN {events:Array(String)}" if names else ""
     return f"""
-SELECT {bucket(interval, 'slot')} AS bucket{group}, sum(events) AS value
+SELECT {bucket(interval, 'slot')} AS bucket, event, sum(events) AS value
 FROM event_counts_15m
 WHERE project_id = {{project_id:UInt64}}
-  AND slot >= {RANGE[0]} AND slot < {RANGE[1]}{name_filter}
-GROUP BY bucket{group}
+  AND slot >= {{{since}:DateTime64(3, 'UTC')}} AND slot < {RANGE[1]}{name_filter}
+GROUP BY bucket, event
 """
 
 
@@ -264,21 +264,15 @@ GROUP BY event
 
 # --- Overview ------------------------------------------------------------------------------
 
-def period_totals(aggregate: str, column: str, table: str) -> str:
-    """``aggregate`` of ``column`` over this period and over the one just before it, in one
-    pass over ``table``: ``slot >= date_from`` splits the two, since the previous period
-    ends where this one starts."""
-    return f"""
-SELECT {aggregate}If({column}, slot >= {{date_from:DateTime64(3, 'UTC')}}) AS current,
-       {aggregate}If({column}, slot < {{date_from:DateTime64(3, 'UTC')}}) AS previous
-FROM {table}
-WHERE project_id = {{project_id:UInt64}}
-  AND slot >= {{previous_from:DateTime64(3, 'UTC')}} AND slot < {{date_to:DateTime64(3, 'UTC')}}
+# Distinct sessions of this period and of the one just before it, in one pass:
+# ``slot >= date_from`` splits the two, since the previous period ends where this one starts.
+OVERVIEW_SESSIONS = """
+SELECT uniqExactIf(session_key, slot >= {date_from:DateTime64(3, 'UTC')}) AS current,
+       uniqExactIf(session_key, slot < {date_from:DateTime64(3, 'UTC')}) AS previous
+FROM session_slots_15m
+WHERE project_id = {project_id:UInt64}
+  AND slot >= {previous_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
 """
-
-
-OVERVIEW_EVENTS = period_totals("sum", "events", "event_counts_15m")
-OVERVIEW_SESSIONS = period_totals("uniqExact", "session_key", "session_slots_15m")
 
 # The most frequent event names of a range, from the counts rollup.
 TOP_EVENT_COUNTS = """
