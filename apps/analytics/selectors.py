@@ -79,7 +79,7 @@ def persons_in_day_windows(
     params: dict = {"project_id": project_id, "event": event, "origin": days.origin, "tz": tz.key}
     for word, masks in enumerate(days.window_masks(windows)):
         params[f"win{word}"] = masks
-    filters_sql = ""
+    filters_sql, parts = "", 3
     if filters:
         source = "raw"
         params["span_from"] = daymap.local_midnight(first, tz)
@@ -88,10 +88,13 @@ def persons_in_day_windows(
     else:
         source = "event" if event else "all"
         params.update(first_utc_day=days.first_utc_day, last_utc_day=days.last_utc_day, starts=days.starts)
-        for j, part in enumerate(days.parts):
+        # Most timezones never put one UTC day on three local days (some, UTC, not even on two).
+        parts = 1 + max((j for j, part in enumerate(days.parts) if any(lo or hi for lo, hi in part)), default=0)
+        for j, part in enumerate(days.parts[:parts]):
             params[f"p{j}lo"] = [lo for lo, _ in part]
             params[f"p{j}hi"] = [hi for _, hi in part]
-    rows = clickhouse.query(sql.persons_in_day_windows(words=days.words, source=source, filters_sql=filters_sql), params).rows
+    query = sql.persons_in_day_windows(words=days.words, source=source, parts=parts, filters_sql=filters_sql)
+    rows = clickhouse.query(query, params).rows
     counts = rows[0][0] if rows and rows[0][0] else [0] * len(windows)
     return [int(c) for c in counts]
 

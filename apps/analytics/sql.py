@@ -182,16 +182,19 @@ def _rollup_rows(source: str, columns: str) -> str:
           AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{event_filter}"""
 
 
-def _day_bit(index: str, word: int) -> str:
-    return f"if(intDiv({index}, 64) = {word}, bitShiftLeft(toUInt64(1), ({index}) % 64), toUInt64(0))"
+def _day_bit(index: str, word: int, words: int, present: str = "1") -> str:
+    """Bit ``index`` of the day set within 64-bit word ``word``, when ``present``."""
+    bit = f"bitShiftLeft(toUInt64({present}), ({index}) % 64)"
+    return bit if words == 1 else f"if(intDiv({index}, 64) = {word}, {bit}, toUInt64(0))"
 
 
-def persons_in_day_windows(*, words: int, source: str, filters_sql: str = "") -> str:
+def persons_in_day_windows(*, words: int, source: str, parts: int = 3, filters_sql: str = "") -> str:
     """How many persons were active on at least one local day of each window.
 
     Inside out: every row (a person's UTC day) lands on up to three local days: the local
     day of its quarter 0 (``starts[i]``) and the next two, each when the row's quarters
-    meet that local day's part of the UTC day (``p0``, ``p1``, ``p2``). OR-ing those day
+    meet that local day's part of the UTC day (``p0``, ``p1``, ``p2``; only the first
+    ``parts`` when the others are empty on every day of the span). OR-ing those day
     bits per person gives the person's active local days as a bit set of ``words`` 64-bit
     words. A window is a bit set of days too (``win0``, ``win1``, ...): the answer for a
     window counts the persons whose set meets it, all windows in one pass
@@ -204,7 +207,7 @@ def persons_in_day_windows(*, words: int, source: str, filters_sql: str = "") ->
     word_ids = range(words)
     if source == "raw":
         day_index = "toUInt32(toDate(timestamp, {tz:String}) - {origin:Date})"
-        masks = ", ".join(f"groupBitOr({_day_bit('d', w)}) AS m{w}" for w in word_ids)
+        masks = ", ".join(f"groupBitOr({_day_bit('d', w, words)}) AS m{w}" for w in word_ids)
         persons = f"""
     SELECT person_key, {masks}
     FROM
@@ -217,9 +220,9 @@ def persons_in_day_windows(*, words: int, source: str, filters_sql: str = "") ->
     )
     GROUP BY person_key"""
     else:
-        columns = "{starts:Array(UInt32)}[i] AS s, " + ", ".join(f"{_quarters_in(f'p{j}')} AS on{j}" for j in range(3))
+        columns = "{starts:Array(UInt32)}[i] AS s, " + ", ".join(f"{_quarters_in(f'p{j}')} AS on{j}" for j in range(parts))
         masks = ", ".join(
-            "groupBitOr(" + " + ".join(f"if(on{j}, {_day_bit(f's + {j}', w)}, toUInt64(0))" for j in range(3)) + f") AS m{w}"
+            "groupBitOr(" + " + ".join(_day_bit(f"s + {j}", w, words, present=f"on{j}") for j in range(parts)) + f") AS m{w}"
             for w in word_ids
         )
         persons = f"""
