@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv services browser bench-ingest bench-query clean
+.PHONY: run test venv services browser bench-ingest bench-query bench-live clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-ingest: venv services
 
 bench-query: venv services
 	$(PY) bench/query.py
+
+bench-live: venv services
+	$(PY) bench/live.py
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles .pytest_cache
