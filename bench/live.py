@@ -11,7 +11,8 @@ By default the server uses the Redis at 127.0.0.1:6379 under a key prefix of its
 ``make run`` does when that Redis answers; ``--private-redis`` makes it start its private
 redis-server on a unix socket under the var dir instead.
 
-    .venv/bin/python bench/live.py [--events 300] [--rate 10] [--private-redis] [--keep-var]
+    .venv/bin/python bench/live.py [--events 300] [--rate 10] [--private-redis]
+                                   [--flush-interval SECONDS] [--keep-var]
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def percentile(values: list[float], q: float) -> float:
 class Server:
     """``manage.py serve`` in a temporary var dir; stopped (and its Redis keys removed) on exit."""
 
-    def __init__(self, private_redis: bool, keep_var: bool):
+    def __init__(self, private_redis: bool, keep_var: bool, flush_interval: float | None):
         self.var = Path(tempfile.mkdtemp(prefix="pulseboard-bench-live-"))
         self.keep_var = keep_var
         self.prefix = f"pbbench-live:{secrets.token_hex(4)}"
@@ -80,6 +81,8 @@ class Server:
             "PORT": str(self.port),
             "LOG_LEVEL": "WARNING",
         }
+        if flush_interval is not None:
+            self.env["FLUSH_INTERVAL_SECONDS"] = str(flush_interval)
         self.process: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> str:
@@ -189,12 +192,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300, help="events measured (default 300)")
     parser.add_argument("--rate", type=float, default=10.0, help="events per second, one request each (default 10)")
     parser.add_argument("--private-redis", action="store_true", help="let the server start its private redis-server (unix socket)")
+    parser.add_argument("--flush-interval", type=float, help="FLUSH_INTERVAL_SECONDS of the server (default: the app's, 1 s)")
     parser.add_argument("--keep-var", action="store_true", help="keep the temporary var dir and its serve.log")
     args = parser.parse_args()
 
     started_at = datetime.now(timezone.utc)
     load_at_start = os.getloadavg()
-    with Server(args.private_redis, args.keep_var) as server:
+    with Server(args.private_redis, args.keep_var, args.flush_interval) as server:
         keys = json.loads(server.manage("bootstrap", "--username", USERNAME, "--password", "bench-password-1", "--project", "Bench", "--json"))
         cookie = login(server.base)
         socket_url = f"ws://127.0.0.1:{server.port}/ws/projects/{keys['project_id']}/live/"
@@ -224,6 +228,7 @@ def main() -> None:
     print(f"\nLive feed, embedded deployment (manage.py serve), {'private redis-server (unix socket)' if args.private_redis else 'Redis at 127.0.0.1:6379'}")
     print(f"date: {started_at:%Y-%m-%d %H:%M} UTC; python {platform.python_version()}; {os.cpu_count()} CPUs")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in load_at_start)}; at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"flush interval: {args.flush_interval if args.flush_interval is not None else 1.0:g} s")
     print(f"events: {args.events} sent one per request at {args.rate:g}/s (took {send_seconds:.1f} s), after {WARMUP_EVENTS} warm-up events")
     print(f"arrived on the socket: {len(delays)}; never arrived: {missing}; counted but not listed: {listener.unsent}")
     if delays:

@@ -9,15 +9,19 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import Client
 from rest_framework.test import APIClient
 
+from apps.analytics import consumers
 from apps.analytics.consumers import CLOSE_NOT_AUTHENTICATED, CLOSE_NOT_FOUND
 from apps.analytics.live import LIVE_MAX_EVENTS, live_socket_path
 from conftest import PASSWORD, MembershipFactory, ProjectFactory, UserFactory, flush, post_events
 from pulseboard.asgi import application
 
-pytestmark = pytest.mark.django_db
+# Transactional: the consumer reads the database through database_sync_to_async, which
+# closes connections between calls; a test transaction would not survive that.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
@@ -169,3 +173,48 @@ def test_a_large_batch_sends_its_newest_events_and_the_total(member):
     assert message["total"] == 250
     assert len(message["events"]) == LIVE_MAX_EVENTS == 100
     assert [e["event_id"] for e in message["events"]] == sent_in_order[::-1][:100]  # newest first
+
+
+@pytest.fixture
+def quick_recheck(monkeypatch):
+    monkeypatch.setattr(consumers, "LIVE_RECHECK_SECONDS", 0.1)
+
+
+def test_an_open_socket_is_closed_when_the_member_is_removed(member, quick_recheck):
+    cookie = session_cookie(member.user)
+
+    async def scenario():
+        ws = await open_live(member.project.id, cookie)
+        await sync_to_async(member.delete)()
+        return await ws.receive_output(timeout=5)
+
+    closed = async_to_sync(scenario)()
+    assert closed["type"] == "websocket.close" and closed["code"] == CLOSE_NOT_FOUND
+
+
+def test_an_open_socket_is_closed_after_a_logout(member, quick_recheck):
+    cookie = session_cookie(member.user)
+
+    async def scenario():
+        ws = await open_live(member.project.id, cookie)
+        await sync_to_async(Session.objects.all().delete)()  # what logging out does to the session
+        return await ws.receive_output(timeout=5)
+
+    closed = async_to_sync(scenario)()
+    assert closed["type"] == "websocket.close" and closed["code"] == CLOSE_NOT_AUTHENTICATED
+
+
+def test_a_member_stays_connected_and_keeps_receiving_across_rechecks(member, quick_recheck):
+    cookie = session_cookie(member.user)
+
+    async def scenario():
+        ws = await open_live(member.project.id, cookie)
+        assert await ws.receive_nothing(timeout=0.5)  # several rechecks pass without a close
+        [event_id] = await sync_to_async(post)(member.project, [{"event": "still_here", "distinct_id": "a"}])
+        await sync_to_async(flush)()
+        message = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return event_id, message
+
+    event_id, message = async_to_sync(scenario)()
+    assert [e["event_id"] for e in message["events"]] == [event_id]
