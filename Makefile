@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv sdk services browser bench-ingest bench-query bench-sdk clean
+.PHONY: run test venv sdk services browser bench-ingest bench-query bench-sdk bench-live clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench-query: venv services
 
 bench-sdk: venv sdk
 	$(PY) bench/sdk_size.py
+
+bench-live: venv services
+	$(PY) bench/live.py
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles .pytest_cache static/sdk

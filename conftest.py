@@ -6,6 +6,10 @@ directory (see pulseboard/test_settings.py).
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import factory
@@ -133,26 +137,23 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SCREENSHOTS = Path(__file__).resolve().parent / "test-artifacts" / "screenshots"
 
 
-@pytest.fixture
-def page(live_server, monkeypatch):
+@contextmanager
+def chromium_tab(base_url: str):
     """A Chromium page (Debian's package, driven by Playwright) that fails the test on any
-    console error or uncaught exception. ``page.screenshot_as(name)`` saves a screenshot;
-    ``page.tolerate(text)`` lets through the problems that contain ``text`` (an error
+    console error or uncaught exception. ``tab.screenshot_as(name)`` saves a screenshot;
+    ``tab.tolerate(text)`` lets through the problems that contain ``text`` (an error
     answer the test provokes on purpose)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: install Debian's package with `apt-get install chromium` (`make test` does it).")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # meanwhile are ordinary blocking calls, not async code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     tolerated: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # Reduced motion: charts draw without animation, so screenshots show the final chart.
-        context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=live_server.url, reduced_motion="reduce")
+        context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=base_url, reduced_motion="reduce")
         tab = context.new_page()
         tab.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
         tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
@@ -164,6 +165,46 @@ def page(live_server, monkeypatch):
         browser.close()
     problems = [problem for problem in problems if not any(text in problem for text in tolerated)]
     assert not problems, "the browser reported errors:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def page(live_server, monkeypatch):
+    """A browser tab on Django's live server (HTTP only); see :func:`chromium_tab`."""
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # meanwhile are ordinary blocking calls, not async code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with chromium_tab(live_server.url) as tab:
+        yield tab
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """The application as ``make run`` serves it (HTTP through WSGI, WebSockets through
+    ASGI) under uvicorn in a thread of this process, on the test database. Its URL."""
+    import uvicorn
+
+    from pulseboard.asgi import embedded_application
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(embedded_application, lifespan="off", log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="asgi-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    listener.close()
+
+
+@pytest.fixture
+def asgi_page(asgi_server, monkeypatch):
+    """A browser tab on :func:`asgi_server`, for pages that open WebSockets."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with chromium_tab(asgi_server) as tab:
+        yield tab
 
 
 def browser_login(tab, username: str, password: str = PASSWORD) -> None:

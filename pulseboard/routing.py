@@ -1,3 +1,10 @@
 """WebSocket routes. Each app that pushes to the browser adds its consumers here."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from apps.analytics.consumers import LiveEventsConsumer
+
+websocket_urlpatterns: list = [
+    # apps.analytics.live.live_socket_path builds this path for the live page.
+    path("ws/projects/<int:project_id>/live/", LiveEventsConsumer.as_asgi(), name="live-socket"),
+]

@@ -164,15 +164,16 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
-if EMBEDDED:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-else:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:channels:"},
-        }
+# The live feed's channel layer, in both deployments. In the embedded one the flush runs in
+# the worker thread and the sockets in uvicorn's event loop: an in-memory layer (asyncio
+# queues of one loop) cannot be fed from another thread, Redis can. A unix-socket REDIS_URL
+# (the private redis-server) works as is.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:channels:"},
     }
+}
 
 # --- ClickHouse -------------------------------------------------------------------------
 # A ClickHouse server when CLICKHOUSE_URL is set (clickhouse://user:pass@host:9000/db),

@@ -8,6 +8,7 @@ urlpatterns = [
     path("projects/<int:project_id>/trends.csv", views.trends_csv, name="analytics-trends-csv"),
     path("projects/<int:project_id>/explorer/", views.explorer, name="analytics-explorer"),
     path("projects/<int:project_id>/explorer/new", views.explorer_new, name="analytics-explorer-new"),
+    path("projects/<int:project_id>/live/", views.live, name="analytics-live"),
     path("projects/<int:project_id>/users/", views.users, name="analytics-users"),
     path("projects/<int:project_id>/users/person/", views.user_detail, name="analytics-user"),
     path("api/v1/projects/<int:project_id>/events", api.EventsAPI.as_view(), name="api-events"),

@@ -1,4 +1,4 @@
-"""Dashboard pages: overview, trends, explorer and users.
+"""Dashboard pages: overview, trends, explorer, live and users.
 
 Views parse the query string (the page state lives in the URL, so a view can be shared),
 call a selector and render: the whole page on a normal request, only the ``#page-body``
@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from apps.analytics import selectors
+from apps.analytics.live import live_socket_path
 from apps.analytics.params import (
     INTERVALS,
     PRESETS,
@@ -297,6 +298,31 @@ def explorer_new(request: HttpRequest, project_id: int) -> HttpResponse:
         {k: v for k, v in request.GET.items() if k not in ("since", "cursor")}
     )
     return render(request, "analytics/partials/explorer_new.html", {"count": count, "reload_url": reload_url})
+
+
+# --- Live ---------------------------------------------------------------------------------
+
+LIVE_MAX_ROWS = 500  # rows the live page keeps; older ones drop off the bottom
+
+
+@login_required
+def live(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The live feed's shell; static/js/live.js opens the socket and fills it."""
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    context = {
+        "project": project,
+        "title": "Live",
+        "socket_path": live_socket_path(project_id=project.id),
+        "max_rows": LIVE_MAX_ROWS,
+        "event_filter": request.GET.get("event", ""),
+        "event_names": _event_names(project),
+        "explorer_url": reverse("analytics-explorer", kwargs={"project_id": project.id}),
+        "settings_url": reverse("project-settings", kwargs={"project_id": project.id}),
+        "ingest_url": request.build_absolute_uri(reverse("ingest-events")),
+    }
+    if wants_partial(request):
+        return render(request, "analytics/partials/live_body.html", context)
+    return render(request, "analytics/live.html", {**context, "partial": "analytics/partials/live_body.html"})
 
 
 # --- Users --------------------------------------------------------------------------------

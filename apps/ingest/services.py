@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest, Least
 
+from apps.analytics.live import live_broadcast
 from apps.ingest import stream
 from apps.ingest.models import EventDefinition, IngestRequest
 from apps.ingest.sql import EVENTS_TABLE, EXISTING_EVENT_IDS
@@ -285,6 +286,7 @@ def events_flush(
         for batch in _batches(entries, max_events=max_events, max_bytes=max_bytes):
             written, skipped = batch_write(batch)
             stream.stream_ack([entry.id for entry in batch])
+            live_broadcast(entries=batch)
             stats.batches += 1
             stats.events_written += written
             stats.duplicates_skipped += skipped

@@ -30,6 +30,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Overview", "analytics-overview", "overview", exact=True),
     NavItem("Trends", "analytics-trends", "trends"),
     NavItem("Explorer", "analytics-explorer", "explorer"),
+    NavItem("Live", "analytics-live", "live"),
     NavItem("Users", "analytics-users", "users"),
     NavItem("Funnels", "funnels-list", "funnels"),
     NavItem("Settings", "project-settings", "settings"),

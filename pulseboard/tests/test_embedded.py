@@ -2,7 +2,7 @@
 
 One real process with SQLite, chdb and (since nothing answers at REDIS_URL here) the
 private redis-server it starts itself; web, worker and beat inside. The test talks to it
-over HTTP only, like a user would.
+over HTTP and WebSockets only, like a user would.
 """
 
 import json
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -39,6 +41,20 @@ def wait_for(check, timeout: float, what: str):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def session_cookie(base: str, username: str, password: str) -> str:
+    """Log in through the login form, as a browser does; the session cookie for a socket."""
+    browser = requests.Session()
+    browser.get(f"{base}/login/", timeout=5)
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+    assert browser.post(f"{base}/login/", data=form, timeout=5).ok
+    return f"sessionid={browser.cookies['sessionid']}"
+
+
+def live_socket(base: str, project_id: int, cookie: str | None = None):
+    url = base.replace("http://", "ws://", 1) + f"/ws/projects/{project_id}/live/"
+    return connect(url, origin=base, additional_headers={"Cookie": cookie} if cookie else None, proxy=None, open_timeout=10)
 
 
 @pytest.fixture
@@ -107,6 +123,25 @@ def test_embedded_deployment_end_to_end(embedded_server):
     print(f"202 to readable through the embedded worker: {time.monotonic() - accepted_at:.2f}s")
     assert sorted(r["event_id"] for r in results) == sorted(posted.json()["event_ids"])
 
+    # The live feed, through the worker thread's flush, the private Redis on its unix socket
+    # (channels_redis) and uvicorn's WebSocket, all in the one process.
+    cookie = session_cookie(base, "demo", "demo-password-for-tests")
+    with live_socket(base, keys["project_id"], cookie) as live:
+        assert json.loads(live.recv(timeout=10))["type"] == "ready"
+        sent = requests.post(
+            f"{base}/api/v1/events", json={"event": "live_check", "distinct_id": "pb-live"}, headers={"X-API-Key": keys["api_key"]}, timeout=5
+        )
+        assert sent.status_code == 202
+        sent_at = time.monotonic()
+        message = json.loads(live.recv(timeout=15))
+        print(f"202 to the live socket through the embedded worker: {time.monotonic() - sent_at:.2f}s")
+    assert message["type"] == "events" and message["total"] == 1
+    assert [(e["event_id"], e["event"], e["distinct_id"]) for e in message["events"]] == [(sent.json()["event_ids"][0], "live_check", "pb-live")]
+    with live_socket(base, keys["project_id"]) as anonymous:
+        with pytest.raises(ConnectionClosed) as closed:
+            anonymous.recv(timeout=10)
+    assert closed.value.rcvd.code == 4401
+
     replay = requests.post(f"{base}/api/v1/events", json=body, headers={"X-API-Key": keys["api_key"], "Idempotency-Key": "first"}, timeout=5)
     assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
 
@@ -118,6 +153,6 @@ def test_embedded_deployment_end_to_end(embedded_server):
     server.send_signal(signal.SIGINT)
     assert server.wait(timeout=30) == 0
     # Once the server is gone, the data is there for anyone to read, exactly once: the
-    # demo traffic seeded on first start, and the three events sent above.
+    # demo traffic seeded on first start, and the four events sent above.
     count = manage(env, "shell", "-c", "from pulseboard import clickhouse; print(clickhouse.query('SELECT count() FROM events').scalar())")
-    assert count.stdout.strip().splitlines()[-1] == "3003", count.stderr
+    assert count.stdout.strip().splitlines()[-1] == "3004", count.stderr

@@ -7,7 +7,7 @@ from conftest import PASSWORD, MembershipFactory, flush
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["", "trends/", "explorer/", "users/", "users/person/?id=u1", "trends.csv", "explorer/new?since=2026-01-01T00:00:00%2B00:00"]
+PAGES = ["", "trends/", "explorer/", "live/", "users/", "users/person/?id=u1", "trends.csv", "explorer/new?since=2026-01-01T00:00:00%2B00:00"]
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_pages_are_404_for_other_projects(browser, page):
     assert browser.get(f"/projects/{other.project.id}/{page}").status_code == 404
 
 
-@pytest.mark.parametrize("page", ["", "trends/", "explorer/", "users/"])
+@pytest.mark.parametrize("page", ["", "trends/", "explorer/", "live/", "users/"])
 def test_pages_need_a_login(member, page):
     response = Client().get(f"/projects/{member.project.id}/{page}")
     assert response.status_code == 302 and "/login/" in response["Location"]
