@@ -66,6 +66,22 @@ def clickhouse_schema(django_db_blocker):
         client.delete(key)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def test_database_released(django_db_setup, django_db_blocker):
+    """Let the run drop its test database: end the connections that threads of the run left
+    open (a request thread of the live server, or ORM calls made while Playwright's event
+    loop ran, open connections that outlive their thread), right before the drop."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def fresh_stream():
     """Each test starts with an empty event stream (projects are new per test anyway)."""
