@@ -7,7 +7,7 @@ hour of a UTC day lies in exactly one local day, and one UTC day overlaps at mos
 local days (two, except on a rare 23-hour day that starts just after midnight UTC).
 
 :func:`day_map` says, for every UTC day of a span, which of its quarters fall on which
-local day; :func:`quarter_masks` which quarters fall inside a range of instants. Both are
+local day; :func:`range_edges` which quarters fall inside a range of instants. Both are
 computed here, once per query, from the zone's own rules (DST included), and passed to
 ClickHouse as small array parameters, so the SQL needs no timezone arithmetic per row.
 """
@@ -39,6 +39,17 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """UTC days from ``first_day`` on (to the next segment) whose quarter 0 falls on local day
+    index ``(day - first_utc_day) + offset`` and whose quarters in ``parts[j]`` (low word,
+    high word) fall on that local day + j."""
+
+    first_day: date
+    offset: int
+    parts: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
 class DayMap:
     """Local days ``origin .. origin + span - 1`` of a timezone over UTC days.
 
@@ -62,6 +73,23 @@ class DayMap:
 
     def index(self, day: date) -> int:
         return (day - self.origin).days
+
+    def used_parts(self) -> int:
+        """How many of the three parts hold a quarter on some day (1 for UTC, 2 for most
+        timezones, 3 only around a rare 23-hour day that starts just after midnight UTC)."""
+        return 1 + max((j for j, part in enumerate(self.parts) if any(lo or hi for lo, hi in part)), default=0)
+
+    def segments(self) -> list[Segment]:
+        """Runs of consecutive UTC days that map onto local days alike: the same parts, and
+        the same local day index minus UTC day index. A span has a few (its partial first
+        and last days, and one more per DST change), so per-row SQL can pick its values
+        with a short ``multiIf`` on the day instead of an array lookup."""
+        runs: list[Segment] = []
+        for i in range(len(self.starts)):
+            key = (self.starts[i] - i, tuple(part[i] for part in self.parts))
+            if not runs or (runs[-1].offset, runs[-1].parts) != key:
+                runs.append(Segment(self.first_utc_day + timedelta(days=i), key[0], key[1]))
+        return runs
 
     def window_masks(self, windows: list[tuple[date, date]]) -> list[list[int]]:
         """Per word, one mask per window ``(first local day, last local day)``, inclusive."""
@@ -120,30 +148,25 @@ def day_map(tz: ZoneInfo, first_local: date, last_local: date) -> DayMap:
 
 
 @dataclass(frozen=True)
-class QuarterMasks:
-    """Per range, the quarters of UTC days ``first_utc_day .. last_utc_day`` inside it:
-    ``low[k][i]`` and ``high[k][i]`` for range k and UTC day ``first_utc_day + i``."""
+class RangeEdges:
+    """A range of instants on UTC days: every quarter of the days strictly between
+    ``first_day`` and ``last_day``, and those in ``first``/``last`` (low word, high word)
+    of the edge days (one day: both masks are the same)."""
 
-    first_utc_day: date
-    last_utc_day: date
-    low: list[list[int]]
-    high: list[list[int]]
+    first_day: date
+    last_day: date
+    first: tuple[int, int]
+    last: tuple[int, int]
 
 
-def quarter_masks(ranges: list[tuple[datetime, datetime]]) -> QuarterMasks:
-    """The quarters inside each range ``[start, end)`` of instants, over the UTC days all
-    the ranges cover. Every end must be a whole quarter hour, as every local hour and day
-    boundary is."""
-    first_utc_day = min(start for start, _ in ranges).astimezone(timezone.utc).date()
-    last_utc_day = (max(end for _, end in ranges) - timedelta(microseconds=1)).astimezone(timezone.utc).date()
-    low: list[list[int]] = [[] for _ in ranges]
-    high: list[list[int]] = [[] for _ in ranges]
-    day = first_utc_day
-    while day <= last_utc_day:
+def range_edges(start: datetime, end: datetime) -> RangeEdges:
+    """``[start, end)`` over UTC days. Both ends must be whole quarter hours, as every local
+    hour and day boundary is."""
+    first_day = start.astimezone(timezone.utc).date()
+    last_day = (end - timedelta(microseconds=1)).astimezone(timezone.utc).date()
+
+    def quarters(day: date) -> tuple[int, int]:
         midnight = _utc_midnight(day)
-        for k, (start, end) in enumerate(ranges):
-            lo, hi = _words(_bits(_quarters_since(midnight, start), _quarters_since(midnight, end)))
-            low[k].append(lo)
-            high[k].append(hi)
-        day += timedelta(days=1)
-    return QuarterMasks(first_utc_day, last_utc_day, low, high)
+        return _words(_bits(_quarters_since(midnight, start), _quarters_since(midnight, end)))
+
+    return RangeEdges(first_day, last_day, quarters(first_day), quarters(last_day))

@@ -79,7 +79,7 @@ def persons_in_day_windows(
     params: dict = {"project_id": project_id, "event": event, "origin": days.origin, "tz": tz.key}
     for word, masks in enumerate(days.window_masks(windows)):
         params[f"win{word}"] = masks
-    filters_sql, parts = "", 3
+    filters_sql, segments, parts = "", 1, 3
     if filters:
         source = "raw"
         params["span_from"] = daymap.local_midnight(first, tz)
@@ -87,24 +87,29 @@ def persons_in_day_windows(
         filters_sql = sql.property_filters(list(filters), params)
     else:
         source = "event" if event else "all"
-        params.update(first_utc_day=days.first_utc_day, last_utc_day=days.last_utc_day, starts=days.starts)
-        # Most timezones never put one UTC day on three local days (some, UTC, not even on two).
-        parts = 1 + max((j for j, part in enumerate(days.parts) if any(lo or hi for lo, hi in part)), default=0)
-        for j, part in enumerate(days.parts[:parts]):
-            params[f"p{j}lo"] = [lo for lo, _ in part]
-            params[f"p{j}hi"] = [hi for _, hi in part]
-    query = sql.persons_in_day_windows(words=days.words, source=source, parts=parts, filters_sql=filters_sql)
+        params.update(first_utc_day=days.first_utc_day, last_utc_day=days.last_utc_day)
+        runs, parts = days.segments(), days.used_parts()
+        segments = len(runs)
+        for k, run in enumerate(runs):
+            params[f"g{k}_from"], params[f"g{k}_offset"] = run.first_day, run.offset
+            for j in range(parts):
+                params[f"g{k}_p{j}lo"], params[f"g{k}_p{j}hi"] = run.parts[j]
+    query = sql.persons_in_day_windows(words=days.words, source=source, segments=segments, parts=parts, filters_sql=filters_sql)
     rows = clickhouse.query(query, params).rows
     counts = rows[0][0] if rows and rows[0][0] else [0] * len(windows)
     return [int(c) for c in counts]
 
 
 def _ranges_params(project_id: int, ranges: list[tuple[datetime, datetime]]) -> dict:
-    """Parameters of ``sql.persons_in_ranges``: the quarter masks of each range of instants."""
-    masks = daymap.quarter_masks(ranges)
-    params: dict = {"project_id": project_id, "first_utc_day": masks.first_utc_day, "last_utc_day": masks.last_utc_day}
-    for k in range(len(ranges)):
-        params[f"r{k}lo"], params[f"r{k}hi"] = masks.low[k], masks.high[k]
+    """Parameters of ``sql.persons_in_ranges``: each range of instants over UTC days."""
+    params: dict = {"project_id": project_id}
+    for k, (start, end) in enumerate(ranges):
+        edges = daymap.range_edges(start, end)
+        params.update({f"r{k}_first_day": edges.first_day, f"r{k}_last_day": edges.last_day})
+        params[f"r{k}_first_lo"], params[f"r{k}_first_hi"] = edges.first
+        params[f"r{k}_last_lo"], params[f"r{k}_last_hi"] = edges.last
+    params["first_utc_day"] = min(params[f"r{k}_first_day"] for k in range(len(ranges)))
+    params["last_utc_day"] = max(params[f"r{k}_last_day"] for k in range(len(ranges)))
     return params
 
 

@@ -159,27 +159,25 @@ GROUP BY bucket, breakdown_value
 #
 # person_days (all events) and person_event_days (one row per event name too) hold, per UTC
 # day and person, the set of the day's quarter hours the person was active in (slots_lo:
-# quarters 0..63, slots_hi: 64..95). ``daymap`` turns local days and ranges of instants into
-# per-UTC-day quarter masks, passed as array parameters indexed by ``day - first_utc_day + 1``.
+# quarters 0..63, slots_hi: 64..95). ``daymap`` says which quarters of which UTC day make up
+# each local day, or fall inside a range of instants; those few values reach each row
+# through a short ``multiIf`` on its day (a per-row lookup in an array parameter costs
+# several times more).
 
 ROLLUPS = {"all": "person_days", "event": "person_event_days"}
 
 
-def _quarters_in(prefix: str) -> str:
-    """Whether the row's quarters meet the masks ``{prefix}lo`` / ``{prefix}hi`` of its UTC day."""
-    return (
-        f"(bitAnd(slots_lo, {{{prefix}lo:Array(UInt64)}}[i]) != 0"
-        f" OR bitAnd(slots_hi, {{{prefix}hi:Array(UInt32)}}[i]) != 0)"
-    )
+def _meets(lo: str, hi: str) -> str:
+    """Whether the row's quarters meet the quarter set (``lo``, ``hi``)."""
+    return f"(bitAnd(slots_lo, {lo}) != 0 OR bitAnd(slots_hi, {hi}) != 0)"
 
 
-def _rollup_rows(source: str, columns: str) -> str:
-    event_filter = "\n      AND event = {event:String}" if source == "event" else ""
-    return f"""
-        SELECT person_key, day - {{first_utc_day:Date}} + 1 AS i, {columns}
-        FROM {ROLLUPS[source]}
-        WHERE project_id = {{project_id:UInt64}}
-          AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{event_filter}"""
+def _by_segment(segments: int, name: str, type_: str) -> str:
+    """The value ``g<k>_<name>`` of the segment the row's day falls in."""
+    if segments == 1:
+        return f"{{g0_{name}:{type_}}}"
+    branches = ", ".join(f"day < {{g{k}_from:Date}}, {{g{k - 1}_{name}:{type_}}}" for k in range(1, segments))
+    return f"multiIf({branches}, {{g{segments - 1}_{name}:{type_}}})"
 
 
 def _day_bit(index: str, word: int, words: int, present: str = "1") -> str:
@@ -188,16 +186,17 @@ def _day_bit(index: str, word: int, words: int, present: str = "1") -> str:
     return bit if words == 1 else f"if(intDiv({index}, 64) = {word}, {bit}, toUInt64(0))"
 
 
-def persons_in_day_windows(*, words: int, source: str, parts: int = 3, filters_sql: str = "") -> str:
+def persons_in_day_windows(*, words: int, source: str, segments: int = 1, parts: int = 3, filters_sql: str = "") -> str:
     """How many persons were active on at least one local day of each window.
 
     Inside out: every row (a person's UTC day) lands on up to three local days: the local
-    day of its quarter 0 (``starts[i]``) and the next two, each when the row's quarters
-    meet that local day's part of the UTC day (``p0``, ``p1``, ``p2``; only the first
-    ``parts`` when the others are empty on every day of the span). OR-ing those day
-    bits per person gives the person's active local days as a bit set of ``words`` 64-bit
-    words. A window is a bit set of days too (``win0``, ``win1``, ...): the answer for a
-    window counts the persons whose set meets it, all windows in one pass
+    day of its quarter 0, ``(day - first_utc_day) + offset``, and the next two, each when
+    the row's quarters meet that local day's part of the UTC day (``p0``, ``p1``, ``p2``;
+    only the first ``parts`` when the others are empty all through the span). The offset
+    and the parts are constant over runs of days, the ``segments`` of ``daymap``. OR-ing
+    those day bits per person gives the person's active local days as a bit set of
+    ``words`` 64-bit words. A window is a bit set of days too (``win0``, ``win1``, ...):
+    the answer for a window counts the persons whose set meets it, all windows in one pass
     (``sumForEach`` over the array of windows).
 
     ``source`` is ``all`` (person_days), ``event`` (person_event_days, one event name) or
@@ -220,14 +219,24 @@ def persons_in_day_windows(*, words: int, source: str, parts: int = 3, filters_s
     )
     GROUP BY person_key"""
     else:
-        columns = "{starts:Array(UInt32)}[i] AS s, " + ", ".join(f"{_quarters_in(f'p{j}')} AS on{j}" for j in range(parts))
+        start = f"toUInt32(toInt64(day - {{first_utc_day:Date}}) + {_by_segment(segments, 'offset', 'Int64')}) AS s"
+        flags = ", ".join(
+            _meets(_by_segment(segments, f"p{j}lo", "UInt64"), _by_segment(segments, f"p{j}hi", "UInt32")) + f" AS on{j}"
+            for j in range(parts)
+        )
         masks = ", ".join(
             "groupBitOr(" + " + ".join(_day_bit(f"s + {j}", w, words, present=f"on{j}") for j in range(parts)) + f") AS m{w}"
             for w in word_ids
         )
+        event_filter = "\n          AND event = {event:String}" if source == "event" else ""
         persons = f"""
     SELECT person_key, {masks}
-    FROM ({_rollup_rows(source, columns)}
+    FROM
+    (
+        SELECT person_key, {start}, {flags}
+        FROM {ROLLUPS[source]}
+        WHERE project_id = {{project_id:UInt64}}
+          AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{event_filter}
     )
     GROUP BY person_key"""
     lambda_args = ", ".join(f"w{w}" for w in word_ids)
@@ -241,27 +250,27 @@ FROM
 """
 
 
+def _in_range(k: int) -> str:
+    """Whether the row's day and quarters fall inside range ``k`` (see ``daymap.RangeEdges``)."""
+    return (
+        f"((day > {{r{k}_first_day:Date}} AND day < {{r{k}_last_day:Date}})"
+        f" OR (day = {{r{k}_first_day:Date}} AND {_meets(f'{{r{k}_first_lo:UInt64}}', f'{{r{k}_first_hi:UInt32}}')})"
+        f" OR (day = {{r{k}_last_day:Date}} AND {_meets(f'{{r{k}_last_lo:UInt64}}', f'{{r{k}_last_hi:UInt32}}')}))"
+    )
+
+
 def persons_in_ranges(*, ranges: int, by_event: bool) -> str:
-    """Distinct persons active in each of ``ranges`` ranges of instants (``r0``, ``r1``, ...:
-    quarter masks per UTC day), over all events, or per event name of ``events``."""
-    flags = ", ".join(f"{_quarters_in(f'r{k}')} AS in{k}" for k in range(ranges))
-    counts = ", ".join(f"uniqExactIf(person_key, in{k}) AS persons{k}" for k in range(ranges))
-    if not by_event:
-        return f"""
-SELECT {counts}
-FROM ({_rollup_rows("all", flags)}
-)
-"""
+    """Distinct persons active in each of ``ranges`` ranges of instants, over all events,
+    or per event name of ``events``. Only a range's first and last UTC day can be partial,
+    so only rows of those two days test their quarters."""
+    counts = ", ".join(f"uniqExactIf(person_key, {_in_range(k)}) AS persons{k}" for k in range(ranges))
+    table, group, names = ("person_event_days", "event, ", "\n  AND event IN {events:Array(String)}") if by_event else ("person_days", "", "")
     return f"""
-SELECT event, {counts}
-FROM (
-        SELECT event, person_key, day - {{first_utc_day:Date}} + 1 AS i, {flags}
-        FROM person_event_days
-        WHERE project_id = {{project_id:UInt64}}
-          AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}
-          AND event IN {{events:Array(String)}}
-)
-GROUP BY event
+SELECT {group}{counts}
+FROM {table}
+WHERE project_id = {{project_id:UInt64}}
+  AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{names}
+{"GROUP BY event" if by_event else ""}
 """
 
 
