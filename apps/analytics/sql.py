@@ -89,6 +89,13 @@ def property_filters(filters: list[PropertyFilter], params: dict, prefix: str = 
 RANGE = "{date_from:DateTime64(3, 'UTC')}", "{date_to:DateTime64(3, 'UTC')}"
 
 
+def slot_range(since: str = "date_from", until: str = "date_to") -> str:
+    """``slot`` (a DateTime) in ``[since, until)``. The bounds are cast to DateTime once,
+    so the rows are compared as they are stored instead of each being widened to
+    DateTime64 (whole buckets have no fraction of a second to lose)."""
+    return f"slot >= toDateTime({{{since}:DateTime64(3, 'UTC')}}) AND slot < toDateTime({{{until}:DateTime64(3, 'UTC')}})"
+
+
 def event_counts(interval: str, *, names: bool = True, since: str = "date_from") -> str:
     """Events per bucket and name from the rollup, from ``since`` to ``date_to``; of the
     names in ``events``, or of every name. Cheap at any volume."""
@@ -97,7 +104,7 @@ def event_counts(interval: str, *, names: bool = True, since: str = "date_from")
 SELECT {bucket(interval, 'slot')} AS bucket, event, sum(events) AS value
 FROM event_counts_15m
 WHERE project_id = {{project_id:UInt64}}
-  AND slot >= {{{since}:DateTime64(3, 'UTC')}} AND slot < {RANGE[1]}{name_filter}
+  AND {slot_range(since)}{name_filter}
 GROUP BY bucket, event
 """
 
@@ -108,7 +115,7 @@ def unique_persons(interval: str) -> str:
 SELECT {bucket(interval, 'slot')} AS bucket, event, uniqExact(person_key) AS value
 FROM person_slots_15m
 WHERE project_id = {{project_id:UInt64}}
-  AND slot >= {RANGE[0]} AND slot < {RANGE[1]}
+  AND {slot_range()}
   AND event IN {{events:Array(String)}}
 GROUP BY bucket, event
 """
@@ -276,14 +283,14 @@ WHERE project_id = {{project_id:UInt64}}
 
 # --- Overview ------------------------------------------------------------------------------
 
-# Distinct sessions of this period and of the one just before it, in one pass:
-# ``slot >= date_from`` splits the two, since the previous period ends where this one starts.
-OVERVIEW_SESSIONS = """
-SELECT uniqExactIf(session_key, slot >= {date_from:DateTime64(3, 'UTC')}) AS current,
-       uniqExactIf(session_key, slot < {date_from:DateTime64(3, 'UTC')}) AS previous
-FROM session_slots_15m
-WHERE project_id = {project_id:UInt64}
-  AND slot >= {previous_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
+# Distinct sessions of this period and of the one just before it. Two distinct counts in
+# one round trip; a GROUP BY per period costs less than uniqExactIf over both.
+OVERVIEW_SESSIONS = f"""
+SELECT
+    (SELECT count() FROM (SELECT session_key FROM session_slots_15m
+                          WHERE project_id = {{project_id:UInt64}} AND {slot_range()} GROUP BY session_key)) AS current,
+    (SELECT count() FROM (SELECT session_key FROM session_slots_15m
+                          WHERE project_id = {{project_id:UInt64}} AND {slot_range("previous_from", "date_from")} GROUP BY session_key)) AS previous
 """
 
 # The most frequent event names of a range, from the counts rollup.
@@ -291,7 +298,7 @@ TOP_EVENT_COUNTS = """
 SELECT event, sum(events) AS count
 FROM event_counts_15m
 WHERE project_id = {project_id:UInt64}
-  AND slot >= {date_from:DateTime64(3, 'UTC')} AND slot < {date_to:DateTime64(3, 'UTC')}
+  AND slot >= toDateTime({date_from:DateTime64(3, 'UTC')}) AND slot < toDateTime({date_to:DateTime64(3, 'UTC')})
 GROUP BY event
 ORDER BY count DESC, event ASC
 LIMIT {limit:UInt32}
