@@ -196,8 +196,13 @@ def _timestamp(value: Any, now: datetime, limits: Limits, errors: list[tuple[str
     return parsed
 
 
-def event_validate(raw: Any, *, context: RequestContext, limits: Limits) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
-    """One event to a row, or ``None`` and the list of ``(field, message)`` problems."""
+def event_validate(
+    raw: Any, *, context: RequestContext, limits: Limits, user_agent: str | None = None, ip_hash: str | None = None
+) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    """One event to a row, or ``None`` and the list of ``(field, message)`` problems.
+
+    ``user_agent`` and ``ip_hash``, when given, replace the request's: a server-side client
+    may report the end user's device with each event."""
     errors: list[tuple[str, str]] = []
     if not isinstance(raw, dict):
         return None, [("event", "each event must be a JSON object")]
@@ -263,8 +268,8 @@ def event_validate(raw: Any, *, context: RequestContext, limits: Limits) -> tupl
         "source": values.get("source", ""),
         "page_url": values.get("page_url", ""),
         "referrer": values.get("referrer", ""),
-        "user_agent": context.user_agent[:USER_AGENT_MAX],
-        "ip_hash": context.ip_hash,
+        "user_agent": (context.user_agent if user_agent is None else user_agent)[:USER_AGENT_MAX],
+        "ip_hash": context.ip_hash if ip_hash is None else ip_hash,
         "properties": properties_text,
         "received_at": context.received_text,
     }
