@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -200,7 +200,7 @@ def event_convert(item: Any, *, api_key: str | None, sent_at: datetime | None, n
 
     event: dict[str, Any] = {"event": name, "distinct_id": distinct_id, "properties": properties}
     if timestamp is not None:
-        event["timestamp"] = timestamp.isoformat()
+        event["timestamp"] = timestamp.astimezone(timezone.utc).isoformat()
     if item.get("uuid") is not None:
         event["event_id"] = item["uuid"]
         fields["event_id"] = "uuid"

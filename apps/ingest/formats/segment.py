@@ -15,7 +15,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from apps.ingest.formats import Converted, Door, Parsed
@@ -183,7 +183,7 @@ def message_convert(message: Any, *, project_id: int, sent_at: datetime | None, 
     event["distinct_id"] = user_id if _present(user_id) else anonymous_id
     fields["distinct_id"] = fields["user_id"] if _present(user_id) else fields["anonymous_id"]
     if timestamp is not None:
-        event["timestamp"] = timestamp.isoformat()
+        event["timestamp"] = timestamp.astimezone(timezone.utc).isoformat()
     if message_id is not None:
         event["event_id"] = message_id_to_event_id(str(message_id), project_id=project_id)
 
