@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -19,10 +18,10 @@ from django.db.models import F
 from django.db.models.functions import Greatest, Least
 
 from apps.ingest import stream
+from apps.ingest.formats import Door
 from apps.ingest.models import EventDefinition, IngestRequest
 from apps.ingest.sql import EVENTS_TABLE, EXISTING_EVENT_IDS
-from apps.ingest.formats import Converted, Door
-from apps.ingest.validation import EVENT_COLUMNS, BodyError, FieldError, Limits, RequestContext, Validated, event_validate
+from apps.ingest.validation import EVENT_COLUMNS, BodyError, Limits, RequestContext, converted_validate
 from apps.projects.models import Project
 from apps.projects.selectors import project_for_ingest_key
 from pulseboard import clickhouse
@@ -121,7 +120,7 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
     received_at = datetime.now(timezone.utc)
     context = RequestContext(project_id=target.project_id, received_at=received_at, user_agent=user_agent, ip_hash=ip_hash(ip))
     converted = door.events_convert(parsed, project_id=target.project_id, now=received_at)
-    validated = converted_validate(converted, context=context, limits=limits)
+    validated = converted_validate(converted, context=context, limits=limits, ip_hash_of=ip_hash)
     body_out = {
         "accepted": len(validated.rows),
         "event_ids": [row["event_id"] for row in validated.rows],
@@ -159,28 +158,6 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
         reservation.response = body_out
         reservation.save(update_fields=["response"])
     return IngestResult(202, body_out)
-
-
-def converted_validate(converted: list[Converted], *, context: RequestContext, limits: Limits) -> Validated:
-    """Validate converted events; every error names the event's index and the client's field."""
-    result = Validated()
-    for index, item in enumerate(converted):
-        problems = item.problems
-        row = None
-        if not problems:
-            row, problems = event_validate(
-                item.event,
-                context=context,
-                limits=limits,
-                user_agent=item.user_agent,
-                ip_hash=ip_hash(item.ip) if item.ip else None,
-            )
-        if row is None:
-            result.errors.extend(FieldError(index, item.fields.get(f, f), m) for f, m in problems)
-        else:
-            result.rows.append(row)
-            result.supplied_ids.append(item.event.get("event_id") is not None)
-    return result
 
 
 def _duplicate(previous: IngestRequest) -> IngestResult:
