@@ -133,15 +133,19 @@ def epoch_ms_parse(value: Any) -> datetime | None:
         return None
 
 
-def skew_corrected(timestamp: datetime, *, sent_at: datetime | None, now: datetime) -> datetime:
-    """The client's ``timestamp`` moved by how far its clock is off the server's.
+def skew_corrected(timestamp: datetime, *, sent_at: datetime | None, now: datetime) -> datetime | None:
+    """The client's ``timestamp`` in UTC, moved by how far its clock is off the server's.
 
     ``sent_at`` is when the client's clock said the request left, ``now`` when it arrived:
-    ``timestamp + (now - sent_at)``. Transit time counts as skew (it is small).
+    ``timestamp + (now - sent_at)``. Transit time counts as skew (it is small). None when
+    the result falls outside the calendar.
     """
-    if sent_at is None:
-        return timestamp
-    return timestamp + (now - sent_at)
+    try:
+        if sent_at is not None:
+            timestamp = timestamp + (now - sent_at)
+        return timestamp.astimezone(timezone.utc)
+    except OverflowError:
+        return None
 
 
 def millis_before(now: datetime, offset: Any) -> datetime | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -92,15 +92,16 @@ def body_decode(body: bytes, *, headers: Mapping[str, str], query: Mapping[str, 
     return body
 
 
-def _event_token(item: Any) -> str | None:
+def _event_token(item: Any) -> tuple[str, str] | None:
+    """(field, token): the first of the event's ``token``, ``$token``, ``api_key``, ``properties.token``."""
     if not isinstance(item, dict):
         return None
     for key in EVENT_TOKEN_KEYS:
         if isinstance(item.get(key), str) and item[key]:
-            return item[key]
+            return key, item[key]
     properties = item.get("properties")
     if isinstance(properties, dict) and isinstance(properties.get("token"), str) and properties["token"]:
-        return properties["token"]
+        return "properties.token", properties["token"]
     return None
 
 
@@ -139,7 +140,7 @@ def request_parse(*, body: bytes, headers: Mapping[str, str], query: Mapping[str
 
     api_key = next((envelope[k] for k in ("api_key", "token") if isinstance(envelope.get(k), str) and envelope[k]), None)
     if api_key is None:
-        api_key = next((token for token in map(_event_token, items) if token), None)
+        api_key = next((found[1] for found in map(_event_token, items) if found), None)
     return Parsed(items=items, api_key=api_key, idempotency_key=headers.get("idempotency-key"), sent_at=_sent_at(envelope, query))
 
 
@@ -151,8 +152,11 @@ def _timestamp(item: dict, properties: dict, *, sent_at: datetime | None, now: d
             problems.append(("timestamp", "must be an ISO-8601 date-time, e.g. 2026-11-22T10:00:00Z"))
             return None
         if properties.get("$ignore_sent_at") is True:
-            return timestamp
-        return skew_corrected(timestamp, sent_at=sent_at, now=now)
+            sent_at = None
+        corrected = skew_corrected(timestamp, sent_at=sent_at, now=now)
+        if corrected is None:
+            problems.append(("timestamp", "is out of range"))
+        return corrected
     if item.get("offset") is not None:
         timestamp = millis_before(now, item["offset"])
         if timestamp is None:
@@ -180,8 +184,8 @@ def event_convert(item: Any, *, api_key: str | None, sent_at: datetime | None, n
             properties[key] = item[key]
 
     token = _event_token(item)
-    if token is not None and token != api_key:
-        problems.append(("token", "differs from the token of the request"))
+    if token is not None and token[1] != api_key:
+        problems.append((token[0], "differs from the token of the request"))
 
     name = item.get("event")
     if isinstance(name, str) and name in UNSUPPORTED_EVENTS:
@@ -200,7 +204,7 @@ def event_convert(item: Any, *, api_key: str | None, sent_at: datetime | None, n
 
     event: dict[str, Any] = {"event": name, "distinct_id": distinct_id, "properties": properties}
     if timestamp is not None:
-        event["timestamp"] = timestamp.astimezone(timezone.utc).isoformat()
+        event["timestamp"] = timestamp.isoformat()
     if item.get("uuid") is not None:
         event["event_id"] = item["uuid"]
         fields["event_id"] = "uuid"

@@ -15,7 +15,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from apps.ingest.formats import Converted, Door, Parsed
@@ -115,7 +115,10 @@ def _timestamp(message: dict, *, sent_at: datetime | None, now: datetime, proble
         if sent_at is None:
             problems.append(("sentAt", "must be an ISO-8601 date-time"))
             return None
-    return skew_corrected(timestamp, sent_at=sent_at, now=now)
+    corrected = skew_corrected(timestamp, sent_at=sent_at, now=now)
+    if corrected is None:
+        problems.append((key, "is out of range"))
+    return corrected
 
 
 def message_convert(message: Any, *, project_id: int, sent_at: datetime | None, now: datetime) -> Converted:
@@ -141,7 +144,7 @@ def message_convert(message: Any, *, project_id: int, sent_at: datetime | None, 
     elif not _present(user_id) and not _present(anonymous_id):
         problems.append(("userId", "one of userId or anonymousId is required"))
 
-    name = message.get("event") if kind == "track" else EVENT_NAMES.get(kind)
+    name = message.get("event") if kind == "track" else EVENT_NAMES.get(kind) if kind in TYPES else None
     if kind == "track" and not _present(name):
         problems.append(("event", "is required for track"))
 
@@ -183,7 +186,7 @@ def message_convert(message: Any, *, project_id: int, sent_at: datetime | None, 
     event["distinct_id"] = user_id if _present(user_id) else anonymous_id
     fields["distinct_id"] = fields["user_id"] if _present(user_id) else fields["anonymous_id"]
     if timestamp is not None:
-        event["timestamp"] = timestamp.astimezone(timezone.utc).isoformat()
+        event["timestamp"] = timestamp.isoformat()
     if message_id is not None:
         event["event_id"] = message_id_to_event_id(str(message_id), project_id=project_id)
 

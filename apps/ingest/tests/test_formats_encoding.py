@@ -119,6 +119,7 @@ def test_skew_correction_moves_the_timestamp_by_the_clock_difference():
     sent_at = NOW + timedelta(minutes=5)
     assert skew_corrected(client_time, sent_at=sent_at, now=NOW) == datetime(2026, 11, 22, 11, 25, tzinfo=timezone.utc)
     assert skew_corrected(client_time, sent_at=None, now=NOW) == client_time
+    assert skew_corrected(datetime(9999, 12, 31, 23, tzinfo=timezone.utc), sent_at=NOW - timedelta(hours=2), now=NOW) is None
 
 
 @pytest.mark.parametrize(("offset", "expected"), [(0, NOW), (1500, NOW - timedelta(milliseconds=1500)), (2.0, NOW - timedelta(milliseconds=2))])

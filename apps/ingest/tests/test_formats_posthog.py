@@ -164,7 +164,7 @@ def test_token_lookup_order(document, token):
 def test_an_event_with_another_token_is_rejected_alone():
     parsed = parse(orjson.dumps({"api_key": "a", "batch": [EVENT, {**EVENT, "properties": {"token": "b"}}, {**EVENT, "token": "a"}]}))
     converted = posthog.events_convert(parsed, project_id=1, now=NOW)
-    assert [c.problems for c in converted] == [[], [("token", "differs from the token of the request")], []]
+    assert [c.problems for c in converted] == [[], [("properties.token", "differs from the token of the request")], []]
 
 
 # --- Time --------------------------------------------------------------------------------
@@ -221,6 +221,7 @@ def test_body_sent_at_wins_over_the_query():
         ({**EVENT, "timestamp": 1795348800}, ("timestamp", "must be an ISO-8601 date-time, e.g. 2026-11-22T10:00:00Z")),
         ({**EVENT, "offset": -5}, ("offset", "must be a whole number of milliseconds, 0 or more")),
         ({**EVENT, "offset": "5"}, ("offset", "must be a whole number of milliseconds, 0 or more")),
+        ({**EVENT, "timestamp": "9999-12-31T23:59:59-14:00"}, ("timestamp", "is out of range")),
     ],
 )
 def test_bad_times_are_named(item, problem):
@@ -353,3 +354,58 @@ def test_remote_config_script_sets_the_config_for_its_token():
     assert script.startswith("(function(){")
     assert orjson.dumps('key"</script>').decode() in script
     assert '"sessionRecording":false' in script
+
+
+# --- Any input: a 4xx or events, never a crash -------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from apps.ingest.validation import RequestContext, converted_validate  # noqa: E402
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+KEYS = ["event", "distinct_id", "properties", "timestamp", "offset", "uuid", "token", "$token", "api_key", "$set", "$set_once"]
+PROPERTY_KEYS = ["distinct_id", "token", "$current_url", "$referrer", "$session_id", "$lib", "$anon_distinct_id", "alias", "$ignore_sent_at"]
+TIMES = st.sampled_from(["2026-11-22T11:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "x"]) | JSON
+POSTHOG_EVENT = st.fixed_dictionaries(
+    {},
+    optional={
+        **{key: JSON for key in KEYS},
+        "event": st.sampled_from(["$identify", "$create_alias", "$pageview", "$snapshot", ""]) | JSON,
+        "timestamp": TIMES,
+        "properties": st.dictionaries(st.sampled_from(PROPERTY_KEYS) | st.text(max_size=5), JSON, max_size=5) | JSON,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(POSTHOG_EVENT | JSON, max_size=5), envelope=st.dictionaries(st.sampled_from(["api_key", "token", "sent_at"]), TIMES, max_size=3))
+def test_any_posthog_request_is_an_answer_not_a_crash(batch, envelope):
+    context = RequestContext(project_id=1, received_at=NOW, user_agent="ua", ip_hash="h")
+    try:
+        parsed = parse(orjson.dumps({**envelope, "batch": batch}))
+    except BodyError as exc:
+        assert 400 <= exc.status < 500
+        return
+    validated = converted_validate(posthog.events_convert(parsed, project_id=1, now=NOW), context=context, limits=LIMITS, ip_hash_of=str)
+    assert len(validated.rows) + len({e.index for e in validated.errors}) == len(batch)
+
+
+BODIES = st.binary(max_size=200) | st.builds(lambda b: b"data=" + b, st.binary(max_size=100)) | st.builds(lambda b: b"\x1f\x8b" + b, st.binary(max_size=100))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=BODIES | st.builds(gzip.compress, BODIES) | st.builds(base64.b64encode, BODIES),
+    compression=st.sampled_from(["", "gzip-js", "gzip", "base64"]),
+    content_type=st.sampled_from(["", "application/json", "text/plain", "application/x-www-form-urlencoded"]),
+)
+def test_any_bytes_are_read_or_refused_with_a_4xx(body, compression, content_type):
+    try:
+        parse(body, {"content-type": content_type}, {"compression": compression})
+    except BodyError as exc:
+        assert 400 <= exc.status < 500

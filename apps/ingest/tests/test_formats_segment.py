@@ -213,6 +213,7 @@ def test_no_timestamp_means_the_receive_time():
         ({**TRACK, "messageId": ""}, [("messageId", "must be a string of 1 to 1000 characters")]),
         ({**TRACK, "timestamp": "noon"}, [("timestamp", "must be an ISO-8601 date-time, e.g. 2026-11-22T10:00:00Z")]),
         ({**TRACK, "timestamp": "2026-11-22T10:00:00Z", "sentAt": "x"}, [("sentAt", "must be an ISO-8601 date-time")]),
+        ({**TRACK, "originalTimestamp": "0001-01-01T00:00:00+01:00"}, [("originalTimestamp", "is out of range")]),
     ],
 )
 def test_messages_that_cannot_be_converted(message, problems):
@@ -229,3 +230,43 @@ def test_answers():
     status, body = segment.answer(400, {"accepted": 0, "event_ids": [], "errors": [error]})
     assert (status, body["success"], body["code"], body["errors"]) == (400, False, "invalid_events", [error])
     assert segment.answer(401, {"error": "invalid_api_key", "message": "no"}) == (401, {"success": False, "code": "invalid_api_key", "message": "no"})
+
+
+# --- Any input: a 4xx or events, never a crash -------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from apps.ingest.validation import RequestContext, converted_validate  # noqa: E402
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+TIMES = st.sampled_from(["2026-11-22T11:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "x"]) | JSON
+KEYS = ["userId", "anonymousId", "previousId", "event", "name", "category", "properties", "traits", "messageId", "writeKey"]
+MESSAGE = st.fixed_dictionaries(
+    {},
+    optional={
+        **{key: JSON for key in KEYS},
+        "type": st.sampled_from([*segment.TYPES, "group"]) | JSON,
+        "timestamp": TIMES,
+        "originalTimestamp": TIMES,
+        "sentAt": TIMES,
+        "context": st.fixed_dictionaries({}, optional={k: JSON for k in ["page", "userAgent", "ip", "library"]}) | JSON,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(MESSAGE | JSON, max_size=5), sent_at=TIMES)
+def test_any_segment_request_is_an_answer_not_a_crash(batch, sent_at):
+    context = RequestContext(project_id=1, received_at=NOW, user_agent="ua", ip_hash="h")
+    try:
+        parsed = parse({"batch": batch, "sentAt": sent_at}, basic("k"))
+    except BodyError as exc:
+        assert 400 <= exc.status < 500
+        return
+    validated = converted_validate(segment.events_convert(parsed, project_id=1, now=NOW), context=context, limits=LIMITS, ip_hash_of=str)
+    assert len(validated.rows) + len({e.index for e in validated.errors}) == len(batch)
