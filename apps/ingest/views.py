@@ -53,7 +53,7 @@ def _lower(headers) -> dict[str, str]:
 def door_view(door: Door):
     @csrf_exempt
     @require_POST
-    def view(request, **kwargs):
+    def view(request):
         try:
             body = body_read(request)
         except BodyError as exc:
@@ -82,10 +82,11 @@ def segment_api(request, kind: str):
 
 
 def _unknown_token(token: str | None) -> HttpResponse | None:
+    """A PostHog-style 401 for a missing or unknown project token; None for a good one."""
     if not token:
-        return json_response(401, {"type": "authentication_error", "code": "missing_api_key", "detail": "Send the project API key as token."})
+        return json_response(*posthog.answer(401, {"error": "missing_api_key", "message": "Send the project API key as token."}))
     if project_for_ingest_key(api_key=token) is None:
-        return json_response(401, {"type": "authentication_error", "code": "invalid_api_key", "detail": "The API key does not belong to any project."})
+        return json_response(*posthog.answer(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."}))
     return None
 
 
