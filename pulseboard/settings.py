@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from pulseboard import embedded
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -91,6 +93,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -205,6 +208,20 @@ INGEST_EVENT_DEDUP_SECONDS = env_int("INGEST_EVENT_DEDUP_SECONDS", 24 * 3600)
 INGEST_IDEMPOTENCY_TTL_HOURS = env_int("INGEST_IDEMPOTENCY_TTL_HOURS", 48)
 INGEST_TRUST_X_FORWARDED_FOR = env_bool("INGEST_TRUST_X_FORWARDED_FOR", False)
 INGEST_IP_SALT = env("INGEST_IP_SALT", SECRET_KEY)
+# CORS: browsers on any origin may send events to the ingest routes (ingest keys are
+# write-only and meant to be embedded in pages); no other route answers CORS, and no
+# cookies ride along. Keep the regex in step with apps/ingest/urls.py.
+CORS_URLS_REGEX = (
+    r"^/(?:api/v1/events"
+    r"|(?:e|batch|capture|track|i/v0/e|flags|decide)/?"
+    r"|array/[^/]+/config(?:\.js)?"
+    r"|v1/(?:batch|track|identify|page|screen|alias)/?)$"
+)
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = (*cors_default_headers, "content-encoding", "x-api-key", "idempotency-key")
+CORS_EXPOSE_HEADERS = ("Retry-After",)
 # Batch writer: one ClickHouse INSERT carries at most this many events / bytes.
 FLUSH_MAX_EVENTS = env_int("FLUSH_MAX_EVENTS", 50_000)
 FLUSH_MAX_BYTES = env_int("FLUSH_MAX_BYTES", 32 * 1024 * 1024)

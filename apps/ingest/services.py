@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,9 +19,10 @@ from django.db.models.functions import Greatest, Least
 
 from apps.analytics.live import live_broadcast
 from apps.ingest import stream
+from apps.ingest.formats import Door
 from apps.ingest.models import EventDefinition, IngestRequest
 from apps.ingest.sql import EVENTS_TABLE, EXISTING_EVENT_IDS
-from apps.ingest.validation import EVENT_COLUMNS, BodyError, Limits, RequestContext, body_parse, events_validate
+from apps.ingest.validation import EVENT_COLUMNS, BodyError, Limits, RequestContext, converted_validate
 from apps.projects.models import Project
 from apps.projects.selectors import project_for_ingest_key
 from pulseboard import clickhouse
@@ -46,6 +47,13 @@ def ip_hash(ip: str) -> str:
     return hmac.new(settings.INGEST_IP_SALT.encode(), ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+MISSING_KEY_MESSAGES = {
+    "native": "Send the project API key in X-API-Key or as api_key.",
+    "posthog": "Send the project API key as api_key or token, in the batch or in each event.",
+    "segment": "Send the project API key as the user name of HTTP Basic auth, or as writeKey.",
+}
+
+
 @dataclass
 class IngestResult:
     status: int
@@ -66,35 +74,43 @@ def _catalog(rows: list[dict]) -> dict[str, list]:
     return summary
 
 
-def events_ingest(
+def request_ingest(
     *,
+    door: Door,
     body: bytes,
-    header_api_key: str | None,
-    header_idempotency_key: str | None,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
     user_agent: str,
     ip: str,
 ) -> IngestResult:
-    """Validate a request and append its valid events to the stream.
+    """Read a request through its front door, validate its events and append the valid
+    ones to the stream, then answer as the door's clients expect (``door.answer``).
 
-    Answers 202 with what was accepted and what was not, 400 if nothing was valid, 401
-    for a bad key, 413 for an oversized body, 503 if the stream is unreachable (nothing
-    accepted then), and 200 "duplicate" with the first answer for a replayed
-    idempotency key.
+    The native answers: 202 with what was accepted and what was not, 400 if nothing was
+    valid, 401 for a bad key, 413 for an oversized body, 503 if the stream is unreachable
+    (nothing accepted then), and 200 "duplicate" with the first answer for a replayed
+    idempotency key. ``headers`` keys are lower-case.
     """
+    result = _ingest(door=door, body=body, headers=headers, query=query, user_agent=user_agent, ip=ip)
+    status, answer = door.answer(result.status, result.body)
+    return IngestResult(status, answer, result.headers)
+
+
+def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], user_agent: str, ip: str) -> IngestResult:
     limits = ingest_limits()
     try:
-        envelope = body_parse(body, limits=limits)
+        parsed = door.request_parse(body=body, headers=headers, query=query, limits=limits)
     except BodyError as exc:
         return IngestResult(exc.status, exc.as_json())
 
-    api_key = header_api_key or envelope.api_key
+    api_key = parsed.api_key
     if not api_key:
-        return IngestResult(401, {"error": "missing_api_key", "message": "Send the project API key in X-API-Key or as api_key."})
+        return IngestResult(401, {"error": "missing_api_key", "message": MISSING_KEY_MESSAGES.get(door.name, MISSING_KEY_MESSAGES["native"])})
     target = project_for_ingest_key(api_key=api_key)
     if target is None:
         return IngestResult(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."})
 
-    idempotency_key = header_idempotency_key or envelope.idempotency_key
+    idempotency_key = parsed.idempotency_key
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
         return IngestResult(400, {"error": "invalid_idempotency_key", "message": "Idempotency-Key must be 1 to 200 characters."})
     if idempotency_key:
@@ -104,7 +120,8 @@ def events_ingest(
 
     received_at = datetime.now(timezone.utc)
     context = RequestContext(project_id=target.project_id, received_at=received_at, user_agent=user_agent, ip_hash=ip_hash(ip))
-    validated = events_validate(envelope.events, context=context, limits=limits)
+    converted = door.events_convert(parsed, project_id=target.project_id, now=received_at)
+    validated = converted_validate(converted, context=context, limits=limits, ip_hash_of=ip_hash)
     body_out = {
         "accepted": len(validated.rows),
         "event_ids": [row["event_id"] for row in validated.rows],

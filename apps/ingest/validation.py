@@ -13,9 +13,11 @@ import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 import orjson
+
+from apps.ingest.formats import Converted
 
 EVENT_COLUMNS = (
     "project_id",
@@ -196,8 +198,13 @@ def _timestamp(value: Any, now: datetime, limits: Limits, errors: list[tuple[str
     return parsed
 
 
-def event_validate(raw: Any, *, context: RequestContext, limits: Limits) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
-    """One event to a row, or ``None`` and the list of ``(field, message)`` problems."""
+def event_validate(
+    raw: Any, *, context: RequestContext, limits: Limits, user_agent: str | None = None, ip_hash: str | None = None
+) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    """One event to a row, or ``None`` and the list of ``(field, message)`` problems.
+
+    ``user_agent`` and ``ip_hash``, when given, replace the request's: a server-side client
+    may report the end user's device with each event."""
     errors: list[tuple[str, str]] = []
     if not isinstance(raw, dict):
         return None, [("event", "each event must be a JSON object")]
@@ -263,21 +270,36 @@ def event_validate(raw: Any, *, context: RequestContext, limits: Limits) -> tupl
         "source": values.get("source", ""),
         "page_url": values.get("page_url", ""),
         "referrer": values.get("referrer", ""),
-        "user_agent": context.user_agent[:USER_AGENT_MAX],
-        "ip_hash": context.ip_hash,
+        "user_agent": (context.user_agent if user_agent is None else user_agent)[:USER_AGENT_MAX],
+        "ip_hash": context.ip_hash if ip_hash is None else ip_hash,
         "properties": properties_text,
         "received_at": context.received_text,
     }
     return row, []
 
 
-def events_validate(events: list[Any], *, context: RequestContext, limits: Limits) -> Validated:
+def converted_validate(converted: list[Converted], *, context: RequestContext, limits: Limits, ip_hash_of: Callable[[str], str]) -> Validated:
+    """Validate the events a front door converted; every error names the event's index and
+    the field as the client named it. ``ip_hash_of`` hashes an end-user IP an event reports."""
     result = Validated()
-    for index, raw in enumerate(events):
-        row, problems = event_validate(raw, context=context, limits=limits)
+    for index, item in enumerate(converted):
+        row, problems = None, item.problems
+        if not problems:
+            row, problems = event_validate(
+                item.event,
+                context=context,
+                limits=limits,
+                user_agent=item.user_agent,
+                ip_hash=ip_hash_of(item.ip) if item.ip else None,
+            )
         if row is None:
-            result.errors.extend(FieldError(index, f, m) for f, m in problems)
+            result.errors.extend(FieldError(index, item.fields.get(f, f), m) for f, m in problems)
         else:
             result.rows.append(row)
-            result.supplied_ids.append(raw.get("event_id") is not None)
+            result.supplied_ids.append(item.event.get("event_id") is not None)
     return result
+
+
+def events_validate(events: list[Any], *, context: RequestContext, limits: Limits) -> Validated:
+    """Native events, as they are."""
+    return converted_validate([Converted(event=raw) for raw in events], context=context, limits=limits, ip_hash_of=str)

@@ -1,7 +1,12 @@
-"""The ingest front door, and the page that demonstrates the browser SDK.
+"""The ingest front doors, and the page that demonstrates the browser SDK.
 
-The front door is a plain Django view: it is the hottest path, so it skips DRF, sessions
-and CSRF, and hands the body straight to the ingest service."""
+The doors are plain Django views: this is the hottest path, so they skip DRF, sessions
+and CSRF, and hand the body straight to the ingest service.
+
+Every door (native, PostHog, Segment) shares one service path; a door only says how its
+requests are read and how its clients are answered (``apps.ingest.formats``). CORS for
+browsers is answered by django-cors-headers, scoped to these routes by ``CORS_URLS_REGEX``.
+"""
 
 import orjson
 from django.conf import settings
@@ -10,12 +15,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.ingest.formats import Door, native, posthog, segment
 from apps.ingest.sdk import sdk_script
-from apps.ingest.services import events_ingest
+from apps.ingest.services import ingest_limits, request_ingest
+from apps.ingest.validation import BodyError
 from apps.projects.navigation import project_url
-from apps.projects.selectors import project_get_for_user, projects_for_user
+from apps.projects.selectors import project_for_ingest_key, project_get_for_user, projects_for_user
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> HttpResponse:
@@ -33,25 +40,87 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-@csrf_exempt
-@require_POST
-def ingest_events(request):
+def body_read(request) -> bytes:
+    """The raw body, whatever its Content-Type; a declared or actual size over the limit
+    raises a 413 without reading the rest."""
     limit = settings.INGEST_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > limit:
-        return json_response(413, {"error": "body_too_large", "message": f"The body is larger than {limit} bytes."})
-    body = request.read(limit + 1)
-    result = events_ingest(
-        body=body,
-        header_api_key=request.headers.get("X-API-Key"),
-        header_idempotency_key=request.headers.get("Idempotency-Key"),
-        user_agent=request.headers.get("User-Agent", ""),
-        ip=client_ip(request),
-    )
-    return json_response(result.status, result.body, result.headers)
+        raise BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.")
+    return request.read(limit + 1)
+
+
+def _lower(headers) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def door_view(door: Door):
+    @csrf_exempt
+    @require_POST
+    def view(request):
+        try:
+            body = body_read(request)
+        except BodyError as exc:
+            return json_response(*door.answer(exc.status, exc.as_json()))
+        result = request_ingest(
+            door=door,
+            body=body,
+            headers=_lower(request.headers),
+            query=request.GET.dict(),
+            user_agent=request.headers.get("User-Agent", ""),
+            ip=client_ip(request),
+        )
+        return json_response(result.status, result.body, result.headers)
+
+    return view
+
+
+ingest_events = door_view(native.DOOR)
+posthog_capture = door_view(posthog.DOOR)
+_segment_views = {kind: door_view(segment.door(None if kind == "batch" else kind)) for kind in ("batch", *segment.TYPES)}
+
+
+@csrf_exempt
+def segment_api(request, kind: str):
+    return _segment_views[kind](request)
+
+
+def _unknown_token(token: str | None) -> HttpResponse | None:
+    """A PostHog-style 401 for a missing or unknown project token; None for a good one."""
+    if not token:
+        return json_response(*posthog.answer(401, {"error": "missing_api_key", "message": "Send the project API key as token."}))
+    if project_for_ingest_key(api_key=token) is None:
+        return json_response(*posthog.answer(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."}))
+    return None
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def posthog_flags(request):
+    """``/flags/`` and ``/decide/``: PulseBoard has no feature flags, so none is enabled."""
+    try:
+        token = posthog.flags_token(
+            body=body_read(request) if request.method == "POST" else b"",
+            headers=_lower(request.headers),
+            query=request.GET.dict(),
+            limits=ingest_limits(),
+        )
+    except BodyError as exc:
+        return json_response(*posthog.answer(exc.status, exc.as_json()))
+    return _unknown_token(token) or json_response(200, posthog.flags_answer(token))
+
+
+@require_GET
+def posthog_config(request, token: str):
+    return _unknown_token(token) or json_response(200, posthog.remote_config(token))
+
+
+@require_GET
+def posthog_config_js(request, token: str):
+    return _unknown_token(token) or HttpResponse(posthog.remote_config_js(token), content_type="application/javascript")
 
 
 @login_required

@@ -1,8 +1,10 @@
 """The ingest endpoint over HTTP, through the real stream into chdb."""
 
+import base64
 import gzip
 import uuid
 
+import orjson
 import pytest
 
 from apps.ingest.models import EventDefinition, IngestRequest
@@ -197,3 +199,266 @@ def test_only_client_chosen_event_ids_cost_a_dedup_key(member, ingest_client, se
     assert list(stream.client().scan_iter(match=pattern)) == []
     send(ingest_client, member.project.api_key, {"event": "e", "distinct_id": "d", "event_id": str(uuid.uuid4())})
     assert len(list(stream.client().scan_iter(match=pattern))) == 1
+
+
+# --- Browsers: CORS and sendBeacon ----------------------------------------------------------
+
+INGEST_ROUTES = [
+    "/api/v1/events",
+    *[f"/{route}{slash}" for route in ("e", "batch", "capture", "track", "i/v0/e", "flags", "decide") for slash in ("/", "")],
+    *[f"/v1/{kind}{slash}" for kind in ("batch", "track", "identify", "page", "screen", "alias") for slash in ("", "/")],
+    "/array/pb_any/config",
+    "/array/pb_any/config.js",
+]
+
+
+@pytest.mark.parametrize("route", INGEST_ROUTES)
+def test_every_ingest_route_answers_a_cors_preflight(client, route):
+    response = client.options(
+        route,
+        HTTP_ORIGIN="https://shop.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type,x-api-key,idempotency-key,authorization",
+    )
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "*"
+    allowed = {h.strip() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"content-type", "x-api-key", "idempotency-key", "authorization"} <= allowed
+    assert "POST" in response["Access-Control-Allow-Methods"]
+    assert "Access-Control-Allow-Credentials" not in response
+
+
+@pytest.mark.parametrize("route", ["/api/v1/projects/1/events", "/projects/", "/login/", "/api/schema/", "/healthz"])
+def test_no_other_route_speaks_cors(client, route):
+    response = client.options(route, HTTP_ORIGIN="https://evil.example.com", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+    assert "Access-Control-Allow-Origin" not in response
+    assert "Access-Control-Allow-Origin" not in client.get(route, HTTP_ORIGIN="https://evil.example.com")
+
+
+def test_ingest_answers_carry_the_cors_header(member, ingest_client):
+    response = ingest_client.post(
+        "/api/v1/events", {"event": "e", "distinct_id": "d"}, format="json", HTTP_X_API_KEY=member.project.api_key, HTTP_ORIGIN="https://shop.example.com"
+    )
+    assert response.status_code == 202
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_text_plain_body_is_read_as_json(member, ingest_client, flush_stream, count_stored):
+    """navigator.sendBeacon sends a string as text/plain, which needs no preflight; the key rides in the body."""
+    body = orjson.dumps({"api_key": member.project.api_key, "event": "left_page", "distinct_id": "d"})
+    response = ingest_client.generic("POST", "/api/v1/events", body, content_type="text/plain;charset=UTF-8")
+    assert response.status_code == 202
+    flush_stream()
+    assert count_stored(member.project.id) == 1
+
+
+# --- PostHog over HTTP ------------------------------------------------------------------------
+
+
+def posthog_post(client, path, document, *, encode=orjson.dumps, content_type="application/json", **extra):
+    return client.generic("POST", path, encode(document), content_type=content_type, **extra)
+
+
+def stored_rows(project_id: int) -> list[dict]:
+    from pulseboard import clickhouse
+
+    return clickhouse.query(
+        "SELECT event, distinct_id, user_id, anonymous_id, toString(event_id) AS event_id, ip_hash, user_agent, properties "
+        "FROM events WHERE project_id = {p:UInt64} ORDER BY event",
+        {"p": project_id},
+    ).dicts()
+
+
+@pytest.mark.parametrize("path", ["/e/", "/e", "/batch/", "/batch", "/capture/", "/capture", "/i/v0/e/", "/i/v0/e", "/track/", "/track"])
+def test_posthog_capture_routes(member, ingest_client, path, flush_stream, count_stored):
+    response = posthog_post(ingest_client, path, {"api_key": member.project.api_key, "batch": [{"event": "e", "distinct_id": "u"}]})
+    assert (response.status_code, response.json()) == (200, {"status": 1})
+    flush_stream()
+    assert count_stored(member.project.id) == 1
+
+
+def test_posthog_batch_with_bad_events_stores_the_good_and_names_the_bad(member, ingest_client, flush_stream):
+    batch = [
+        {"event": "ok", "distinct_id": "u"},
+        {"event": "ok", "properties": {"plan": "pro"}},
+        {"event": "ok", "distinct_id": "u", "uuid": "not-a-uuid"},
+        {"event": "", "properties": {"distinct_id": "u"}},
+        "junk",
+        {"event": "ok", "properties": {"distinct_id": "x" * 201}},
+    ]
+    response = posthog_post(ingest_client, "/batch/", {"api_key": member.project.api_key, "batch": batch})
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": 1,
+        "accepted": 1,
+        "errors": [
+            {"index": 1, "field": "distinct_id", "message": "is required (distinct_id, or properties.distinct_id)"},
+            {"index": 2, "field": "uuid", "message": "must be a UUID, e.g. 0b9f1c2e-4c1a-4f7e-9a59-2f6f1d3c8e11"},
+            {"index": 3, "field": "event", "message": "must not be empty"},
+            {"index": 4, "field": "event", "message": "each event must be a JSON object"},
+            {"index": 5, "field": "properties.distinct_id", "message": "is 201 characters; the limit is 200"},
+        ],
+    }
+    flush_stream()
+    assert [row["event"] for row in stored_rows(member.project.id)] == ["ok"]
+
+
+def test_posthog_batch_with_nothing_valid_is_400(member, ingest_client):
+    response = posthog_post(ingest_client, "/batch/", {"api_key": member.project.api_key, "batch": [{"event": "x"}]})
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["type"], body["code"]) == ("validation_error", "invalid_events")
+    assert body["errors"] == [{"index": 0, "field": "distinct_id", "message": "is required (distinct_id, or properties.distinct_id)"}]
+
+
+@pytest.mark.parametrize(("document", "code"), [({"batch": [{"event": "e", "distinct_id": "u"}]}, "missing_api_key"), ({"api_key": "pb_nope", "batch": [{"event": "e", "distinct_id": "u"}]}, "invalid_api_key")])
+def test_posthog_bad_token_is_401_json(db, ingest_client, document, code):
+    response = posthog_post(ingest_client, "/e/", document)
+    assert response.status_code == 401
+    assert response.json()["type"] == "authentication_error" and response.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "query", "status", "code"),
+    [
+        (b"data=%%%", "application/x-www-form-urlencoded", "", 400, "invalid_base64"),
+        (gzip.compress(b'[{"event": "e"}]')[:-9], "text/plain", "?compression=gzip-js", 400, "invalid_gzip"),
+        (b'[{"event": "\xff"}]', "application/json", "", 400, "invalid_utf8"),
+        (b"<html>", "application/json", "", 400, "invalid_json"),
+        (gzip.compress(b"[" + b" " * (8 * 1024 * 1024) + b"]"), "text/plain", "?compression=gzip-js", 413, "body_too_large"),
+    ],
+)
+def test_posthog_unreadable_bodies(member, ingest_client, flush_stream, count_stored, body, content_type, query, status, code):
+    response = ingest_client.generic("POST", f"/e/{query}", body, content_type=content_type)
+    assert response.status_code == status
+    assert response.json()["code"] == code and response.json()["detail"]
+    flush_stream()
+    assert count_stored(member.project.id) == 0
+
+
+def test_posthog_oversized_body_is_413(member, ingest_client, settings):
+    body = b"[" + b" " * settings.INGEST_MAX_BODY_BYTES + b"]"
+    response = ingest_client.generic("POST", "/batch/", body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+
+
+def test_posthog_same_batch_twice_is_stored_once(member, ingest_client, flush_stream):
+    batch = [{"event": "paid", "distinct_id": f"u{i}", "uuid": str(uuid.uuid4())} for i in range(3)]
+    body = gzip.compress(orjson.dumps({"api_key": member.project.api_key, "batch": batch}))
+    for _ in range(2):
+        assert ingest_client.generic("POST", "/e/?compression=gzip-js", body, content_type="text/plain").status_code == 200
+        flush_stream()
+    assert sorted(row["event_id"] for row in stored_rows(member.project.id)) == sorted(e["uuid"] for e in batch)
+
+
+def test_posthog_idempotency_key_replay(member, ingest_client, flush_stream, count_stored):
+    document = {"api_key": member.project.api_key, "batch": [{"event": "e", "distinct_id": "u"}]}
+    for _ in range(2):
+        response = posthog_post(ingest_client, "/batch/", document, HTTP_IDEMPOTENCY_KEY="ph-1")
+        assert (response.status_code, response.json()) == (200, {"status": 1})
+    flush_stream()
+    assert count_stored(member.project.id) == 1
+
+
+@pytest.mark.parametrize("path", ["/flags/?v=2&config=true", "/flags?v=4", "/decide/?v=3", "/decide"])
+def test_posthog_flags_are_answered_with_none_enabled(member, ingest_client, path):
+    response = posthog_post(ingest_client, path, {"token": member.project.api_key, "distinct_id": "u"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["featureFlags"] == body["flags"] == {} and body["errorsWhileComputingFlags"] is False
+
+
+def test_posthog_flags_with_the_token_in_the_query_and_with_a_bad_token(member, ingest_client):
+    assert ingest_client.get(f"/decide/?token={member.project.api_key}").status_code == 200
+    assert posthog_post(ingest_client, "/flags/", {"token": "pb_nope"}).status_code == 401
+    assert posthog_post(ingest_client, "/flags/", {"distinct_id": "u"}).json()["code"] == "missing_api_key"
+    assert ingest_client.generic("POST", "/flags/", b"{oops", content_type="application/json").status_code == 400
+
+
+def test_posthog_remote_config(member, ingest_client):
+    config = ingest_client.get(f"/array/{member.project.api_key}/config")
+    assert config.status_code == 200 and config.json()["sessionRecording"] is False
+    script = ingest_client.get(f"/array/{member.project.api_key}/config.js")
+    assert script.status_code == 200 and script["Content-Type"] == "application/javascript"
+    assert ingest_client.get("/array/pb_nope/config").status_code == 401
+
+
+# --- Segment over HTTP ------------------------------------------------------------------------
+
+
+def basic_auth(key: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "stored_as"),
+    [
+        ("/v1/track", {"userId": "u", "event": "Signed Up"}, "Signed Up"),
+        ("/v1/identify", {"userId": "u", "traits": {"plan": "pro"}}, "$identify"),
+        ("/v1/page", {"anonymousId": "a", "name": "Home"}, "$pageview"),
+        ("/v1/screen", {"userId": "u", "name": "Feed"}, "$screen"),
+        ("/v1/alias", {"userId": "u", "previousId": "a"}, "$create_alias"),
+        ("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "Signed Up"}]}, "Signed Up"),
+    ],
+)
+def test_segment_routes(member, ingest_client, flush_stream, path, message, stored_as):
+    response = posthog_post(ingest_client, path, message, HTTP_AUTHORIZATION=basic_auth(member.project.api_key))
+    assert (response.status_code, response.json()) == (200, {"success": True})
+    flush_stream()
+    assert [row["event"] for row in stored_rows(member.project.id)] == [stored_as]
+
+
+def test_segment_write_key_in_the_body(member, ingest_client):
+    response = posthog_post(ingest_client, "/v1/track", {"writeKey": member.project.api_key, "userId": "u", "event": "e"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(("authorization", "code"), [(None, "missing_api_key"), ("Basic " + base64.b64encode(b"pb_nope:").decode(), "invalid_api_key")])
+def test_segment_bad_write_key_is_401_json(db, ingest_client, authorization, code):
+    extra = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+    response = posthog_post(ingest_client, "/v1/track", {"userId": "u", "event": "e"}, **extra)
+    assert response.status_code == 401
+    assert response.json() == {"success": False, "code": code, "message": response.json()["message"]}
+
+
+def test_segment_batch_names_bad_messages_and_stores_the_rest(member, ingest_client, flush_stream):
+    batch = [
+        {"type": "track", "userId": "u", "event": "ok"},
+        {"type": "group", "userId": "u", "groupId": "g"},
+        {"type": "track", "event": "ok"},
+        {"type": "identify", "userId": "u", "traits": {"bio": "x" * 40_000}},
+    ]
+    response = posthog_post(ingest_client, "/v1/batch", {"batch": batch}, HTTP_AUTHORIZATION=basic_auth(member.project.api_key))
+    assert response.status_code == 200
+    assert response.json()["errors"] == [
+        {"index": 1, "field": "type", "message": "'group' is not supported; use one of track, identify, page, screen, alias"},
+        {"index": 2, "field": "userId", "message": "one of userId or anonymousId is required"},
+        {"index": 3, "field": "traits", "message": "is larger than 32768 bytes as JSON"},
+    ]
+    flush_stream()
+    assert [row["event"] for row in stored_rows(member.project.id)] == ["ok"]
+
+
+def test_segment_batch_sent_twice_is_stored_once(member, ingest_client, flush_stream):
+    batch = [
+        {"type": "track", "userId": "u", "event": "paid", "messageId": str(uuid.uuid4())},
+        {"type": "track", "userId": "u", "event": "paid", "messageId": "ajs-next-5e2a"},
+    ]
+    for _ in range(2):
+        response = posthog_post(ingest_client, "/v1/batch", {"batch": batch}, HTTP_AUTHORIZATION=basic_auth(member.project.api_key))
+        assert response.status_code == 200
+        flush_stream()
+    ids = [row["event_id"] for row in stored_rows(member.project.id)]
+    assert len(ids) == 2 and batch[0]["messageId"] in ids
+
+
+def test_segment_context_ip_and_user_agent_replace_the_requests(member, ingest_client, flush_stream):
+    from apps.ingest.services import ip_hash
+
+    message = {"userId": "u", "event": "e", "context": {"ip": "198.51.100.7", "userAgent": "Mozilla/5.0 (Phone)"}}
+    posthog_post(ingest_client, "/v1/track", message, HTTP_AUTHORIZATION=basic_auth(member.project.api_key), REMOTE_ADDR="10.0.0.1")
+    flush_stream()
+    row = stored_rows(member.project.id)[0]
+    assert (row["ip_hash"], row["user_agent"]) == (ip_hash("198.51.100.7"), "Mozilla/5.0 (Phone)")
+    assert "198.51.100.7" not in row["properties"]
