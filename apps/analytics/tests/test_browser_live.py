@@ -101,3 +101,30 @@ def test_live_page_streams_pauses_and_resumes(asgi_page):
     assert "event=cart" in page.url
     page.set_viewport_size({"width": 1440, "height": 900})
     page.screenshot_as("live-filtered-1440")
+
+
+def test_events_from_the_sdk_demo_arrive_on_the_live_page(asgi_page):
+    """The whole path a new user tries first: the demo page's buttons fire events through
+    the browser SDK, and the live page, open in another tab, shows them arriving."""
+    from apps.ingest.tests.test_sdk import built_bundle
+
+    built_bundle()
+    live = asgi_page
+    membership = MembershipFactory(project__name="Demo Shop")
+    project = membership.project
+    browser_login(live, membership.user.username)
+    live.goto(f"/projects/{project.id}/live/")
+    live.wait_for_selector("[data-live-status][data-state=live]")
+
+    demo = live.context.new_page()
+    demo.goto(f"/demo/?project={project.id}")
+    demo.fill("#demo-event", "clicked_buy")
+    demo.click("form[data-demo=track] button")
+    demo.click("button[data-demo=flush]")
+    demo.wait_for_selector("#demo-log .demo-batch[data-status='202'] .event-row:has-text('clicked_buy')")
+    flush_now()
+
+    live.wait_for_selector(".live-row:has-text('clicked_buy')", timeout=10_000)
+    names = live.locator(".live-row .event-name").all_inner_texts()
+    assert names[0] == "clicked_buy" and "$pageview" in names
+    assert live.inner_text("[data-live-received]") == str(len(names))

@@ -5,7 +5,6 @@ import pytest
 from django.urls import reverse
 
 from apps.ingest.tests.test_sdk import built_bundle, stored
-from apps.projects.navigation import project_url
 from conftest import MembershipFactory, ProjectFactory, browser_login
 
 pytestmark = pytest.mark.django_db
@@ -29,16 +28,11 @@ def test_demo_defaults_to_the_first_project_and_switches(client, two_projects):
     assert f'<option value="{alpha.id}">Alpha shop</option>' in html
 
 
-def test_demo_links_the_live_page_only_when_it_exists(client, two_projects):
+def test_demo_links_the_projects_live_page(client, two_projects):
     user, alpha, _ = two_projects
     client.force_login(user)
     html = client.get(f"/demo/?project={alpha.id}").content.decode()
-    live = project_url("analytics-live", alpha.id)
-    if live is None:
-        assert "data-live-link" not in html
-        assert f'href="{reverse("analytics-explorer", kwargs={"project_id": alpha.id})}"' in html
-    else:
-        assert f'href="{live}"' in html and "data-live-link" in html
+    assert f'href="{reverse("analytics-live", kwargs={"project_id": alpha.id})}"' in html and "data-live-link" in html
 
 
 def test_demo_never_shows_another_projects_key(client, two_projects):
