@@ -1,198 +1,306 @@
-"""ClickHouse SQL of the funnel engine: one query per funnel, one more for a breakdown.
-
-How a funnel query works, inside out:
-
-1. **Events per person.** For the people with an event that can start an attempt in the
-   range, each of their events of the range (and of the conversion window after it) that
-   can matter becomes a tuple ``(time_ms, event_id, step_mask, breakdown_value)``,
-   grouped per ``person_key`` into an array sorted by time, ties by event id.
-   ``step_mask`` has bit k-1 set when the event satisfies step k (name and property
-   filters); for ordered and strict funnels, step 1 also needs the event to fall inside
-   the date range (an unordered attempt may start at any step's event in the range). Ordered and
-   unordered funnels read only the events named by a step; strict funnels read every
-   event, since any other event between two steps breaks the chain. A run of consecutive
-   events with the same single step (or no step), all inside or all after the date range,
-   is cut to its first and last event: the
-   first is the one that can extend a chain, the last the latest start; the ones between
-   can only repeat what the first did. Events matching several steps are all kept.
-
-2. **The attempt that counts, per person.** An attempt starts at a step-1 event (any
-   step's event for unordered funnels). A person counts at the furthest step any attempt
-   reaches; among attempts that reach it, the one that started last. Each attempt is a
-   chain ``[start index, t1, t2, ...]``.
-
-   * ordered: ``arrayFold`` keeps, for each step k, the chain that reached k with the
-     latest start. An event of step k extends the step k-1 chain when it falls within
-     the window of that chain's start and that chain started after the current step k
-     chain. All steps are updated from the state before the event, so one event never
-     serves two steps of one attempt. Keeping the latest start per step is enough: a
-     later start leaves at least as much window for what follows.
-   * strict: the same, but a chain only lives while each next event of the person
-     extends it; every other event ends it. The fold carries the living chain and the
-     best chain seen, per step.
-   * unordered: for every possible start, the first event of each step at or after it
-     (found with a reverse fill per step); the steps whose first event is within the
-     window are completed, at those events' times.
-
-3. **Figures.** Each person contributes one row per step reached with the time from the
-   previous step of the chain; grouping by step gives the count, the average and the
-   median (``quantileExactInclusive``: the mean of the two middle values for even counts).
-"""
+"""ClickHouse SQL of the funnel engine (docstring rewritten once the design settles)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from apps.analytics.sql import property_filters, property_text
 
-_RANGE_FROM = "{date_from:DateTime64(3, 'UTC')}"
+# funnel_events.order_key: milliseconds * 2**22 + the event id's first 22 bits.
+ID_BITS = 22
+ORDER_KEY = f"toUInt64(toUnixTimestamp64Milli(timestamp)) * {1 << ID_BITS} + bitShiftRight(reinterpretAsUInt64(event_id), {64 - ID_BITS})"
 
 
-def step_conditions(steps, params: dict) -> list[str]:
-    """One boolean SQL expression per step: the event name, then the step's property filters."""
-    conditions = []
-    for i, step in enumerate(steps):
-        name = f"step_event_{i}"
-        params[name] = step.event
-        filters_sql = property_filters(list(step.filters), params, prefix=f"s{i}_")
-        conditions.append(f"(event = {{{name}:String}}{filters_sql})")
-    return conditions
+@dataclass(frozen=True)
+class Layout:
+    """How an event is packed into one UInt64 for a funnel of ``n`` steps.
+
+    ``(order_key - from_key) >> drop``, shifted left by ``mask_bits``, plus a mask: bit k-1
+    set when the event serves step k, bit n when it falls inside the date range. Sorting
+    the numbers sorts by time, then by the event id bits that are left (``22 - drop``); the
+    time span of the query decides how many of them fit in the 63 bits of a positive Int64.
+    """
+
+    n: int
+    drop: int
+
+    @property
+    def mask_bits(self) -> int:
+        return self.n + 1
+
+    @property
+    def time_shift(self) -> int:
+        """Shift a packed event right by this to get its milliseconds since ``date_from``."""
+        return self.mask_bits + ID_BITS - self.drop
+
+    @property
+    def mask(self) -> int:
+        return (1 << self.mask_bits) - 1
+
+    @property
+    def steps_mask(self) -> int:
+        return (1 << self.n) - 1
 
 
-def _mask(conditions: list[str], *, step_one_in_range: bool) -> str:
-    terms = []
-    for i, condition in enumerate(conditions):
-        if i == 0 and step_one_in_range:
-            condition = f"({condition} AND timestamp < {{date_to:DateTime64(3, 'UTC')}})"
-        terms.append(f"toUInt32({condition}) * {1 << i}")
-    return " + ".join(terms)
+def layout_for(n: int, span_ms: int) -> Layout:
+    """The packing of a funnel of ``n`` steps over ``span_ms`` milliseconds."""
+    need = max(span_ms, 1).bit_length() + ID_BITS + n + 1
+    return Layout(n=n, drop=min(ID_BITS, max(0, need - 63)))
 
 
-def _events_per_person(conditions: list[str], *, mode: str, breakdown: bool) -> str:
-    value = property_text("breakdown") if breakdown else "''"
-    names = "" if mode == "strict" else "\n      AND has({step_events:Array(String)}, event)"
-    # An attempt starts in the date range: at a step-1 event, or at any step's for unordered.
-    unordered = mode == "unordered"
-    start_condition = " OR ".join(conditions) if unordered else conditions[0]
-    # Only the events of people who started an attempt are grouped, and of each run of
-    # consecutive events with the same single step (or none) only the first and the last
-    # are kept: the events in between cannot change any attempt (see the module docstring).
-    # Ordered and unordered funnels also drop events that match no step.
-    keep_unmatched = "1" if mode == "strict" else "e.3 != 0"
-    return f"""
-    SELECT person_key,
-           arrayFilter((e, i) -> {keep_unmatched} AND NOT (i > 1 AND i < length(all_evs) AND bitCount(e.3) <= 1
-                                                         AND all_evs[i - 1].3 = e.3 AND all_evs[i + 1].3 = e.3
-                                                         AND (all_evs[i - 1].1 < {{to_ms:Int64}}) = (e.1 < {{to_ms:Int64}})
-                                                         AND (all_evs[i + 1].1 < {{to_ms:Int64}}) = (e.1 < {{to_ms:Int64}})),
-                       all_evs, arrayEnumerate(all_evs)) AS evs
+_FROM = "{date_from:DateTime64(3, 'UTC')}"
+_TO = "{date_to:DateTime64(3, 'UTC')}"
+_SCAN_TO = "{scan_to:DateTime64(3, 'UTC')}"
+_WINDOW = "{window_ms:Int64}"
+
+
+class FunnelSQL:
+    """The SQL of one funnel: ``FunnelSQL(steps, mode, layout, params, ...).query()``.
+
+    Building it fills ``params`` with the values the SQL names. ``exact`` reads event ids and
+    sorts by them; without it the packed numbers alone order the events, and the query
+    reports (``ambiguous``) when that was not enough for someone.
+    """
+
+    def __init__(self, steps, mode: str, layout: Layout, params: dict, *, breakdown: bool, exact: bool):
+        self.steps, self.mode, self.layout, self.params = steps, mode, layout, params
+        self.breakdown, self.exact = breakdown, exact
+        self.n = len(steps)
+
+    # --- 1. the events that can matter, packed -------------------------------------------
+
+    def _packed(self, order_key: str, in_range: str, name_mask: str) -> str:
+        lay = self.layout
+        if self.mode == "unordered":
+            # Unordered attempts start at any step's event inside the range: bit n says which.
+            mask = f"{name_mask} + if({in_range}, {1 << self.n}, 0)"
+        else:
+            # Ordered and strict attempts start at a step-1 event inside the range.
+            mask = f"if({in_range}, {name_mask}, bitAnd({name_mask}, {lay.steps_mask - 1}))"
+        return f"bitShiftLeft(bitShiftRight({order_key} - {{from_key:UInt64}}, {{drop_bits:UInt8}}), {lay.mask_bits}) + {mask}"
+
+    def sources(self) -> str:
+        """Rows ``(person_key, key, tie, value)``.
+
+        Step names that no step filters on come from ``funnel_events``; the others (and,
+        with a breakdown, the names that can start an attempt) from ``events``, which holds
+        the properties. Strict funnels read every event of the person: any event between
+        two steps breaks the chain.
+        """
+        steps, mode, params = self.steps, self.mode, self.params
+        names = [step.event for step in steps]
+        start_names = set(names) if mode == "unordered" else {names[0]}
+        with_properties = {step.event for step in steps if step.filters}
+        if self.breakdown:
+            with_properties |= start_names
+        plain = sorted(set(names) - with_properties)
+        params["plain_events"] = plain
+        params["plain_masks"] = [sum(1 << i for i, name in enumerate(names) if name == event) for event in plain]
+        params["property_events"] = sorted(with_properties)
+        params["start_events"] = sorted(start_names)
+
+        tie = ", toUInt128(event_id) AS tie" if self.exact else ""
+        starters = ""
+        if mode != "unordered":
+            # Only people with a step-1 event in the range can start an attempt. (Unordered
+            # attempts start at any step's event: nearly everyone read has one.)
+            starters = """
+          AND person_key IN (SELECT person_key FROM funnel_events
+                             WHERE project_id = {project_id:UInt64} AND event IN {start_events:Array(String)}
+                               AND order_key >= {from_key:UInt64} AND order_key < {to_key:UInt64})"""
+        parts = []
+        if plain or mode == "strict":
+            names_sql = "\n          AND event IN {plain_events:Array(String)}"
+            if mode == "strict":
+                names_sql = "\n          AND event NOT IN {property_events:Array(String)}" if with_properties else ""
+            name_mask = "toUInt64(transform(event, {plain_events:Array(String)}, {plain_masks:Array(UInt64)}, 0))"
+            key = self._packed("order_key", "order_key < {to_key:UInt64}", name_mask)
+            parts.append(f"""
+        SELECT person_key, {key} AS key{tie}, '' AS value
+        FROM funnel_events
+        WHERE project_id = {{project_id:UInt64}} AND order_key >= {{from_key:UInt64}} AND order_key < {{scan_key:UInt64}}{names_sql}{starters}""")
+        if with_properties:
+            terms = []
+            for i, step in enumerate(steps):
+                if step.event in with_properties:
+                    params[f"step_event_{i}"] = step.event
+                    filters = property_filters(list(step.filters), params, prefix=f"s{i}_").replace("\n  AND", " AND")
+                    terms.append(f"if(event = {{step_event_{i}:String}}{filters}, {1 << i}, 0)")
+            name_mask = f"toUInt64({' + '.join(terms)})"
+            key = self._packed(f"({ORDER_KEY})", f"timestamp < {_TO}", name_mask)
+            value = "''"
+            if self.breakdown:
+                # Only the first event of an attempt gives the breakdown value.
+                can_start = f"bitAnd(key, {self.layout.steps_mask}) != 0 AND bitTest(key, {self.n})" if mode == "unordered" else "bitTest(key, 0)"
+                value = f"if({can_start}, {property_text('breakdown')}, '')"
+            parts.append(f"""
+        SELECT person_key, {key} AS key{tie}, {value} AS value
+        FROM events
+        WHERE project_id = {{project_id:UInt64}} AND timestamp >= {_FROM} AND timestamp < {_SCAN_TO}
+          AND event IN {{property_events:Array(String)}}{starters}""")
+        return "\n        UNION ALL".join(parts)
+
+    # --- 2. per person, in order ------------------------------------------------------------
+
+    def sorted(self) -> str:
+        """Per person ``ks1``, the packed events in time order (ties by event id), ``vs1``
+        their breakdown values, and ``ambiguous``."""
+        mb = self.layout.mask_bits
+        if self.exact:
+            by = f"(bitShiftRight(k, {mb}), u)"
+            values = f", arraySort((v, k, u) -> {by}, vs0, ks0, us0) AS vs1" if self.breakdown else ""
+            return f"""
+    SELECT person_key, arraySort((k, u) -> {by}, ks0, us0) AS ks1{values}
     FROM
     (
-        SELECT person_key,
-               arraySort(e -> (e.1, e.2), groupArray((toUnixTimestamp64Milli(timestamp), toString(event_id), {_mask(conditions, step_one_in_range=not unordered)}, {value}))) AS all_evs
-        FROM events
-        WHERE project_id = {{project_id:UInt64}}
-          AND timestamp >= {_RANGE_FROM} AND timestamp < {{scan_to:DateTime64(3, 'UTC')}}{names}
-          AND person_key IN
-          (
-              SELECT person_key FROM events
-              WHERE project_id = {{project_id:UInt64}}
-                AND timestamp >= {_RANGE_FROM} AND timestamp < {{date_to:DateTime64(3, 'UTC')}}
-                AND ({start_condition})
-          )
+        SELECT person_key, groupArray(key) AS ks0, groupArray(tie) AS us0{", groupArray(value) AS vs0" if self.breakdown else ""}
+        FROM
+        ({self.sources()}
+        )
         GROUP BY person_key
     )"""
+        values = ", arraySort((v, k) -> k, groupArray(value), groupArray(key)) AS vs1" if self.breakdown else ""
+        return f"""
+    SELECT person_key, arraySort(groupArray(key)) AS ks1{values}
+    FROM
+    ({self.sources()}
+    )
+    GROUP BY person_key"""
 
+    def collapsed(self) -> str:
+        """Per person ``ks`` (and ``vs``): the sorted events less those that cannot change
+        what any attempt reaches (see the module docstring)."""
+        lay, mode, bd = self.layout, self.mode, self.breakdown
+        m, prev, nxt = (f"bitAnd({x}, {lay.mask})" for x in ("k", "p", "q"))
+        steps = f"bitAnd(k, {lay.steps_mask})"
+        if mode == "ordered":
+            keep = f"{m} != 0 AND NOT ({m} = 1 AND {nxt} = 1) AND NOT (bitCount({m}) = 1 AND {m} != 1 AND {prev} = {m})"
+        elif mode == "strict":
+            keep = f"NOT ({prev} = {m} AND {nxt} = {m} AND bitCount({m}) <= 1)"
+        else:
+            keep = f"{steps} != 0 AND NOT ({prev} = {m} AND {nxt} = {m} AND bitCount({steps}) = 1)"
+        # Two neighbours whose packed numbers differ only in the mask are in the same
+        # millisecond with the same leading id bits: their order is unknown without the ids.
+        # It matters when their masks differ (or their breakdown values might), and, but
+        # for strict funnels, only between events that serve a step.
+        ambiguous = "0"
+        if not self.exact:
+            same = f"bitShiftRight(p, {lay.mask_bits}) = bitShiftRight(k, {lay.mask_bits})"
+            if not bd:
+                same += " AND p != k"
+            if mode != "strict":
+                same += f" AND bitAnd(p, {lay.steps_mask}) != 0 AND {steps} != 0"
+            ambiguous = f"arrayExists((p, k) -> {same}, prevs, ks1)"
+        # The neighbours come from the array shifted by one; a missing one is all mask bits,
+        # which no event of a run has.
+        return f"""
+    SELECT person_key, {ambiguous} AS ambiguous,
+           arrayFilter((k, p, q) -> {keep}, ks1, prevs, nexts) AS ks{", arrayFilter((v, k, p, q) -> " + keep + ", vs1, ks1, prevs, nexts) AS vs" if bd else ""}
+    FROM
+    (
+        SELECT *, arrayPushFront(arrayPopBack(ks1), toInt64({lay.mask})) AS prevs, arrayPushBack(arrayPopFront(ks1), toInt64({lay.mask})) AS nexts
+        FROM ({self.sorted()})
+    )"""
 
-def _ordered_chain(n: int) -> str:
-    return f"""arrayFold(
-        (acc, e, i) -> arrayMap(k ->
-            if(k = 1,
-               if(bitTest(e.3, 0), [toInt64(i), e.1], acc[1]),
-               if(bitTest(e.3, k - 1) AND length(acc[k - 1]) > 0 AND e.1 - acc[k - 1][2] <= {{window_ms:Int64}}
-                  AND (length(acc[k]) = 0 OR acc[k][1] < acc[k - 1][1]),
-                  arrayPushBack(acc[k - 1], e.1),
-                  acc[k])),
-            range(1, {n + 1})),
-        evs, arrayEnumerate(evs), arrayWithConstant({n}, CAST([], 'Array(Int64)')))"""
+    # --- 3. the attempts ---------------------------------------------------------------------
 
+    def _next_index(self, k: int) -> str:
+        """``N{k}``: per position, the index of the first event at or after it that serves
+        step k, 0 if none."""
+        return f"arrayReverseFill(x -> x > 0, arrayMap((m, j) -> if(bitTest(m, {k - 1}), j, 0), M, arrayEnumerate(M))) AS N{k}"
 
-def _strict_chain(n: int) -> str:
-    # State per step: (living chain, best chain). The living chain of step k after an event
-    # is the step k-1 living chain extended by it, or nothing.
-    living = f"""if(k = 1,
-                   if(bitTest(e.3, 0), [toInt64(i), e.1], CAST([], 'Array(Int64)')),
-                   if(bitTest(e.3, k - 1) AND length(acc[k - 1].1) > 0 AND e.1 - acc[k - 1].1[2] <= {{window_ms:Int64}},
-                      arrayPushBack(acc[k - 1].1, e.1),
-                      CAST([], 'Array(Int64)')))"""
-    fold = f"""arrayFold(
-        (acc, e, i) -> arrayMap(k -> arrayMap(live -> (live,
-                if(length(live) > 0 AND (length(acc[k].2) = 0 OR live[1] > acc[k].2[1]), live, acc[k].2)),
-                [{living}])[1],
-            range(1, {n + 1})),
-        evs, arrayEnumerate(evs),
-        arrayWithConstant({n}, CAST(([], []), 'Tuple(Array(Int64), Array(Int64))')))"""
-    return f"arrayMap(s -> s.2, {fold})"
+    def _attempts(self) -> list[str]:
+        """Over ``T`` (times), ``M`` (masks) and ``S`` (indexes of the starts): per start,
+        ``C{k}`` the index of step k's event (0 once the chain stopped; ``D{k}`` for
+        unordered) and ``levels``, arrays aligned with ``S``."""
+        n, exprs = self.n, []
+        if self.mode == "ordered":
+            # Step k: the first event serving k after step k-1's, within the window.
+            exprs.append("S AS C1")
+            for k in range(2, n + 1):
+                exprs.append(self._next_index(k))
+                exprs.append(
+                    f"arrayMap((c, s) -> if(c > 0 AND N{k}[c + 1] > 0 AND T[N{k}[c + 1]] - T[s] <= {_WINDOW}, N{k}[c + 1], 0), C{k - 1}, S) AS C{k}"
+                )
+        elif self.mode == "strict":
+            # Step k: the event right after step k-1's, if it serves k, within the window.
+            exprs.append("S AS C1")
+            for k in range(2, n + 1):
+                exprs.append(
+                    f"arrayMap((c, s) -> if(c > 0 AND bitTest(M[c + 1], {k - 1}) AND T[c + 1] - T[s] <= {_WINDOW}, c + 1, 0), C{k - 1}, S) AS C{k}"
+                )
+        else:
+            # Step k: its first event at or after the start, within the window.
+            for k in range(1, n + 1):
+                exprs.append(self._next_index(k))
+                exprs.append(f"arrayMap(s -> if(N{k}[s] > 0 AND T[N{k}[s]] - T[s] <= {_WINDOW}, N{k}[s], 0), S) AS C{k}")
+        first = 1 if self.mode == "unordered" else 2
+        args = ", ".join(f"c{k}" for k in range(first, n + 1))
+        count = " + ".join(f"(c{k} > 0)" for k in range(first, n + 1))
+        exprs.append(f"arrayMap(({args}) -> {'' if first == 1 else '1 + '}{count}, {', '.join(f'C{k}' for k in range(first, n + 1))}) AS levels")
+        return exprs
 
+    def people(self) -> str:
+        """Per person who started an attempt: ``level`` reached, ``deltas`` (milliseconds
+        from each step to the next, of the attempt that counts), its first event's
+        ``breakdown_value``, and ``ambiguous``."""
+        lay, n, bd = self.layout, self.n, self.breakdown
+        if self.mode == "unordered":
+            starts = f"arrayFilter(j -> bitTest(M[j], {n}), arrayEnumerate(M)) AS S"
+            # An unordered attempt's step times are its completions in time order.
+            times = "arraySort(arrayFilter(t -> t >= 0, [" + ", ".join(f"if(C{k}[best] > 0, T[C{k}[best]], -1)" for k in range(1, n + 1)) + "]))"
+        else:
+            starts = "arrayFilter(j -> bitTest(M[j], 0), arrayEnumerate(M)) AS S"
+            times = "[" + ", ".join(f"T[C{k}[best]]" for k in range(1, n + 1)) + "]"
+        return f"""
+    SELECT level, arrayMap(i -> times[i + 1] - times[i], range(1, level)) AS deltas, {"vs[S[best]]" if bd else "''"} AS breakdown_value, ambiguous
+    FROM
+    (
+        SELECT *, arrayMax(levels) AS level, arrayLastIndex(l -> l = level, levels) AS best, {times} AS times
+        FROM
+        (
+            SELECT ambiguous, T, M{", vs" if bd else ""}, {starts}, {", ".join(self._attempts())}
+            FROM
+            (
+                SELECT ambiguous, arrayMap(k -> toInt64(bitShiftRight(k, {{time_shift:UInt8}})), ks) AS T, arrayMap(k -> bitAnd(k, {lay.mask}), ks) AS M{", vs" if bd else ""}
+                FROM ({self.collapsed()})
+            )
+            WHERE length(S) > 0
+        )
+    )"""
 
-def _unordered_chain(n: int) -> str:
-    nexts = f"""arrayMap(s -> arrayReverseFill(x -> x > 0, arrayMap((e, j) -> if(bitTest(e.3, s - 1), j, 0), evs, arrayEnumerate(evs))),
-                         range(1, {n + 1}))"""
-    starts = "arrayFilter(i -> evs[i].3 != 0 AND evs[i].1 < {to_ms:Int64}, arrayEnumerate(evs))"
-    attempt = f"""arrayMap(i -> (i, arraySort(arrayFilter(t -> t >= 0, arrayMap(s ->
-                    if(nexts[s][i] > 0 AND evs[nexts[s][i]].1 - evs[i].1 <= {{window_ms:Int64}}, evs[nexts[s][i]].1, toInt64(-1)),
-                    range(1, {n + 1}))))), {starts})"""
-    best = f"arraySort(a -> (-length(a.2), -a.1), {attempt})[1]"
-    # The unordered chain of step k is the one best attempt cut to its first k completions.
-    return f"""arrayMap(k -> if(length(best.2) >= k, arrayConcat([toInt64(best.1)], arraySlice(best.2, 1, k)), CAST([], 'Array(Int64)')),
-                      range(1, {n + 1}))""", nexts, best
+    # --- 4. the figures ----------------------------------------------------------------------
 
-
-def people(n: int, mode: str, conditions: list[str], *, breakdown: bool) -> str:
-    """Per person: ``level`` reached (0..n), the ``chain`` of the attempt that counts and
-    its first event's ``breakdown_value``."""
-    source = _events_per_person(conditions, mode=mode, breakdown=breakdown)
-    if mode == "unordered":
-        chains, nexts, best = _unordered_chain(n)
-        inner = f"""
-    SELECT person_key, evs, {nexts} AS nexts, {best} AS best, {chains} AS chains
-    FROM ({source})"""
-    else:
-        chains = _ordered_chain(n) if mode == "ordered" else _strict_chain(n)
-        inner = f"""
-    SELECT person_key, evs, {chains} AS chains
-    FROM ({source})"""
-    return f"""
-SELECT person_key,
-       length(arrayFilter(c -> length(c) > 0, chains)) AS level,
-       chains[level] AS chain,
-       evs[chain[1]].4 AS breakdown_value
-FROM ({inner}
+    def query(self) -> str:
+        """Rows ``(is_total, value, step, reached, avg_seconds, median_seconds, ambiguous)``:
+        per step over everyone (``is_total`` 1) and, with a breakdown, per step and value
+        of the 10 values with the most people, the rest as ``$other``."""
+        people = self.people()
+        if self.breakdown:
+            # Everyone counts in the total and in the group of their value.
+            people = f"""
+SELECT level, deltas, ambiguous, group.1 AS is_total, group.2 AS group_value
+FROM
+(
+    SELECT level, deltas, ambiguous, [(1, ''), (0, if(value_rank <= 10, breakdown_value, '$other'))] AS groups
+    FROM
+    (
+        SELECT *, dense_rank() OVER (ORDER BY people DESC, breakdown_value ASC) AS value_rank
+        FROM (SELECT *, count() OVER (PARTITION BY breakdown_value) AS people FROM ({people}))
+    )
 )
-WHERE level > 0"""
-
-
-def _step_rows(people_sql: str, group: str) -> str:
-    return f"""
-SELECT {group} AS group_value,
+ARRAY JOIN groups AS group"""
+        else:
+            people = f"SELECT level, deltas, ambiguous, 1 AS is_total, '' AS group_value FROM ({people})"
+        return f"""
+SELECT is_total, group_value,
        step.1 AS step_index,
        count() AS reached,
        avgIf(step.2, step.1 > 1) / 1000 AS avg_seconds,
-       quantileExactInclusiveIf(0.5)(step.2, step.1 > 1) / 1000 AS median_seconds
-FROM ({people_sql}
+       quantileExactInclusiveIf(0.5)(step.2, step.1 > 1) / 1000 AS median_seconds,
+       max(ambiguous) AS ambiguous
+FROM ({people}
 )
-ARRAY JOIN arrayMap(k -> (k, if(k = 1, toInt64(0), chain[k + 1] - chain[k])), range(1, level + 1)) AS step
-GROUP BY group_value, step_index
-ORDER BY group_value, step_index"""
-
-
-def funnel_query(n: int, mode: str, conditions: list[str]) -> str:
-    """Per step: people who reached it, and the average and median seconds from the step before."""
-    return _step_rows(people(n, mode, conditions, breakdown=False), "''")
-
-
-def funnel_breakdown_query(n: int, mode: str, conditions: list[str]) -> str:
-    """The same per value of the breakdown property on each person's first event of the
-    attempt that counts: the 10 values with the most people, the rest as ``$other``."""
-    people_sql = people(n, mode, conditions, breakdown=True)
-    group = f"""if(has((SELECT groupArray(v) FROM (SELECT breakdown_value AS v, count() AS c FROM ({people_sql}
-) GROUP BY v ORDER BY c DESC, v ASC LIMIT 10)), breakdown_value), breakdown_value, '$other')"""
-    return _step_rows(people_sql, group)
+ARRAY JOIN arrayMap(k -> (k, if(k = 1, toInt64(0), deltas[k - 1])), range(1, level + 1)) AS step
+GROUP BY is_total, group_value, step_index
+ORDER BY is_total, group_value, step_index"""
