@@ -73,10 +73,10 @@ class FunnelSQL:
         lay = self.layout
         if self.mode == "unordered":
             # Unordered attempts start at any step's event inside the range: bit n says which.
-            mask = f"{name_mask} + if({in_range}, {1 << self.n}, 0)"
+            mask = f"{name_mask} + bitShiftLeft(toUInt64({in_range}), {self.n})"
         else:
             # Ordered and strict attempts start at a step-1 event inside the range.
-            mask = f"if({in_range}, {name_mask}, bitAnd({name_mask}, {lay.steps_mask - 1}))"
+            mask = f"bitAnd({name_mask}, if({in_range}, {lay.steps_mask}, {lay.steps_mask - 1}))"
         return f"bitShiftLeft(bitShiftRight({order_key} - {{from_key:UInt64}}, {{drop_bits:UInt8}}), {lay.mask_bits}) + {mask}"
 
     def sources(self) -> str:
@@ -198,7 +198,7 @@ class FunnelSQL:
            arrayFilter((k, p, q) -> {keep}, ks1, prevs, nexts) AS ks{", arrayFilter((v, k, p, q) -> " + keep + ", vs1, ks1, prevs, nexts) AS vs" if bd else ""}
     FROM
     (
-        SELECT *, arrayPushFront(arrayPopBack(ks1), toInt64({lay.mask})) AS prevs, arrayPushBack(arrayPopFront(ks1), toInt64({lay.mask})) AS nexts
+        SELECT *, arrayShiftRight(ks1, 1, toInt64({lay.mask})) AS prevs, arrayShiftLeft(ks1, 1, toInt64({lay.mask})) AS nexts
         FROM ({self.sorted()})
     )"""
 
@@ -279,21 +279,17 @@ class FunnelSQL:
         if self.breakdown:
             # Everyone counts in the total and in the group of their value.
             people = f"""
-SELECT level, deltas, ambiguous, group.1 AS is_total, group.2 AS group_value
-FROM
-(
-    SELECT level, deltas, ambiguous, [(1, ''), (0, if(value_rank <= 10, breakdown_value, '$other'))] AS groups
+    SELECT level, deltas, ambiguous, arrayJoin([(1, ''), (0, if(value_rank <= 10, breakdown_value, '$other'))]) AS group
     FROM
     (
         SELECT *, dense_rank() OVER (ORDER BY people DESC, breakdown_value ASC) AS value_rank
         FROM (SELECT *, count() OVER (PARTITION BY breakdown_value) AS people FROM ({people}))
-    )
-)
-ARRAY JOIN groups AS group"""
+    )"""
+            keys = "group.1 AS is_total, group.2 AS group_value"
         else:
-            people = f"SELECT level, deltas, ambiguous, 1 AS is_total, '' AS group_value FROM ({people})"
+            keys = "1 AS is_total, '' AS group_value"
         return f"""
-SELECT is_total, group_value,
+SELECT {keys},
        step.1 AS step_index,
        count() AS reached,
        avgIf(step.2, step.1 > 1) / 1000 AS avg_seconds,
