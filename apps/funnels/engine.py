@@ -75,6 +75,7 @@ def _run(definition: FunnelDefinition, bounds: tuple[int, int, int], params: dic
         "scan_key": scan_ms << sql.ID_BITS,
         "drop_bits": layout.drop,
         "time_shift": layout.time_shift,
+        "index_bits": layout.index_bits,
     }
     funnel = sql.FunnelSQL(definition.steps, definition.mode, layout, params, breakdown=bool(definition.breakdown), exact=exact)
     return clickhouse.query(funnel.query(), params).rows

@@ -1,4 +1,67 @@
-"""ClickHouse SQL of the funnel engine (docstring rewritten once the design settles)."""
+"""ClickHouse SQL of the funnel engine: one query per funnel, its breakdown included.
+
+The semantics are the README's (``## Funnels``); ``tests/reference.py`` implements them
+attempt by attempt, and the tests check this SQL against it. How the query gets there,
+inside out:
+
+1. **The events that can matter, packed** (:meth:`FunnelSQL.sources`). Step names that no
+   step filters on are read from ``funnel_events`` (migration 0004): name, person, event
+   id and ``order_key``, the time in milliseconds times 2^22 plus the first 22 bits of the
+   event id, sorted by name first, so that a step's events are one range. Names that some
+   step filters on (and, with a breakdown, those that can start an attempt) are read from
+   ``events``, which has the properties. Ordered and strict funnels only read the people
+   with a step-1 event in the range (``person_key IN``); unordered attempts start at any
+   step's event, so they read everyone. Strict funnels read every event of those people,
+   since any other event between two steps breaks the chain. Each event becomes one Int64
+   (:class:`Layout`): ``order_key`` relative to ``date_from``, shifted left, plus a mask
+   with bit k-1 set when the event serves step k (name and filters; step 1 only inside the
+   range) and, for unordered funnels, bit n set when the event can start an attempt
+   (inside the range). A long span or many steps leave fewer id bits in it.
+
+2. **Per person, in order** (:meth:`FunnelSQL.sorted`). ``groupArray`` and ``arraySort``
+   of those numbers: sorting them sorts by time, then by the id bits, which is the order
+   of the semantics (ties by event id) unless two events of a person share the millisecond
+   and the id bits. Then the query flags the person ``ambiguous`` and the engine runs it
+   again ``exact``: the ids themselves are grouped too and sorted by as well.
+
+3. **Only what can change an attempt** (:meth:`FunnelSQL.collapsed`). In a run of events
+   that serve one and the same single step, neighbours in time order, most events cannot
+   change anything, and they are dropped (the funnel of a person with thousands of
+   pageviews keeps a handful):
+
+   * ordered: of a run of step-1 events only the last counts (the attempts from all of
+     them reach the same events, and the last has the most window left); of a run of
+     step-k events (k > 1) only the first (the only one a chain can take: a chain reaches
+     the second only from the first, which does not serve step k-1). Events that serve no
+     step never matter.
+   * strict: the first and the last of a run of events with the same single step or none:
+     the ones between cannot be taken (their predecessor does not serve the step before)
+     and are no better starts than the last; keeping both ends keeps the chains broken.
+   * unordered: the first and the last of such a run, the in-range bit included in "the
+     same", so that a run is split at the end of the range: the first is the one that
+     completes the step for any earlier start, the last the latest start.
+
+4. **The attempts** (:meth:`FunnelSQL.people`). With ``T`` the times, ``M`` the masks and
+   ``S`` the indexes of the starts, ``N{k}`` is, for each index, the first index at or
+   after it whose event serves step k (``arrayReverseFill``). Per start, as arrays aligned
+   with ``S``:
+
+   * ordered: ``C1`` is the start, ``C{k} = N{k}[C{k-1} + 1]`` while it is within the
+     window of the start (later events of step k are later still);
+   * strict: ``C{k} = C{k-1} + 1`` when that event serves step k, within the window;
+   * unordered: ``C{k} = N{k}[start]`` within the window, for every step; the attempt's
+     step times are those of its completions, in time order.
+
+   A start's level is the number of steps its chain reached; the person counts at the
+   highest level, with the last start that reached it (``arrayLastIndex``): its step
+   times give the deltas and its event the breakdown value.
+
+5. **Figures** (:meth:`FunnelSQL.query`). Each person gives one row per step reached, with
+   the time from the previous step; grouped by step: the count, the average and the median
+   (``quantileExactInclusive``: the mean of the two middle values for an even count). With
+   a breakdown, each person counts in the total and in the group of their value, the 10
+   values with the most people (window functions rank them) and ``$other``.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +76,17 @@ ORDER_KEY = f"toUInt64(toUnixTimestamp64Milli(timestamp)) * {1 << ID_BITS} + bit
 
 @dataclass(frozen=True)
 class Layout:
-    """How an event is packed into one UInt64 for a funnel of ``n`` steps.
+    """How an event is packed into one Int64 for a funnel of ``n`` steps.
 
-    ``(order_key - from_key) >> drop``, shifted left by ``mask_bits``, plus a mask: bit k-1
-    set when the event serves step k, bit n when it falls inside the date range. Sorting
-    the numbers sorts by time, then by the event id bits that are left (``22 - drop``); the
-    time span of the query decides how many of them fit in the 63 bits of a positive Int64.
+    ``(order_key - from_key) >> drop``, shifted left by ``mask_bits``, plus the mask: bit k-1
+    set when the event serves step k, bit n when it can start an unordered attempt. Sorting
+    the numbers sorts by time, then by the event id bits that are left (``22 - drop``), then
+    by mask; the time span of the query decides how many id bits fit in 63 bits.
     """
 
     n: int
     drop: int
+    span_bits: int
 
     @property
     def mask_bits(self) -> int:
@@ -32,6 +96,11 @@ class Layout:
     def time_shift(self) -> int:
         """Shift a packed event right by this to get its milliseconds since ``date_from``."""
         return self.mask_bits + ID_BITS - self.drop
+
+    @property
+    def index_bits(self) -> int:
+        """Bits left for an event's index beside its milliseconds since ``date_from``."""
+        return 63 - self.span_bits
 
     @property
     def mask(self) -> int:
@@ -44,8 +113,9 @@ class Layout:
 
 def layout_for(n: int, span_ms: int) -> Layout:
     """The packing of a funnel of ``n`` steps over ``span_ms`` milliseconds."""
-    need = max(span_ms, 1).bit_length() + ID_BITS + n + 1
-    return Layout(n=n, drop=min(ID_BITS, max(0, need - 63)))
+    span_bits = max(span_ms, 1).bit_length()
+    need = span_bits + ID_BITS + n + 1
+    return Layout(n=n, drop=min(ID_BITS, max(0, need - 63)), span_bits=span_bits)
 
 
 _FROM = "{date_from:DateTime64(3, 'UTC')}"
@@ -203,70 +273,101 @@ class FunnelSQL:
     )"""
 
     # --- 3. the attempts ---------------------------------------------------------------------
+    #
+    # Over ``T`` (milliseconds since date_from), ``M`` (masks) and ``J`` (1, 2, ...), every
+    # array aligned with the events: no lambda looks an array up by an index, which would
+    # copy that array once per element.
 
-    def _next_index(self, k: int) -> str:
-        """``N{k}``: per position, the index of the first event at or after it that serves
-        step k, 0 if none."""
-        return f"arrayReverseFill(x -> x > 0, arrayMap((m, j) -> if(bitTest(m, {k - 1}), j, 0), M, arrayEnumerate(M))) AS N{k}"
+    def _ordered(self) -> tuple[list[str], list[str], str]:
+        """``L{k}[j]``: the latest start whose chain takes event j as step k, packed as its
+        time times 2^index_bits plus its index (0 if none).
 
-    def _attempts(self) -> list[str]:
-        """Over ``T`` (times), ``M`` (masks) and ``S`` (indexes of the starts): per start,
-        ``C{k}`` the index of step k's event (0 once the chain stopped; ``D{k}`` for
-        unordered) and ``levels``, arrays aligned with ``S``."""
-        n, exprs = self.n, []
-        if self.mode == "ordered":
-            # Step k: the first event serving k after step k-1's, within the window.
-            exprs.append("S AS C1")
-            for k in range(2, n + 1):
-                exprs.append(self._next_index(k))
-                exprs.append(
-                    f"arrayMap((c, s) -> if(c > 0 AND N{k}[c + 1] > 0 AND T[N{k}[c + 1]] - T[s] <= {_WINDOW}, N{k}[c + 1], 0), C{k - 1}, S) AS C{k}"
-                )
-        elif self.mode == "strict":
-            # Step k: the event right after step k-1's, if it serves k, within the window.
-            exprs.append("S AS C1")
-            for k in range(2, n + 1):
-                exprs.append(
-                    f"arrayMap((c, s) -> if(c > 0 AND bitTest(M[c + 1], {k - 1}) AND T[c + 1] - T[s] <= {_WINDOW}, c + 1, 0), C{k - 1}, S) AS C{k}"
-                )
-        else:
-            # Step k: its first event at or after the start, within the window.
-            for k in range(1, n + 1):
-                exprs.append(self._next_index(k))
-                exprs.append(f"arrayMap(s -> if(N{k}[s] > 0 AND T[N{k}[s]] - T[s] <= {_WINDOW}, N{k}[s], 0), S) AS C{k}")
-        first = 1 if self.mode == "unordered" else 2
-        args = ", ".join(f"c{k}" for k in range(first, n + 1))
-        count = " + ".join(f"(c{k} > 0)" for k in range(first, n + 1))
-        exprs.append(f"arrayMap(({args}) -> {'' if first == 1 else '1 + '}{count}, {', '.join(f'C{k}' for k in range(first, n + 1))}) AS levels")
-        return exprs
+        A chain at step k-1 on event c takes, as step k, the first event after c that
+        serves k: so j takes the chains whose step k-1 lies at or after the step-k event
+        before j. Chains never cross (a later start stays at or after an earlier one at
+        every step), so the latest of them is the last one found before j, which
+        ``arrayFill`` carries on until a step-k event resets it (-1); it has the most window
+        left: if it is out of the window at j, so are the others."""
+        ib = "{index_bits:UInt8}"
+        exprs = [f"arrayMap((m, t, j) -> if(bitTest(m, 0), bitShiftLeft(t, {ib}) + j, 0), M, T, J) AS L1"]
+        for k in range(2, self.n + 1):
+            exprs += [
+                f"arrayShiftRight(arrayFill(x -> x != 0, arrayMap((l, m) -> if(l > 0, l, -bitTest(m, {k - 1})), L{k - 1}, M)), 1) AS F{k}",
+                f"arrayMap((m, t, f) -> if(bitTest(m, {k - 1}) AND f > 0 AND t - bitShiftRight(f, {ib}) <= {_WINDOW}, f, 0), M, T, F{k}) AS L{k}",
+            ]
+        exprs += [f"arrayMax(L{k}) AS B{k}" for k in range(1, self.n + 1)]
+        # The attempt that counts: the latest start of the highest step reached. Its chain is
+        # followed again from the start, step by step: ``N{k}[c + 1]`` is the first event
+        # after c that serves step k.
+        then = [f"multiIf({', '.join(f'B{k} > 0, {k}' for k in range(self.n, 0, -1))}, 0) AS level"]
+        then.append(f"bitAnd(multiIf({', '.join(f'level = {k}, B{k}' for k in range(self.n, 1, -1))}, B1), bitShiftLeft(toInt64(1), {ib}) - 1) AS C1")
+        for k in range(2, self.n + 1):
+            then.append(f"arrayReverseFill(x -> x > 0, arrayMap((m, j) -> if(bitTest(m, {k - 1}), j, 0), M, J)) AS N{k}")
+            then.append(f"N{k}[C{k - 1} + 1] * (level >= {k}) AS C{k}")
+        return exprs, then, "C1"
+
+    def _strict(self) -> tuple[list[str], list[str], str]:
+        """``OK{k}[j]``: the chain from start j reaches step k: the events j..j+k-1 serve
+        steps 1..k, within the window."""
+        exprs = ["arrayMap(m -> bitTest(m, 0), M) AS OK1"]
+        for k in range(2, self.n + 1):
+            exprs.append(
+                f"arrayMap((o, m, t, t0) -> o AND bitTest(m, {k - 1}) AND t - t0 <= {_WINDOW}, OK{k - 1}, arrayShiftLeft(M, {k - 1}), arrayShiftLeft(T, {k - 1}), T) AS OK{k}"
+            )
+        oks = ", ".join(f"OK{k}" for k in range(1, self.n + 1))
+        args = ", ".join(f"o{k}" for k in range(1, self.n + 1))
+        exprs.append(f"arrayMap(({args}) -> {' + '.join(f'o{k}' for k in range(1, self.n + 1))}, {oks}) AS levels")
+        exprs.append("arrayMax(levels) AS level")
+        then = ["arrayLastIndex(l -> l = level, levels) AS C1"]
+        then += [f"(C1 + {k - 1}) * (level >= {k}) AS C{k}" for k in range(2, self.n + 1)]
+        return exprs, then, "C1"
+
+    def _unordered(self) -> tuple[list[str], list[str], str]:
+        """``NT{k}[j]``: the time of the first event at or after j that serves step k; the
+        attempt from j completes k when it is within the window."""
+        exprs = []
+        for k in range(1, self.n + 1):
+            exprs.append(f"arrayReverseFill(x -> x >= 0, arrayMap((m, t) -> if(bitTest(m, {k - 1}), t, -1), M, T)) AS NT{k}")
+            exprs.append(f"arrayMap((x, t) -> x >= 0 AND x - t <= {_WINDOW}, NT{k}, T) AS D{k}")
+        args = ", ".join(f"d{k}" for k in range(1, self.n + 1))
+        ds = ", ".join(f"D{k}" for k in range(1, self.n + 1))
+        exprs.append(f"arrayMap((m, {args}) -> if(bitTest(m, {self.n}), {' + '.join(f'd{k}' for k in range(1, self.n + 1))}, 0), M, {ds}) AS levels")
+        exprs.append("arrayMax(levels) AS level")
+        return exprs, ["arrayLastIndex(l -> l = level, levels) AS start"], "start"
 
     def people(self) -> str:
         """Per person who started an attempt: ``level`` reached, ``deltas`` (milliseconds
         from each step to the next, of the attempt that counts), its first event's
         ``breakdown_value``, and ``ambiguous``."""
         lay, n, bd = self.layout, self.n, self.breakdown
+        # (Each level of subquery computes its columns once: an if() would compute what its
+        # branches need again, for the rows that take them.)
+        exprs, then, start = {"ordered": self._ordered, "strict": self._strict, "unordered": self._unordered}[self.mode]()
+        guard = ""
+        if self.mode == "ordered":
+            # An event's index has to fit beside its time in the packed starts.
+            guard = ",\n                       throwIf(length(ks) >= bitShiftLeft(toUInt64(1), {index_bits:UInt8}), 'too many events of one person for this time span')"
         if self.mode == "unordered":
-            starts = f"arrayFilter(j -> bitTest(M[j], {n}), arrayEnumerate(M)) AS S"
             # An unordered attempt's step times are its completions in time order.
-            times = "arraySort(arrayFilter(t -> t >= 0, [" + ", ".join(f"if(C{k}[best] > 0, T[C{k}[best]], -1)" for k in range(1, n + 1)) + "]))"
+            times = "arraySort(arrayFilter(t -> t >= 0, [" + ", ".join(f"if(D{k}[start], NT{k}[start], -1)" for k in range(1, n + 1)) + "]))"
         else:
-            starts = "arrayFilter(j -> bitTest(M[j], 0), arrayEnumerate(M)) AS S"
-            times = "[" + ", ".join(f"T[C{k}[best]]" for k in range(1, n + 1)) + "]"
+            times = "[" + ", ".join(f"T[C{k}]" for k in range(1, n + 1)) + "]"
         return f"""
-    SELECT level, arrayMap(i -> times[i + 1] - times[i], range(1, level)) AS deltas, {"vs[S[best]]" if bd else "''"} AS breakdown_value, ambiguous
+    SELECT level, arrayMap(i -> times[i + 1] - times[i], range(1, level)) AS deltas, {f"vs[{start}]" if bd else "''"} AS breakdown_value, ambiguous
     FROM
     (
-        SELECT *, arrayMax(levels) AS level, arrayLastIndex(l -> l = level, levels) AS best, {times} AS times
+        SELECT *, {", ".join(then)}, {times} AS times
         FROM
         (
-            SELECT ambiguous, T, M{", vs" if bd else ""}, {starts}, {", ".join(self._attempts())}
+            SELECT ambiguous, T, M, J{", vs" if bd else ""}, {", ".join(exprs)}
             FROM
             (
-                SELECT ambiguous, arrayMap(k -> toInt64(bitShiftRight(k, {{time_shift:UInt8}})), ks) AS T, arrayMap(k -> bitAnd(k, {lay.mask}), ks) AS M{", vs" if bd else ""}
+                SELECT ambiguous, arrayMap(k -> toInt64(bitShiftRight(k, {{time_shift:UInt8}})), ks) AS T, arrayMap(k -> bitAnd(k, {lay.mask}), ks) AS M,
+                       arrayEnumerate(ks) AS J{", vs" if bd else ""}{guard}
                 FROM ({self.collapsed()})
             )
-            WHERE length(S) > 0
         )
+        WHERE level > 0
     )"""
 
     # --- 4. the figures ----------------------------------------------------------------------
