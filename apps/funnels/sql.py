@@ -34,9 +34,11 @@ inside out:
      step-k events (k > 1) only the first (the only one a chain can take: a chain reaches
      the second only from the first, which does not serve step k-1). Events that serve no
      step never matter.
-   * strict: the first and the last of a run of events with the same single step or none:
-     the ones between cannot be taken (their predecessor does not serve the step before)
-     and are no better starts than the last; keeping both ends keeps the chains broken.
+   * strict: of a run of events of no step, the first (one breaks a chain as well as
+     many); of a run of step-1 events, the last (the others reach step 1 only); of a run
+     of step-k events, the first and the last: the ones after the first cannot be taken
+     (the event before them does not serve step k-1), and the last still stands between
+     the first and whatever follows the run.
    * unordered: the first and the last of such a run, the in-range bit included in "the
      same", so that a run is split at the end of the range: the first is the one that
      completes the step for any earlier start, the last the latest start.
@@ -246,7 +248,10 @@ class FunnelSQL:
         if mode == "ordered":
             keep = f"{m} != 0 AND NOT ({m} = 1 AND {nxt} = 1) AND NOT (bitCount({m}) = 1 AND {m} != 1 AND {prev} = {m})"
         elif mode == "strict":
-            keep = f"NOT ({prev} = {m} AND {nxt} = {m} AND bitCount({m}) <= 1)"
+            keep = (
+                f"NOT ({m} = 0 AND {prev} = 0) AND NOT ({m} = 1 AND {nxt} = 1)"
+                f" AND NOT ({prev} = {m} AND {nxt} = {m} AND bitCount({m}) = 1)"
+            )
         else:
             keep = f"{steps} != 0 AND NOT ({prev} = {m} AND {nxt} = {m} AND bitCount({steps}) = 1)"
         # Two neighbours whose packed numbers differ only in the mask are in the same
