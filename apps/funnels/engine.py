@@ -66,6 +66,7 @@ def _ceil_ms(moment: datetime) -> int:
 
 
 def _run(definition: FunnelDefinition, bounds: tuple[int, int, int], params: dict, *, exact: bool) -> list[tuple]:
+    """The funnel's query (``exact``: ordered by the event ids themselves) and its rows."""
     from_ms, to_ms, scan_ms = bounds
     layout = sql.layout_for(len(definition.steps), scan_ms - from_ms)
     params = {

@@ -44,19 +44,24 @@ inside out:
      completes the step for any earlier start, the last the latest start.
 
 4. **The attempts** (:meth:`FunnelSQL.people`). With ``T`` the times, ``M`` the masks and
-   ``S`` the indexes of the starts, ``N{k}`` is, for each index, the first index at or
-   after it whose event serves step k (``arrayReverseFill``). Per start, as arrays aligned
-   with ``S``:
+   ``J`` the indexes, every array is aligned with the events (a lambda that looked another
+   array up by an index would copy that array once per element):
 
-   * ordered: ``C1`` is the start, ``C{k} = N{k}[C{k-1} + 1]`` while it is within the
-     window of the start (later events of step k are later still);
-   * strict: ``C{k} = C{k-1} + 1`` when that event serves step k, within the window;
-   * unordered: ``C{k} = N{k}[start]`` within the window, for every step; the attempt's
-     step times are those of its completions, in time order.
+   * ordered (:meth:`FunnelSQL._ordered`): ``L{k}[j]`` is the latest start whose chain
+     takes event j as step k. A chain at step k-1 on event c takes the first event after c
+     that serves step k, so j takes the chains whose step k-1 lies between the step-k event
+     before j and j. Chains never cross, so the latest of them is the last one before j:
+     ``arrayFill`` carries it on, and a step-k event resets it. It also has the most window
+     left, so it alone is checked against the window.
+   * strict: the chain from start j reaches step k when the events j..j+k-1 serve steps
+     1..k within the window: masks and times shifted by k-1, compared element by element.
+   * unordered: a reverse fill gives, at each event, the time of the first event at or
+     after it that serves step k; the attempt from j completes step k when that is within
+     the window, and its step times are its completions in time order.
 
-   A start's level is the number of steps its chain reached; the person counts at the
-   highest level, with the last start that reached it (``arrayLastIndex``): its step
-   times give the deltas and its event the breakdown value.
+   A person counts at the highest step reached, with the last start that reached it: its
+   chain (followed again from the start for ordered funnels: ``N{k}[c + 1]`` is the first
+   event after c that serves step k) gives the times, its event the breakdown value.
 
 5. **Figures** (:meth:`FunnelSQL.query`). Each person gives one row per step reached, with
    the time from the previous step; grouped by step: the count, the average and the median
