@@ -157,7 +157,7 @@ class FunnelSQL:
         return f"bitShiftLeft(bitShiftRight({order_key} - {{from_key:UInt64}}, {{drop_bits:UInt8}}), {lay.mask_bits}) + {mask}"
 
     def sources(self) -> str:
-        """Rows ``(person_key, key, tie, value)``.
+        """Rows ``(person_key, key, value)``, and ``tie`` (the event id) when ``exact``.
 
         Step names that no step filters on come from ``funnel_events``; the others (and,
         with a breakdown, the names that can start an attempt) from ``events``, which holds

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from apps.analytics.sql import PropertyFilter
 from apps.funnels.engine import FunnelDefinition, Step, funnel_run
 from apps.funnels.sql import ORDER_KEY
+from pulseboard.clickhouse.migrate import migrations_available
 from apps.funnels.tests import reference
 from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, event_validate
 from pulseboard import clickhouse
@@ -217,9 +218,21 @@ def test_twenty_steps_over_two_years():
     assert counts(result) == [2] + [1] * 19
 
 
+def test_strict_reads_the_other_events_when_every_step_has_filters():
+    pro = (PropertyFilter("plan", "equals", "pro"),)
+    steps = (Step("A", filters=pro), Step("B", filters=pro))
+    events = [ev("p", "A", 0, plan="pro"), ev("p", "X", 1), ev("p", "B", 2, plan="pro")]
+    events += [ev("q", "A", 0, plan="pro"), ev("q", "B", 2, plan="pro")]
+    assert counts(run(events, funnel(mode="strict", steps=steps, breakdown="plan"))) == [2, 1]
+
+
 def test_funnel_events_mirror_events():
     events = [ev("p", "A", 0), ev("q", "B", 1.5, "ffffffff-ffff-4fff-bfff-ffffffffffff")]
     project_id = store(events)
+    # Running the backfill again (an interrupted migration is repeated) copies nothing twice.
+    backfill = next(m for m in migrations_available() if m.name == "funnel_events").statements[-1]
+    assert backfill.startswith("INSERT INTO funnel_events")
+    clickhouse.command(backfill)
     mirrored = clickhouse.query(
         f"""SELECT f.event, f.person_key, f.order_key, e.order_key
         FROM funnel_events AS f
@@ -229,6 +242,7 @@ def test_funnel_events_mirror_events():
         {"p": project_id},
     ).rows
     assert [(row[0], row[2] == row[3]) for row in mirrored] == [("A", True), ("B", True)]
+    assert clickhouse.query("SELECT count() FROM funnel_events WHERE project_id = {p:UInt64}", {"p": project_id}).scalar() == 2
     assert mirrored[0][2] >> 22 == int(T0.timestamp() * 1000)
     assert mirrored[1][2] % (1 << 22) == (1 << 22) - 1  # the id's first 22 bits, all set
 
