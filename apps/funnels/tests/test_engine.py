@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from apps.analytics.sql import PropertyFilter
 from apps.funnels.engine import FunnelDefinition, Step, funnel_run
 from apps.funnels.sql import ORDER_KEY
-from pulseboard.clickhouse.migrate import migrations_available
 from apps.funnels.tests import reference
 from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, event_validate
 from pulseboard import clickhouse
+from pulseboard.clickhouse.migrate import migrations_available
 
 T0 = datetime(2026, 10, 5, 12, 0, tzinfo=timezone.utc)
 DATE_FROM, DATE_TO = T0 - timedelta(days=1), T0 + timedelta(days=1)
