@@ -4,7 +4,7 @@ queries work and the README for the semantics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from apps.analytics.sql import PropertyFilter
 from apps.funnels import sql
@@ -31,10 +31,6 @@ class FunnelDefinition:
     breakdown: str | None = None
 
 
-def _epoch_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 def _figures(definition: FunnelDefinition, rows: dict[int, tuple]) -> list[dict]:
     """Per-step results from ``{step: (reached, avg_seconds, median_seconds)}``."""
     steps, first, previous = [], None, None
@@ -59,41 +55,65 @@ def _figures(definition: FunnelDefinition, rows: dict[int, tuple]) -> list[dict]
     return steps
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def _ceil_ms(moment: datetime) -> int:
+    """The first whole millisecond at or after ``moment``: events (stored to the
+    millisecond) at or after it are exactly those at or after ``moment``."""
+    return -((_EPOCH - moment) // _MS)
+
+
+def _run(definition: FunnelDefinition, bounds: tuple[int, int, int], params: dict, *, exact: bool) -> list[tuple]:
+    """The funnel's query (``exact``: ordered by the event ids themselves) and its rows."""
+    from_ms, to_ms, scan_ms = bounds
+    layout = sql.layout_for(len(definition.steps), scan_ms - from_ms)
+    params = {
+        **params,
+        "from_key": from_ms << sql.ID_BITS,
+        "to_key": to_ms << sql.ID_BITS,
+        "scan_key": scan_ms << sql.ID_BITS,
+        "drop_bits": layout.drop,
+        "time_shift": layout.time_shift,
+        "index_bits": layout.index_bits,
+    }
+    funnel = sql.FunnelSQL(definition.steps, definition.mode, layout, params, breakdown=bool(definition.breakdown), exact=exact)
+    return clickhouse.query(funnel.query(), params).rows
+
+
 def funnel_run(*, project_id: int, definition: FunnelDefinition, date_from: datetime, date_to: datetime) -> dict:
     """People entering the funnel in ``[date_from, date_to)`` and how far they got."""
     if definition.mode not in MODES:
         raise ValueError(f"unknown funnel mode {definition.mode!r}")
     if not MIN_STEPS <= len(definition.steps) <= MAX_STEPS:
         raise ValueError(f"a funnel has {MIN_STEPS} to {MAX_STEPS} steps")
+    # The bounds in whole milliseconds; events after scan_to are out of every window.
+    window_ms = definition.window_seconds * 1000
+    bounds = (_ceil_ms(date_from), _ceil_ms(date_to), _ceil_ms(date_to) + window_ms)
     params = {
         "project_id": project_id,
-        "date_from": date_from,
-        "date_to": date_to,
-        "to_ms": _epoch_ms(date_to),
-        "scan_to": date_to + timedelta(seconds=definition.window_seconds),
-        "window_ms": definition.window_seconds * 1000,
-        "step_events": sorted({step.event for step in definition.steps}),
+        **{name: _EPOCH + ms * _MS for name, ms in zip(("date_from", "date_to", "scan_to"), bounds)},
+        "window_ms": window_ms,
+        **({"breakdown": definition.breakdown} if definition.breakdown else {}),
     }
-    conditions = sql.step_conditions(definition.steps, params)
-    n = len(definition.steps)
-    overall = clickhouse.query(sql.funnel_query(n, definition.mode, conditions), params).rows
-    result = {
+    rows = _run(definition, bounds, params, exact=False)
+    if any(row[-1] for row in rows):
+        # Someone has two events in one millisecond that the packed order cannot tell apart.
+        rows = _run(definition, bounds, params, exact=True)
+    total: dict[int, tuple] = {}
+    groups: dict[str, dict[int, tuple]] = {}
+    for is_total, value, step, *figures, _ambiguous in rows:
+        (total if is_total else groups.setdefault(value, {}))[step] = tuple(figures)
+    values = [
+        {"value": value, "label": "Other" if value == OTHER else (value or "(none)"), "steps": _figures(definition, figures)}
+        for value, figures in groups.items()
+    ]
+    values.sort(key=lambda v: (v["value"] == OTHER, -v["steps"][0]["count"], v["value"]))
+    return {
         "mode": definition.mode,
         "window_seconds": definition.window_seconds,
         "breakdown": definition.breakdown,
-        "steps": _figures(definition, {row[1]: row[2:] for row in overall}),
-        "breakdown_values": [],
+        "steps": _figures(definition, total),
+        "breakdown_values": values,
     }
-    if definition.breakdown:
-        params["breakdown"] = definition.breakdown
-        rows = clickhouse.query(sql.funnel_breakdown_query(n, definition.mode, conditions), params).rows
-        groups: dict[str, dict[int, tuple]] = {}
-        for value, step, *figures in rows:
-            groups.setdefault(value, {})[step] = tuple(figures)
-        values = [
-            {"value": value, "label": "Other" if value == OTHER else (value or "(none)"), "steps": _figures(definition, figures)}
-            for value, figures in groups.items()
-        ]
-        values.sort(key=lambda v: (v["value"] == OTHER, -v["steps"][0]["count"], v["value"]))
-        result["breakdown_values"] = values
-    return result
