@@ -127,6 +127,7 @@ def main() -> None:
     base = f"/api/v1/projects/{project.id}/insights"
     cases = [
         ("active-users (DAU/WAU/MAU, 30d)", f"{base}/active-users?range=30d", TARGET_INSIGHT_MS),
+        ("active-users (DAU/WAU/MAU, 90d)", f"{base}/active-users?range=90d", TARGET_INSIGHT_MS),
         ("trends total, 2 events (30d)", f"{base}/trends?events=$pageview,signed_up&range=30d", TARGET_INSIGHT_MS),
         ("trends unique users (30d)", f"{base}/trends?events=$pageview&math=unique&range=30d", TARGET_INSIGHT_MS),
         ("trends WAU (30d)", f"{base}/trends?events=$pageview&math=wau&range=30d", TARGET_INSIGHT_MS),
@@ -135,6 +136,7 @@ def main() -> None:
         ("trends breakdown country (30d)", f"{base}/trends?events=signed_up&breakdown=country&range=30d", TARGET_INSIGHT_MS),
         ("top-events (30d)", f"{base}/top-events?range=30d", TARGET_INSIGHT_MS),
         ("overview API (30d)", f"{base}/overview?range=30d", TARGET_INSIGHT_MS),
+        ("overview API (24h)", f"{base}/overview?range=24h", TARGET_INSIGHT_MS),
         ("overview page HTML (30d)", f"/projects/{project.id}/?range=30d", TARGET_OVERVIEW_PAGE_MS),
     ]
     funnel_url = f"/api/v1/projects/{project.id}/funnels/query"
@@ -151,6 +153,7 @@ def main() -> None:
         body = {"steps": steps, "window": {"value": 1, "unit": "days"}, "order_mode": mode, "range": "30d"}
         cases.append((f"funnel from $pageview, {mode} (30d)", (funnel_url, body), TARGET_FUNNEL_MS))
     results = []
+    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     for name, url, target in cases:
         if isinstance(url, tuple):
             post_url, body = url
@@ -169,6 +172,7 @@ def main() -> None:
 
     print()
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"load average at the start of the timings: {load_start}, at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"data: {stats[0]:,} events over {args.days} days, {stats[1]:,} distinct users; chdb at {var_dir}")
     if seed_seconds:
         print(f"seed_events: {args.events:,} events in {seed_seconds:.1f} s = {seed_rate:,.0f} events/s ({1_000_000 / seed_rate:.1f} s per 1M)")

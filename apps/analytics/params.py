@@ -6,6 +6,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -114,12 +115,17 @@ class DateRange:
     def timezone_name(self) -> str:
         return self.tz.key
 
-    def bucket_starts(self) -> list[datetime]:
+    @cached_property
+    def _starts(self) -> tuple[datetime, ...]:
         starts, current = [], self.date_from
         while current < self.date_to:
             starts.append(current)
             current = _next_bucket(current, self.interval, self.tz)
-        return starts
+        return tuple(starts)
+
+    def bucket_starts(self) -> list[datetime]:
+        """The UTC start of every bucket (worked out once per range)."""
+        return list(self._starts)
 
     def labels(self) -> list[str]:
         fmt = "%Y-%m-%d %H:%M" if self.interval == "hour" else "%Y-%m-%d"
