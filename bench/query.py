@@ -74,6 +74,17 @@ def seed(project_id: int, events: int, days: int) -> tuple[float, float]:
     return elapsed, written / elapsed
 
 
+def settle_merges(limit_seconds: float = 300) -> None:
+    """Wait until ClickHouse has merged the parts the seeding wrote (a merge running in the
+    background would slow whichever query it overlaps, and a live install is past it)."""
+    from pulseboard import clickhouse
+
+    started = time.monotonic()
+    while clickhouse.query("SELECT count() FROM system.merges").scalar() and time.monotonic() - started < limit_seconds:
+        time.sleep(1)
+    print(f"background merges settled after {time.monotonic() - started:.0f} s", flush=True)
+
+
 @contextmanager
 def recorded_queries():
     """Collect the (sql, params) of every ClickHouse query run inside the block."""
@@ -118,6 +129,7 @@ def main() -> None:
         project.timezone = "America/New_York"
         project.save()
     seed_seconds, seed_rate = seed(project.id, args.events, args.days)
+    settle_merges()
     stats = clickhouse.query(
         "SELECT count(), uniqExact(person_key) FROM events WHERE project_id = {p:UInt64}", {"p": project.id}
     ).rows[0]

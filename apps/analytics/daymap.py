@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 QUARTER = timedelta(minutes=15)
 QUARTERS_PER_DAY = 96
-WORD_BITS = 64
 LOW_WORD = (1 << 64) - 1
 
 
@@ -66,11 +65,6 @@ class DayMap:
     starts: list[int]
     parts: list[list[tuple[int, int]]]
 
-    @property
-    def words(self) -> int:
-        """64-bit words needed for one bit per local day of the span."""
-        return (self.span + WORD_BITS - 1) // WORD_BITS
-
     def index(self, day: date) -> int:
         return (day - self.origin).days
 
@@ -90,16 +84,6 @@ class DayMap:
             if not runs or (runs[-1].offset, runs[-1].parts) != key:
                 runs.append(Segment(self.first_utc_day + timedelta(days=i), key[0], key[1]))
         return runs
-
-    def window_masks(self, windows: list[tuple[date, date]]) -> list[list[int]]:
-        """Per word, one mask per window ``(first local day, last local day)``, inclusive."""
-        per_word: list[list[int]] = [[] for _ in range(self.words)]
-        for first, last in windows:
-            a, b = max(self.index(first), 0), min(self.index(last), self.span - 1)
-            bits = ((1 << (b + 1)) - (1 << a)) if a <= b else 0
-            for w in range(self.words):
-                per_word[w].append((bits >> (w * WORD_BITS)) & LOW_WORD)
-        return per_word
 
 
 def _bits(first: int, stop: int) -> int:

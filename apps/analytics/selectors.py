@@ -6,6 +6,7 @@ on generated data.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -73,12 +74,41 @@ def persons_in_day_windows(
 ) -> list[int]:
     """For each window (first and last local day, inclusive): the persons active on at least
     one of its days; over all events, the events named ``event``, or those of them that
-    match ``filters``. All windows in one query."""
-    first, last = min(w[0] for w in windows), max(w[1] for w in windows)
+    match ``filters``.
+
+    Windows whose days fit in one 256-bit day set go into one query, however many there
+    are (``sql.persons_in_windows`` for spans of up to 64 days, ``sql.persons_active_runs``
+    beyond); longer spans are split, and a
+    window longer than a day set (only the overview's period cards, over all events, have
+    such windows) is counted on its own.
+    """
+    counts = [0] * len(windows)
+    group: list[int] = []
+    for index in sorted(range(len(windows)), key=lambda i: windows[i][1]):
+        first, last = windows[index]
+        if (last - first).days + 2 > sql.MASK_BITS[-1]:
+            if event or filters:
+                raise ValueError("windows of one event are at most a few weeks long")
+            counts[index] = _persons_in_long_window(project_id=project_id, tz=tz, window=(first, last))
+            continue
+        if group and (last - min(windows[i][0] for i in group)).days + 2 > sql.MASK_BITS[-1]:
+            _persons_in_window_group(project_id=project_id, tz=tz, windows=windows, group=group, event=event, filters=filters, counts=counts)
+            group = []
+        group.append(index)
+    if group:
+        _persons_in_window_group(project_id=project_id, tz=tz, windows=windows, group=group, event=event, filters=filters, counts=counts)
+    return counts
+
+
+def _persons_in_window_group(
+    *, project_id: int, tz: ZoneInfo, windows: list[tuple[date, date]], group: list[int], event: str, filters, counts: list[int]
+) -> None:
+    """One query for the windows ``group`` (indexes into ``windows``), into ``counts``."""
+    chosen = [windows[i] for i in group]
+    first, last = min(w[0] for w in chosen), max(w[1] for w in chosen)
     days = daymap.day_map(tz, first, last)
+    bits = next(b for b in sql.MASK_BITS if b >= days.span)
     params: dict = {"project_id": project_id, "event": event, "origin": days.origin, "tz": tz.key}
-    for word, masks in enumerate(days.window_masks(windows)):
-        params[f"win{word}"] = masks
     filters_sql, segments, parts = "", 1, 3
     if filters:
         source = "raw"
@@ -94,10 +124,38 @@ def persons_in_day_windows(
             params[f"g{k}_from"], params[f"g{k}_offset"] = run.first_day, run.offset
             for j in range(parts):
                 params[f"g{k}_p{j}lo"], params[f"g{k}_p{j}hi"] = run.parts[j]
-    query = sql.persons_in_day_windows(words=days.words, source=source, segments=segments, parts=parts, filters_sql=filters_sql)
-    rows = clickhouse.query(query, params).rows
-    counts = rows[0][0] if rows and rows[0][0] else [0] * len(windows)
-    return [int(c) for c in counts]
+    if bits == 64:
+        params["windows"] = [((1 << (days.index(b) + 1)) - (1 << days.index(a))) for a, b in chosen]
+        rows = clickhouse.query(sql.persons_in_windows(source=source, segments=segments, parts=parts, filters_sql=filters_sql), params).rows
+        for i, count in zip(group, rows[0][0] if rows and rows[0][0] else [0] * len(group)):
+            counts[i] = int(count)
+        return
+    lengths = sorted({(b - a).days + 1 for a, b in chosen})
+    query = sql.persons_active_runs(bits=bits, source=source, lengths=lengths, segments=segments, parts=parts, filters_sql=filters_sql)
+    changes: dict[int, list[tuple[int, int]]] = {}
+    for length, day_index, delta in clickhouse.query(query, params).rows:
+        changes.setdefault(int(length), []).append((int(day_index), int(delta)))
+    running: dict[int, tuple[list[int], list[int]]] = {}
+    for length, items in changes.items():
+        items.sort()
+        positions, totals, total = [], [], 0
+        for day_index, delta in items:
+            total += delta
+            positions.append(day_index)
+            totals.append(total)
+        running[length] = (positions, totals)
+    for i in group:
+        a, b = windows[i]
+        positions, totals = running.get((b - a).days + 1, ([], []))
+        at = bisect_right(positions, days.index(b))
+        counts[i] = totals[at - 1] if at else 0
+
+
+def _persons_in_long_window(*, project_id: int, tz: ZoneInfo, window: tuple[date, date]) -> int:
+    """The persons active in one window too long for a day set: one distinct count."""
+    instants = (daymap.local_midnight(window[0], tz), daymap.local_midnight(window[1] + timedelta(days=1), tz))
+    params = _ranges_params(project_id, [instants])
+    return int(clickhouse.query(sql.persons_in_ranges(ranges=1, by_event=False), params).scalar())
 
 
 def _ranges_params(project_id: int, ranges: list[tuple[datetime, datetime]]) -> dict:

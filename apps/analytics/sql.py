@@ -187,73 +187,116 @@ def _by_segment(segments: int, name: str, type_: str) -> str:
     return f"multiIf({branches}, {{g{segments - 1}_{name}:{type_}}})"
 
 
-def _day_bit(index: str, word: int, words: int, present: str = "1") -> str:
-    """Bit ``index`` of the day set within 64-bit word ``word``, when ``present``."""
-    bit = f"bitShiftLeft(toUInt64({present}), ({index}) % 64)"
-    return bit if words == 1 else f"if(intDiv({index}, 64) = {word}, {bit}, toUInt64(0))"
+MASK_BITS = (64, 128, 256)
 
 
-def persons_in_day_windows(*, words: int, source: str, segments: int = 1, parts: int = 3, filters_sql: str = "") -> str:
-    """How many persons were active on at least one local day of each window.
+def _smears(lengths: list[int]) -> tuple[list[str], dict[int, str]]:
+    """``s<w>``: the person's day set smeared over ``w`` days (bit d set when any of days
+    d-w+1 .. d is): OR-ing the set with itself shifted by 1, 2, 4, ... doubles the reach
+    each time, so a 30-day smear takes five shifts. Returns the SELECT items and, per
+    length, the alias that holds it."""
+    items: list[str] = []
+    names: dict[int, str] = {}
+    for w in lengths:
+        current, reach, k = "m", 1, 0
+        while reach < w:
+            step = min(reach, w - reach)
+            alias = f"s{w}_{k}"
+            items.append(f"bitOr({current}, bitShiftLeft({current}, {step})) AS {alias}")
+            current, reach, k = alias, reach + step, k + 1
+        names[w] = current
+    return items, names
 
-    Inside out: every row (a person's UTC day) lands on up to three local days: the local
-    day of its quarter 0, ``(day - first_utc_day) + offset``, and the next two, each when
-    the row's quarters meet that local day's part of the UTC day (``p0``, ``p1``, ``p2``;
-    only the first ``parts`` when the others are empty all through the span). The offset
-    and the parts are constant over runs of days, the ``segments`` of ``daymap``. OR-ing
-    those day bits per person gives the person's active local days as a bit set of
-    ``words`` 64-bit words. A window is a bit set of days too (``win0``, ``win1``, ...):
-    the answer for a window counts the persons whose set meets it, all windows in one pass
-    (``sumForEach`` over the array of windows).
+
+def _person_day_sets(*, bits: int, source: str, segments: int, parts: int, filters_sql: str) -> str:
+    """Per person, ``m``: the local days of the span the person was active on, as a
+    ``bits``-bit set (bit d: ``origin`` + d days).
+
+    Every row (a person's UTC day) lands on up to three local days: the local day of its
+    quarter 0, ``(day - first_utc_day) + offset`` days after ``origin``, and the next two,
+    each when the row's quarters meet that local day's part of the UTC day (``p0``, ``p1``,
+    ``p2``; only the first ``parts`` when the others are empty all through the span). The
+    offset and the parts are constant over runs of days, the ``segments`` of ``daymap``.
 
     ``source`` is ``all`` (person_days), ``event`` (person_event_days, one event name) or
     ``raw``: the events of one name matching ``filters_sql``, whose local day comes
     straight from ``toDate(timestamp, tz)``.
     """
-    word_ids = range(words)
+    type_ = f"UInt{bits}"
     if source == "raw":
-        day_index = "toUInt32(toDate(timestamp, {tz:String}) - {origin:Date})"
-        masks = ", ".join(f"groupBitOr({_day_bit('d', w, words)}) AS m{w}" for w in word_ids)
-        persons = f"""
-    SELECT person_key, {masks}
-    FROM
-    (
-        SELECT person_key, {day_index} AS d
+        return f"""
+        SELECT person_key, groupBitOr(bitShiftLeft(to{type_}(1), toUInt32(toDate(timestamp, {{tz:String}}) - {{origin:Date}}))) AS m
         FROM events
         WHERE project_id = {{project_id:UInt64}}
           AND event = {{event:String}}
           AND timestamp >= {{span_from:DateTime64(3, 'UTC')}} AND timestamp < {{span_to:DateTime64(3, 'UTC')}}{filters_sql}
+        GROUP BY person_key"""
+    start = f"toUInt32(toInt64(day - {{first_utc_day:Date}}) + {_by_segment(segments, 'offset', 'Int64')}) AS s"
+    flags = ", ".join(
+        _meets(_by_segment(segments, f"p{j}lo", "UInt64"), _by_segment(segments, f"p{j}hi", "UInt32")) + f" AS on{j}"
+        for j in range(parts)
     )
-    GROUP BY person_key"""
-    else:
-        start = f"toUInt32(toInt64(day - {{first_utc_day:Date}}) + {_by_segment(segments, 'offset', 'Int64')}) AS s"
-        flags = ", ".join(
-            _meets(_by_segment(segments, f"p{j}lo", "UInt64"), _by_segment(segments, f"p{j}hi", "UInt32")) + f" AS on{j}"
-            for j in range(parts)
-        )
-        masks = ", ".join(
-            "groupBitOr(" + " + ".join(_day_bit(f"s + {j}", w, words, present=f"on{j}") for j in range(parts)) + f") AS m{w}"
-            for w in word_ids
-        )
-        event_filter = "\n          AND event = {event:String}" if source == "event" else ""
-        persons = f"""
-    SELECT person_key, {masks}
-    FROM
-    (
-        SELECT person_key, {start}, {flags}
-        FROM {ROLLUPS[source]}
-        WHERE project_id = {{project_id:UInt64}}
-          AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{event_filter}
-    )
-    GROUP BY person_key"""
-    lambda_args = ", ".join(f"w{w}" for w in word_ids)
-    meets = " OR ".join(f"bitAnd(m{w}, w{w}) != 0" for w in word_ids)
-    window_params = ", ".join(f"{{win{w}:Array(UInt64)}}" for w in word_ids)
+    day_bits = " + ".join(f"bitShiftLeft(to{type_}(on{j}), s + {j})" for j in range(parts))
+    event_filter = "\n              AND event = {event:String}" if source == "event" else ""
     return f"""
-SELECT sumForEach(arrayMap(({lambda_args}) -> toUInt32({meets}), {window_params})) AS counts
+        SELECT person_key, groupBitOr({day_bits}) AS m
+        FROM
+        (
+            SELECT person_key, {start}, {flags}
+            FROM {ROLLUPS[source]}
+            WHERE project_id = {{project_id:UInt64}}
+              AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{event_filter}
+        )
+        GROUP BY person_key"""
+
+
+def persons_in_windows(*, source: str, segments: int = 1, parts: int = 3, filters_sql: str = "") -> str:
+    """How many persons were active on a day of each window, for a span of at most 64 days:
+    each window is a 64-bit day set too (``windows``), and a person counts for it when the
+    two sets meet; ``sumForEach`` answers every window in one pass over the persons. Cheaper
+    than :func:`persons_active_runs` while the sets are one machine word."""
+    persons = _person_day_sets(bits=64, source=source, segments=segments, parts=parts, filters_sql=filters_sql)
+    return f"""
+SELECT sumForEach(arrayMap(w -> toUInt32(bitAnd(m, w) != 0), {{windows:Array(UInt64)}})) AS counts
 FROM
 ({persons}
 )
+"""
+
+
+def persons_active_runs(*, bits: int, source: str, lengths: list[int], segments: int = 1, parts: int = 3, filters_sql: str = "") -> str:
+    """Persons active in trailing windows of local days, as changes of a running count,
+    for spans of up to ``bits`` days (128 or 256).
+
+    A person counts on day d for a window of ``w`` days when a bit of d-w+1 .. d of their
+    day set is set: when bit d of the set smeared over ``w`` days is (see ``_smears``). Each
+    run of set bits of a smear adds +1 where it starts and -1 just after it ends; the query
+    returns those changes summed per (w, day), and a running sum over the days gives the
+    count of every day, for every window length in ``lengths``, in one pass. A day set has
+    a few runs, so this costs a few rows per person however many days are asked for.
+    """
+    persons = _person_day_sets(bits=bits, source=source, segments=segments, parts=parts, filters_sql=filters_sql)
+    smear_items, smeared = _smears(lengths)
+    changes = ", ".join(
+        f"arrayMap(d -> ({w}, toInt32(d), 1), bitPositionsToArray(bitAnd({smeared[w]}, bitNot(bitShiftLeft({smeared[w]}, 1))))), "
+        f"arrayMap(d -> ({w}, toInt32(d) + 1, -1), bitPositionsToArray(bitAnd({smeared[w]}, bitNot(bitShiftRight({smeared[w]}, 1)))))"
+        for w in lengths
+    )
+    selected = ", ".join(["m", *smear_items])
+    return f"""
+SELECT change.1 AS length, change.2 AS day_index, sum(change.3) AS delta
+FROM
+(
+    SELECT arrayJoin(arrayConcat({changes})) AS change
+    FROM
+    (
+        SELECT {selected}
+        FROM
+        ({persons}
+        )
+    )
+)
+GROUP BY length, day_index
 """
 
 

@@ -217,6 +217,31 @@ def test_overview(dataset):
     assert body["top_events"] == [{"event": row["event"], "count": row["count"]} for row in top]
 
 
+LONG_RANGE = {"date_from": "2025-09-01", "date_to": "2026-11-19", "interval": "day"}  # 445 days, more than one 256-day set
+
+
+def test_active_users_over_more_days_than_one_day_set(dataset):
+    project, client, events = dataset
+    body = get(client, project, "active-users", **LONG_RANGE)
+    r = resolved(LONG_RANGE, project)
+    tz = ZoneInfo(project.timezone)
+    buckets = r.bucket_starts()
+    assert len(buckets) == 445
+    assert body["dau"] == ref.count_by_bucket(ref.in_range(events, r.date_from, r.date_to), buckets, "day", tz, unique=True)
+    days = ref.last_days(buckets, r.date_to, tz)
+    assert body["wau"] == ref.trailing_actives(events, days, 7, tz)
+    assert body["mau"] == ref.trailing_actives(events, days, 30, tz)
+
+
+def test_overview_cards_of_a_period_longer_than_a_day_set(dataset):
+    project, client, events = dataset
+    params = {"date_from": "2026-01-01", "date_to": "2026-11-19", "interval": "week"}
+    body = get(client, project, "overview", **params)
+    r = resolved(params, project)
+    assert body["cards"] == ref.overview_cards(events, r.date_from, r.date_to, r.previous().date_from)
+    assert body["cards"]["users"]["value"] == len({ref.person(e) for e in ref.in_range(events, r.date_from, r.date_to)}) > 0
+
+
 def test_overview_of_hours_counts_persons_to_the_hour(dataset):
     project, client, events = dataset
     params = {"date_from": "2026-11-01T00:00", "date_to": "2026-11-01T07:00", "interval": "hour"}
