@@ -47,13 +47,6 @@ def ip_hash(ip: str) -> str:
     return hmac.new(settings.INGEST_IP_SALT.encode(), ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-MISSING_KEY_MESSAGES = {
-    "native": "Send the project API key in X-API-Key or as api_key.",
-    "posthog": "Send the project API key as api_key or token, in the batch or in each event.",
-    "segment": "Send the project API key as the user name of HTTP Basic auth, or as writeKey.",
-}
-
-
 @dataclass
 class IngestResult:
     status: int
@@ -105,7 +98,7 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
 
     api_key = parsed.api_key
     if not api_key:
-        return IngestResult(401, {"error": "missing_api_key", "message": MISSING_KEY_MESSAGES.get(door.name, MISSING_KEY_MESSAGES["native"])})
+        return IngestResult(401, {"error": "missing_api_key", "message": door.missing_key})
     target = project_for_ingest_key(api_key=api_key)
     if target is None:
         return IngestResult(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."})

@@ -116,6 +116,18 @@ class RequestContext:
         return utc_text(self.received_at)
 
 
+def items_check(items: Any, *, field: str, noun: str, limits: Limits) -> list:
+    """The list of events a request carries under ``field``: a list, not empty, and at
+    most ``limits.max_events`` long (413 beyond). Every front door checks its batch here."""
+    if not isinstance(items, list):
+        raise BodyError(400, "invalid_body", f"'{field}' must be a list of {noun}s.")
+    if not items:
+        raise BodyError(400, "invalid_body", f"'{field}' is empty.")
+    if len(items) > limits.max_events:
+        raise BodyError(413, "too_many_events", f"{len(items)} {noun}s in one request; the limit is {limits.max_events}.")
+    return items
+
+
 def body_parse(body: bytes, *, limits: Limits) -> Envelope:
     """One event object, or ``{"events": [...]}``; ``api_key``/``idempotency_key`` may ride along."""
     if len(body) > limits.max_body_bytes:
@@ -142,14 +154,7 @@ def body_parse(body: bytes, *, limits: Limits) -> Envelope:
         unknown = sorted(set(document) - {"events"})
         if unknown:
             raise BodyError(400, "unknown_field", f"Unknown top-level field {unknown[0]!r} next to 'events'.")
-        events = document["events"]
-        if not isinstance(events, list):
-            raise BodyError(400, "invalid_body", "'events' must be a list of event objects.")
-        if not events:
-            raise BodyError(400, "invalid_body", "'events' is empty.")
-        if len(events) > limits.max_events:
-            raise BodyError(413, "too_many_events", f"{len(events)} events in one request; the limit is {limits.max_events}.")
-        envelope.events = events
+        envelope.events = items_check(document["events"], field="events", noun="event object", limits=limits)
     else:
         envelope.events = [document]
     return envelope

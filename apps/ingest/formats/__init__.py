@@ -54,9 +54,11 @@ class Door:
 
     ``answer(status, body)`` takes the native answer (the status and JSON body of
     ``POST /api/v1/events``) and returns the status and body this door's clients expect.
+    ``missing_key`` tells a client that sent no key where this door looks for one.
     """
 
     name: str
     request_parse: Callable[..., Parsed]
     events_convert: Callable[..., list[Converted]]
     answer: Callable[[int, dict], tuple[int, dict]]
+    missing_key: str

@@ -32,4 +32,4 @@ def answer(status: int, body: dict) -> tuple[int, dict]:
     return status, body
 
 
-DOOR = Door("native", request_parse, events_convert, answer)
+DOOR = Door("native", request_parse, events_convert, answer, missing_key="Send the project API key in X-API-Key or as api_key.")

@@ -39,7 +39,7 @@ from apps.ingest.formats.encoding import (
     timestamp_parse,
     too_large,
 )
-from apps.ingest.validation import STRING_LIMITS, BodyError, Limits
+from apps.ingest.validation import STRING_LIMITS, BodyError, Limits, items_check
 
 COMPRESSIONS = ("", "gzip", "gzip-js", "base64", "lz64")
 EVENT_TOKEN_KEYS = ("token", "$token", "api_key")
@@ -124,19 +124,13 @@ def request_parse(*, body: bytes, headers: Mapping[str, str], query: Mapping[str
     document = json_parse(body_decode(body, headers=headers, query=query, limits=limits))
     envelope: dict = {}
     if isinstance(document, list):
-        items = document
+        items = items_check(document, field="body", noun="event", limits=limits)
     elif isinstance(document, dict) and "batch" in document:
-        envelope, items = document, document["batch"]
-        if not isinstance(items, list):
-            raise BodyError(400, "invalid_body", "'batch' must be a list of events.")
+        envelope, items = document, items_check(document["batch"], field="batch", noun="event", limits=limits)
     elif isinstance(document, dict):
         envelope, items = document, [document]
     else:
         raise BodyError(400, "invalid_body", "The body must be a list of events, {\"batch\": [...]}, or one event.")
-    if not items:
-        raise BodyError(400, "invalid_body", "The request has no events.")
-    if len(items) > limits.max_events:
-        raise BodyError(413, "too_many_events", f"{len(items)} events in one request; the limit is {limits.max_events}.")
 
     api_key = next((envelope[k] for k in ("api_key", "token") if isinstance(envelope.get(k), str) and envelope[k]), None)
     if api_key is None:
@@ -247,7 +241,7 @@ def answer(status: int, body: dict) -> tuple[int, dict]:
     return status, {"type": kind, "code": body["error"], "detail": body["message"]}
 
 
-DOOR = Door("posthog", request_parse, events_convert, answer)
+DOOR = Door("posthog", request_parse, events_convert, answer, missing_key="Send the project API key as api_key or token, in the batch or in each event.")
 
 
 # --- Feature flags and remote config: PostHog features PulseBoard does not have -------------

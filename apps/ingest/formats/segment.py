@@ -20,7 +20,7 @@ from typing import Any
 
 from apps.ingest.formats import Converted, Door, Parsed
 from apps.ingest.formats.encoding import GZIP_MAGIC, column_text, gunzip, json_parse, skew_corrected, timestamp_parse, too_large
-from apps.ingest.validation import STRING_LIMITS, BodyError, Limits
+from apps.ingest.validation import STRING_LIMITS, BodyError, Limits, items_check
 
 TYPES = ("track", "identify", "page", "screen", "alias")
 EVENT_NAMES = {"identify": "$identify", "page": "$pageview", "screen": "$screen", "alias": "$create_alias"}
@@ -56,13 +56,7 @@ def request_parse(
     if not isinstance(document, dict):
         raise BodyError(400, "invalid_body", "The body must be a JSON object.")
     if message_type is None:
-        items = document.get("batch")
-        if not isinstance(items, list):
-            raise BodyError(400, "invalid_body", "'batch' must be a list of messages.")
-        if not items:
-            raise BodyError(400, "invalid_body", "'batch' is empty.")
-        if len(items) > limits.max_events:
-            raise BodyError(413, "too_many_events", f"{len(items)} messages in one request; the limit is {limits.max_events}.")
+        items = items_check(document.get("batch"), field="batch", noun="message", limits=limits)
     else:
         items = [{**document, "type": message_type}]
 
@@ -233,4 +227,4 @@ def door(message_type: str | None = None) -> Door:
     def parse(**kwargs) -> Parsed:
         return request_parse(**kwargs, message_type=message_type)
 
-    return Door("segment", parse, events_convert, answer)
+    return Door("segment", parse, events_convert, answer, missing_key="Send the project API key as the user name of HTTP Basic auth, or as writeKey.")
