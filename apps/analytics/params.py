@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -78,6 +78,7 @@ INTERVALS = ("hour", "day", "week")
 PRESETS = {"24h": ("24 hours", "hour"), "7d": ("7 days", "day"), "30d": ("30 days", "day"), "90d": ("90 days", "day")}
 DEFAULT_PRESET = "30d"
 MAX_BUCKETS = 2500
+BUCKET_HOURS = {"hour": timedelta(hours=1), "day": timedelta(hours=24), "week": timedelta(hours=24 * 7)}
 
 
 def _floor_local(moment: datetime, interval: str, tz: ZoneInfo) -> datetime:
@@ -102,6 +103,29 @@ def _next_bucket(start: datetime, interval: str, tz: ZoneInfo) -> datetime:
 
 
 @dataclass(frozen=True)
+class _Buckets:
+    starts: tuple[datetime, ...]
+    epochs: tuple[int, ...]
+    labels: tuple[str, ...]
+
+
+@lru_cache(maxsize=256)
+def _buckets(date_from: datetime, date_to: datetime, interval: str, tz: ZoneInfo) -> _Buckets:
+    """The buckets of a range. Every request for a preset in the same hour asks for the same
+    range, so they are worked out once (a range of hours walks its zone's offsets hour by hour)."""
+    starts, current = [], date_from
+    while current < date_to:
+        starts.append(current)
+        current = _next_bucket(current, interval, tz)
+    fmt = "%Y-%m-%d %H:%M" if interval == "hour" else "%Y-%m-%d"
+    return _Buckets(
+        starts=tuple(starts),
+        epochs=tuple(int(start.timestamp()) for start in starts),
+        labels=tuple(start.astimezone(tz).strftime(fmt) for start in starts),
+    )
+
+
+@dataclass(frozen=True)
 class DateRange:
     """A half-open UTC range ``[date_from, date_to)`` made of whole buckets in ``tz``."""
 
@@ -115,21 +139,20 @@ class DateRange:
     def timezone_name(self) -> str:
         return self.tz.key
 
-    @cached_property
-    def _starts(self) -> tuple[datetime, ...]:
-        starts, current = [], self.date_from
-        while current < self.date_to:
-            starts.append(current)
-            current = _next_bucket(current, self.interval, self.tz)
-        return tuple(starts)
+    @property
+    def _buckets(self) -> "_Buckets":
+        return _buckets(self.date_from, self.date_to, self.interval, self.tz)
 
     def bucket_starts(self) -> list[datetime]:
-        """The UTC start of every bucket (worked out once per range)."""
-        return list(self._starts)
+        """The UTC start of every bucket."""
+        return list(self._buckets.starts)
+
+    def bucket_epochs(self) -> tuple[int, ...]:
+        """The start of every bucket in Unix seconds, as ClickHouse returns bucket keys."""
+        return self._buckets.epochs
 
     def labels(self) -> list[str]:
-        fmt = "%Y-%m-%d %H:%M" if self.interval == "hour" else "%Y-%m-%d"
-        return [start.astimezone(self.tz).strftime(fmt) for start in self.bucket_starts()]
+        return list(self._buckets.labels)
 
     def days(self) -> list[date]:
         """Every local day the range touches."""
@@ -195,10 +218,10 @@ def date_range_resolve(
     start = _floor_local(start, interval, tz)
     end_floor = _floor_local(end - timedelta(microseconds=1), interval, tz)
     end = _next_bucket(end_floor, interval, tz)
-    date_range = DateRange(start, end, interval, tz, preset)
-    if len(date_range.bucket_starts()) > MAX_BUCKETS:
+    # Counted before the buckets are listed (a local day is 23 to 25 hours; rounding absorbs that).
+    if round((end - start) / BUCKET_HOURS[interval]) > MAX_BUCKETS:
         raise ParamError("interval", f"the range has more than {MAX_BUCKETS} {interval} buckets; pick a longer interval")
-    return date_range
+    return DateRange(start, end, interval, tz, preset)
 
 
 # --- Insight parameters -----------------------------------------------------------------------

@@ -38,7 +38,7 @@ def _range_params(project_id: int, date_range: DateRange, **extra) -> dict:
 def _place(date_range: DateRange, rows, value_index: int = -1) -> list[int]:
     """Bucketed rows ``(bucket_unix_start, ..., value)`` onto the range's buckets; gaps are 0."""
     values = {row[0]: row[value_index] for row in rows}
-    return [int(values.get(int(start.timestamp()), 0)) for start in date_range.bucket_starts()]
+    return [int(values.get(epoch, 0)) for epoch in date_range.bucket_epochs()]
 
 
 def axis(date_range: DateRange) -> dict:

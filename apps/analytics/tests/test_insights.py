@@ -17,7 +17,7 @@ import orjson
 import pytest
 from rest_framework.test import APIClient
 
-from apps.analytics.params import date_range_resolve
+from apps.analytics.params import ParamError, date_range_resolve
 from apps.analytics.tests import reference as ref
 from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, event_validate
 from apps.projects.models import Project
@@ -119,6 +119,22 @@ def test_the_dst_day_has_25_hour_buckets():
     hours = resolved({"date_from": "2026-11-01", "date_to": "2026-11-01", "interval": "hour"})
     assert len(hours.bucket_starts()) == 25
     assert hours.labels().count("2026-11-01 01:00") == 2
+
+
+@pytest.mark.parametrize(
+    ("interval", "last_day", "buckets", "one_too_far"),
+    [
+        ("day", "2033-11-02", 2500, "2033-11-03"),
+        ("hour", "2027-04-12", 2495, "2027-04-13"),  # 104 local days, one of 23 hours
+        ("week", "2074-11-25", 2500, "2074-11-26"),  # Monday weeks from 2026-12-28
+    ],
+)
+def test_a_range_holds_at_most_2500_buckets(interval, last_day, buckets, one_too_far):
+    date_range = resolved({"date_from": "2026-12-30", "date_to": last_day, "interval": interval})
+    assert len(date_range.bucket_starts()) == len(date_range.labels()) == len(date_range.bucket_epochs()) == buckets
+    with pytest.raises(ParamError) as raised:
+        resolved({"date_from": "2026-12-30", "date_to": one_too_far, "interval": interval})
+    assert raised.value.field == "interval"
 
 
 @pytest.mark.parametrize("params", [*(p for p in CUSTOM_RANGES if p["interval"] != "hour"), LONG_RANGE])
