@@ -35,6 +35,12 @@ def test_pages_are_404_for_other_projects(browser, page):
     assert browser.get(f"/projects/{other.project.id}/{page}").status_code == 404
 
 
+@pytest.mark.parametrize("project_id", ["0", str(2**63), "9" * 30])
+def test_ids_no_project_can_have_are_404(browser, project_id):
+    assert browser.get(f"/projects/{project_id}/").status_code == 404
+    assert browser.get(f"/api/v1/projects/{project_id}/insights/top-events").status_code == 404
+
+
 @pytest.mark.parametrize("page", ["", "trends/", "explorer/", "live/", "users/"])
 def test_pages_need_a_login(member, page):
     response = Client().get(f"/projects/{member.project.id}/{page}")
