@@ -140,6 +140,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["apps.projects.authentication.UserBackend"]
+SESSION_ENGINE = "apps.projects.sessions"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 

@@ -1,6 +1,18 @@
+from django.contrib.auth import backends, get_user_model
 from rest_framework import authentication, exceptions
 
 from apps.projects.selectors import personal_api_key_authenticate
+
+
+class UserBackend(backends.ModelBackend):
+    """Django's ModelBackend, except that the user of a session (read on every logged-in
+    request) is fetched with one plain SQL query instead of a queryset compiled each time."""
+
+    def get_user(self, user_id):
+        model = get_user_model()
+        sql = f"SELECT * FROM {model._meta.db_table} WHERE {model._meta.pk.column} = %s"
+        user = next(iter(model._default_manager.raw(sql, [user_id])), None)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
 
 class PersonalAPIKeyAuthentication(authentication.BaseAuthentication):

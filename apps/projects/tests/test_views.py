@@ -1,9 +1,14 @@
 """The login, project list and settings pages, through the test client as a browser would."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.projects.models import Membership, PersonalAPIKey, Project
 from apps.projects.selectors import personal_api_key_authenticate, project_for_ingest_key
@@ -60,6 +65,54 @@ def test_logout(owner_client, member):
     assert response.redirect_chain[-1][0] == "/login/"
     assert "You are logged out." in response.content.decode()
     assert owner_client.get(settings_url(member.project)).status_code == 302  # back to login
+
+
+def logged_in_cookie(member) -> str:
+    client = Client()
+    assert client.login(username=member.user.username, password=PASSWORD)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def with_cookie(value: str) -> Client:
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = value
+    return client
+
+
+def session_works(client: Client, member) -> bool:
+    page = client.get(settings_url(member.project))
+    api = client.get(f"/api/v1/projects/{member.project.id}/events")
+    assert (page.status_code == 200) == (api.status_code == 200), (page.status_code, api.status_code)
+    return page.status_code == 200
+
+
+def test_a_session_ends_with_logout_expiry_deactivation_or_a_new_password(member):
+    cookie = logged_in_cookie(member)
+    assert session_works(with_cookie(cookie), member)
+    with_cookie(cookie).post("/logout/")
+    assert not session_works(with_cookie(cookie), member)  # the old cookie, replayed
+
+    cookie = logged_in_cookie(member)
+    Session.objects.filter(session_key=cookie).update(expire_date=timezone.now() - timedelta(seconds=1))
+    assert not session_works(with_cookie(cookie), member)
+
+    cookie = logged_in_cookie(member)
+    type(member.user).objects.filter(pk=member.user.pk).update(is_active=False)
+    assert not session_works(with_cookie(cookie), member)
+    type(member.user).objects.filter(pk=member.user.pk).update(is_active=True)
+    assert session_works(with_cookie(cookie), member)
+
+    member.user.set_password("a new password, set elsewhere")
+    member.user.save()
+    assert not session_works(with_cookie(cookie), member)
+
+
+def test_a_removed_member_loses_the_project_at_once(member):
+    client = with_cookie(logged_in_cookie(member))
+    assert session_works(client, member)
+    Membership.objects.filter(pk=member.pk).delete()
+    assert client.get(settings_url(member.project)).status_code == 404
+    assert client.get(f"/api/v1/projects/{member.project.id}/events").status_code == 404
 
 
 def test_home_sends_anonymous_users_to_login(client):
