@@ -1,18 +1,25 @@
+from functools import cache
+
 from django.contrib.auth import backends, get_user_model
 from rest_framework import authentication, exceptions
 
 from apps.projects.selectors import personal_api_key_authenticate
+from pulseboard.prepared import PreparedLookup
 
 
 class UserBackend(backends.ModelBackend):
     """Django's ModelBackend, except that the user of a session (read on every logged-in
-    request) is fetched with one plain SQL query instead of a queryset compiled each time."""
+    request) is fetched with prepared SQL instead of a queryset compiled each time."""
 
     def get_user(self, user_id):
-        model = get_user_model()
-        sql = f"SELECT * FROM {model._meta.db_table} WHERE {model._meta.pk.column} = %s"
-        user = next(iter(model._default_manager.raw(sql, [user_id])), None)
+        user = _user_by_id().get([user_id])
         return user if user is not None and self.user_can_authenticate(user) else None
+
+
+@cache
+def _user_by_id() -> PreparedLookup:
+    model = get_user_model()
+    return PreparedLookup(model, f"WHERE t.{model._meta.pk.column} = %s")
 
 
 class PersonalAPIKeyAuthentication(authentication.BaseAuthentication):
