@@ -12,6 +12,7 @@ ratio endpoint / raw SQL. Nothing here is asserted: it prints what it measures.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -182,6 +183,15 @@ def main() -> None:
         results.append((name, endpoint, raw, len(queries), target))
         print(f"  {name}: {endpoint:.1f} ms (raw SQL {raw:.1f} ms)", flush=True)
 
+    # What every request pays around its queries: the same stack answering 404 (session, user
+    # and membership looked up; no ClickHouse query).
+    missing = f"/api/v1/projects/{project.id + 1}/insights/trends?events=$pageview"
+    logging.disable(logging.WARNING)  # Django logs every 404
+    if client.get(missing).status_code != 404:
+        raise SystemExit(f"{missing} should be a 404 for the bench user")
+    fixed = p50(lambda: client.get(missing), 200)
+    logging.disable(logging.NOTSET)
+
     print()
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"load average at the start of the timings: {load_start}, at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -194,6 +204,7 @@ def main() -> None:
         ratio = endpoint / raw if raw else float("inf")
         verdict = "PASS" if endpoint < target and ratio <= TARGET_RATIO else "MISS"
         print(f"{name:40} {endpoint:8.1f} {raw:11.1f} {count:8d} {ratio:6.2f}  <{target} ms, ≤{TARGET_RATIO}x  {verdict}")
+    print(f"\nfixed cost of a request with no query (a 404 after session, user and membership), p50 of 200: {fixed:.2f} ms")
 
 
 def cpu_model() -> str:
