@@ -110,7 +110,7 @@ class _Buckets:
 
 
 @lru_cache(maxsize=256)
-def _buckets(date_from: datetime, date_to: datetime, interval: str, tz: ZoneInfo) -> _Buckets:
+def _bucket_table(date_from: datetime, date_to: datetime, interval: str, tz: ZoneInfo) -> _Buckets:
     """The buckets of a range. Every request for a preset in the same hour asks for the same
     range, so they are worked out once (a range of hours walks its zone's offsets hour by hour)."""
     starts, current = [], date_from
@@ -140,8 +140,8 @@ class DateRange:
         return self.tz.key
 
     @property
-    def _buckets(self) -> "_Buckets":
-        return _buckets(self.date_from, self.date_to, self.interval, self.tz)
+    def _buckets(self) -> _Buckets:
+        return _bucket_table(self.date_from, self.date_to, self.interval, self.tz)
 
     def bucket_starts(self) -> list[datetime]:
         """The UTC start of every bucket."""
