@@ -21,7 +21,6 @@ __all__ = [
     "command",
     "insert_json_each_row",
     "query",
-    "reset_backend",
 ]
 
 _backend: Backend | None = None
@@ -47,15 +46,6 @@ def backend() -> Backend:
     return _backend
 
 
-def reset_backend() -> None:
-    """Close the backend (releasing the chdb lock); the next call opens it again."""
-    global _backend
-    with _backend_lock:
-        if _backend is not None:
-            _backend.close()
-            _backend = None
-
-
 def query(sql: str, params: dict[str, Any] | None = None) -> Result:
     return backend().query(sql, params)
 
@@ -64,5 +54,5 @@ def command(sql: str, params: dict[str, Any] | None = None) -> None:
     backend().command(sql, params)
 
 
-def insert_json_each_row(table: str, columns: Iterable[str], payload: bytes) -> int:
-    return backend().insert_json_each_row(table, columns, payload)
+def insert_json_each_row(table: str, columns: Iterable[str], payload: bytes, *, token: str | None = None) -> int:
+    return backend().insert_json_each_row(table, columns, payload, token=token)

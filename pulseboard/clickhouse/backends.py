@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -29,11 +31,84 @@ import orjson
 
 
 class ClickHouseError(Exception):
-    """ClickHouse rejected a statement or could not be reached."""
+    """ClickHouse rejected a statement or could not be reached.
+
+    ``code`` is ClickHouse's error code when it gave one (``None``: no answer at all, such
+    as a refused connection). :attr:`transient` says whether the same statement may
+    succeed later unchanged: the server was unreachable or busy, or the schema is not what
+    the statement expects (an operator's problem, never the rows'). Anything else is
+    about the data the statement carried: an insert that fails so fails for some of its rows.
+    """
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def transient(self) -> bool:
+        return self.code is None or self.code in TRANSIENT_CODES
 
 
 class ClickHouseBusy(ClickHouseError):
     """The embedded chdb directory is held by another process."""
+
+
+# ClickHouse error codes that say nothing about the rows of an insert: the server is
+# unreachable, overloaded, read-only or out of space, or the schema or SQL is not what the
+# statement expects. An insert failing with one of these is retried as it is; any other
+# code is taken as a refusal of some of its rows (see apps/ingest/services.py).
+TRANSIENT_CODES = frozenset(
+    {
+        16,  # NO_SUCH_COLUMN_IN_TABLE
+        46,  # UNKNOWN_FUNCTION
+        47,  # UNKNOWN_IDENTIFIER
+        48,  # NOT_IMPLEMENTED
+        60,  # UNKNOWN_TABLE
+        62,  # SYNTAX_ERROR
+        81,  # UNKNOWN_DATABASE
+        115,  # UNKNOWN_SETTING
+        159,  # TIMEOUT_EXCEEDED
+        164,  # READONLY
+        192,  # UNKNOWN_USER
+        194,  # REQUIRED_PASSWORD
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        203,  # NO_FREE_CONNECTION
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        225,  # NO_ZOOKEEPER
+        236,  # ABORTED
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        243,  # NOT_ENOUGH_SPACE
+        252,  # TOO_MANY_PARTS (merges are behind; the flush never sends over 100 partitions)
+        285,  # TOO_FEW_LIVE_REPLICAS
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        394,  # QUERY_WAS_CANCELLED
+        425,  # SYSTEM_ERROR
+        439,  # CANNOT_SCHEDULE_TASK
+        473,  # DEADLOCK_AVOIDED
+        497,  # ACCESS_DENIED
+        516,  # AUTHENTICATION_FAILED
+        999,  # KEEPER_EXCEPTION
+        1000,  # POCO_EXCEPTION
+    }
+)
+
+_CODE = re.compile(r"Code: (\d+)\.")
+
+
+def error_code(message: str) -> int | None:
+    """The error code in a ClickHouse message (``Code: 27. DB::Exception: ...``)."""
+    match = _CODE.search(message)
+    return int(match.group(1)) if match else None
+
+
+# Every insert carries a deduplication token (a unique one when the caller gives none).
+# Tables keep the tokens of their recent inserts (non_replicated_deduplication_window,
+# migration 0005), so an insert repeated with its token writes nothing twice, and with
+# deduplicate_blocks_in_dependent_materialized_views each materialised view's table checks
+# its own share: a repeat fills in exactly the views that missed the first attempt.
+INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
 
 @dataclass(frozen=True)
@@ -100,8 +175,12 @@ class Backend:
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
         raise NotImplementedError
 
-    def insert_json_each_row(self, table: str, columns: Iterable[str], payload: bytes) -> int:
-        """Insert newline-separated JSON objects in ONE insert; return the rows written."""
+    def insert_json_each_row(self, table: str, columns: Iterable[str], payload: bytes, *, token: str | None = None) -> int:
+        """Insert newline-separated JSON objects in ONE insert; return the rows written.
+
+        ``token`` is the insert's deduplication token: the same token with the same rows
+        writes nothing twice. Any failure raises :class:`ClickHouseError`.
+        """
         raise NotImplementedError
 
     def close(self) -> None:
@@ -162,13 +241,13 @@ class ChdbBackend(Backend):
         self._session.query("SET output_format_json_quote_decimals = 0")
         self.database = database
 
-    def _run(self, sql: str, fmt: str, params: dict[str, Any] | None):
+    def _run(self, sql: str | bytes, fmt: str, params: dict[str, Any] | None):
         chdb_params = {k: _chdb_text(normalise_param(v)) for k, v in (params or {}).items()}
         try:
             with self._mutex:
                 return self._session.query(sql, fmt, params=chdb_params or None)
         except Exception as exc:  # chdb raises RuntimeError subclasses for any engine error
-            raise ClickHouseError(str(exc)) from exc
+            raise ClickHouseError(str(exc), error_code(str(exc))) from exc
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> Result:
         raw = self._run(sql, "JSONCompact", params)
@@ -186,19 +265,21 @@ class ChdbBackend(Backend):
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
         self._run(sql, "CSV", params)
 
-    def insert_json_each_row(self, table: str, columns: Iterable[str], payload: bytes) -> int:
-        column_list = ", ".join(columns)
-        try:
-            with self._mutex:
-                with self._session.send_insert(f"INSERT INTO {table} ({column_list})", "JSONEachRow") as inserter:
-                    inserter.append(payload)
-                    inserter.finish()
-        except Exception as exc:
-            raise ClickHouseError(str(exc)) from exc
-        # The insert is all or nothing. (chdb's rows_written also counts the rows that
-        # materialised views wrote, so it is not the number of rows of this table.)
+    def insert_json_each_row(self, table: str, columns: Iterable[str], payload: bytes, *, token: str | None = None) -> int:
         body = payload.strip(b"\n")
-        return body.count(b"\n") + 1 if body else 0
+        if not body:
+            return 0
+        # The rows ride in the statement's data part, after FORMAT, where ClickHouse reads
+        # them as JSONEachRow and never as SQL. chdb's streaming insert (send_insert) is not
+        # used: it reports success when the engine refuses the rows.
+        settings = ", ".join(f"{name} = {value}" for name, value in INSERT_SETTINGS.items())
+        statement = (
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"SETTINGS insert_deduplication_token = {{token:String}}, {settings} FORMAT JSONEachRow\n"
+        )
+        self._run(statement.encode() + body, "CSV", {"token": token or uuid.uuid4().hex})
+        # The insert is all or nothing; count the rows sent.
+        return body.count(b"\n") + 1
 
     def close(self) -> None:
         with self._mutex:
@@ -280,7 +361,7 @@ class DriverBackend(Backend):
             return self._client().execute(sql, normalised or None, **kwargs)
         except (errors.Error, OSError, EOFError) as exc:
             self._local.client = None
-            raise ClickHouseError(str(exc)) from exc
+            raise _driver_error(exc) from exc
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> Result:
         rows, types = self._execute(sql, params, with_column_types=True)
@@ -293,7 +374,7 @@ class DriverBackend(Backend):
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
         self._execute(sql, params)
 
-    def insert_json_each_row(self, table: str, columns: Iterable[str], payload: bytes) -> int:
+    def insert_json_each_row(self, table: str, columns: Iterable[str], payload: bytes, *, token: str | None = None) -> int:
         columns = list(columns)
         rows = [orjson.loads(line) for line in payload.splitlines() if line.strip()]
         if not rows:
@@ -305,10 +386,11 @@ class DriverBackend(Backend):
             self._client().execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES",
                 [{c: _to_driver_value(row.get(c), types.get(c, "")) for c in columns} for row in rows],
+                settings={**INSERT_SETTINGS, "insert_deduplication_token": token or uuid.uuid4().hex},
             )
         except (errors.Error, OSError, EOFError) as exc:
             self._local.client = None
-            raise ClickHouseError(str(exc)) from exc
+            raise _driver_error(exc) from exc
         return len(rows)
 
     def _column_types(self, table: str) -> dict[str, str]:
@@ -326,6 +408,14 @@ class DriverBackend(Backend):
         if client is not None:
             client.disconnect()
             self._local.client = None
+
+
+def _driver_error(exc: Exception) -> ClickHouseError:
+    """A clickhouse-driver failure: a server exception keeps its code; a network one has none."""
+    from clickhouse_driver import errors
+
+    code = exc.code if isinstance(exc, errors.ServerException) else None
+    return ClickHouseError(str(exc), code)
 
 
 def _from_driver(value: Any) -> Any:
