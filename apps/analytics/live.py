@@ -1,6 +1,8 @@
 """The live feed: the one helper that pushes stored events to the browser, and its message.
 
-After each batch is in ClickHouse and acked, the flush calls :func:`live_broadcast`. It sends
+After each batch is in ClickHouse and settled, the flush's after-storage hook calls
+:func:`live_broadcast` (subscribed in :class:`apps.analytics.apps.AnalyticsConfig`), on a
+thread of its own so that the flush never waits for it. It sends
 one message per project of the batch to that project's Channels group (channels_redis, in
 both deployments); :class:`apps.analytics.consumers.LiveEventsConsumer` forwards it to every
 socket of the group. The message, as the socket sends it::
@@ -11,9 +13,6 @@ socket of the group. The message, as the socket sends it::
 ``events`` are the newest :data:`LIVE_MAX_EVENTS` events of the batch for that project,
 newest first; ``total`` counts all of them. A redelivered batch is sent again, so a client
 may see an event twice: the live page drops repeats by ``event_id``.
-
-Kept apart from ``services.py`` so that the ingest flush can import it without pulling in
-the rest of analytics (whose services import the ingest services).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from apps.ingest.stream import Entry
+from apps.ingest.hooks import StoredRows
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ logger = logging.getLogger(__name__)
 LIVE_MAX_EVENTS = 100
 # A page URL longer than this is cut in the message (the stored event keeps all of it).
 LIVE_PAGE_URL_MAX = 512
-# A broadcast gives up after this long, so a stuck channel layer cannot hold up the flush.
+# A broadcast gives up after this long, so a stuck channel layer cannot hold up the next ones.
 LIVE_SEND_TIMEOUT_SECONDS = 2.0
 
 
@@ -64,20 +63,20 @@ def _compact(row: dict) -> dict:
     }
 
 
-def live_messages(*, entries: list[Entry], max_events: int = LIVE_MAX_EVENTS) -> dict[int, dict]:
-    """The message of each project in a batch of stream entries.
+def live_messages(*, stored: list[StoredRows], max_events: int = LIVE_MAX_EVENTS) -> dict[int, dict]:
+    """The message of each project in a stored batch.
 
-    Entries are in arrival order and so are the rows inside one; walking both backwards
-    parses only the rows that are sent, however large the batch.
+    Rows are in arrival order; walking them backwards parses only the rows that are sent,
+    however large the batch.
     """
     totals: dict[int, int] = {}
     newest: dict[int, list[dict]] = {}
-    for entry in reversed(entries):
-        totals[entry.project_id] = totals.get(entry.project_id, 0) + entry.count
-        kept = newest.setdefault(entry.project_id, [])
+    for part in reversed(stored):
+        totals[part.project_id] = totals.get(part.project_id, 0) + part.count
+        kept = newest.setdefault(part.project_id, [])
         if len(kept) >= max_events:
             continue
-        for line in reversed(entry.rows.split(b"\n")):
+        for line in reversed(part.rows.split(b"\n")):
             if line:
                 kept.append(_compact(orjson.loads(line)))
                 if len(kept) >= max_events:
@@ -94,16 +93,15 @@ async def _group_send_all(messages: dict[int, dict]) -> None:
     await asyncio.wait_for(asyncio.gather(*sends), timeout=LIVE_SEND_TIMEOUT_SECONDS)
 
 
-def live_broadcast(*, entries: list[Entry]) -> None:
+def live_broadcast(stored: list[StoredRows]) -> None:
     """Push a stored batch to its projects' live groups. Never raises.
 
-    Called after the insert and the ack: the events are stored whatever happens here, so a
-    failure is logged and the flush goes on (the live page misses those events, the
-    dashboards do not).
+    The events are stored whatever happens here, so a failure is logged and the next batch
+    goes on (the live page misses those events, the dashboards do not).
     """
-    if not entries:
+    if not stored:
         return
     try:
-        async_to_sync(_group_send_all)(live_messages(entries=entries))
+        async_to_sync(_group_send_all)(live_messages(stored=stored))
     except Exception:
-        logger.warning("live feed: could not broadcast %d stored stream entries", len(entries), exc_info=True)
+        logger.warning("live feed: could not broadcast a batch of %d events", sum(p.count for p in stored), exc_info=True)

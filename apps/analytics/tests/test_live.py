@@ -1,6 +1,7 @@
 """The broadcast helper: a failing channel layer never fails the flush or writes twice."""
 
 import logging
+import time
 
 import pytest
 from django.test import override_settings
@@ -21,10 +22,14 @@ def test_a_broadcast_that_fails_is_logged_and_the_flush_goes_on(member, ingest_c
 
     with override_settings(CHANNEL_LAYERS=UNREACHABLE_LAYER), caplog.at_level(logging.WARNING, logger="apps.analytics.live"):
         stats = flush_stream()
+        # The broadcast runs after the flush, on the live feed's own thread.
+        deadline = time.monotonic() + 30
+        while "live feed: could not broadcast" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     assert stats.events_written == 3 and stats.entries_acked == 1
     assert count_stored(member.project.id) == 3
     assert stream.stream_backlog().entries == 0  # acked: the next flush does not write them again
     assert flush_stream().events_written == 0
     assert count_stored(member.project.id) == 3
-    assert "live feed: could not broadcast 1 stored stream entries" in caplog.text
+    assert "live feed: could not broadcast a batch of 3 events" in caplog.text

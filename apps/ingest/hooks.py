@@ -1,0 +1,99 @@
+"""The flush's one after-storage hook: who wants to know that events were stored.
+
+Apps above ingest subscribe in their ``AppConfig.ready()`` (the live feed does, and so can
+sessions, alerts or cache invalidation), so that ingest never imports them::
+
+    from apps.ingest.hooks import stored_subscribe
+    stored_subscribe(name="live feed", receiver=live_broadcast)
+
+After a batch is in ClickHouse and settled, the flush hands it to :func:`stored_notify`,
+which only puts it on each subscriber's queue. Every subscriber has its own thread and its
+own bounded queue, so a slow or failing subscriber never holds up the flush, nor the other
+subscribers. Delivery is best effort: when a subscriber's queue is full, its oldest batch
+is dropped and a warning logged, and a process that stops loses what was queued. A
+subscriber that must see every event reads ClickHouse instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+logger = logging.getLogger(__name__)
+
+# Batches waiting per subscriber; beyond this the oldest is dropped.
+QUEUE_BATCHES = 256
+
+
+@dataclass(frozen=True)
+class StoredRows:
+    """The rows of one project that a batch stored, as ClickHouse JSON lines, in arrival order."""
+
+    project_id: int
+    count: int
+    rows: bytes
+
+
+Receiver = Callable[[list[StoredRows]], None]
+
+
+class _Subscriber:
+    def __init__(self, name: str, receiver: Receiver):
+        self.name = name
+        self.receiver = receiver
+        self.queue: queue.Queue[list[StoredRows]] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def offer(self, stored: list[StoredRows]) -> None:
+        self._ensure_thread()
+        while True:
+            try:
+                self.queue.put_nowait(stored)
+                return
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                    logger.warning("after-storage hook %r is behind: dropped its oldest batch", self.name)
+                except queue.Empty:
+                    pass
+
+    def _ensure_thread(self) -> None:
+        # Started lazily, in the process that flushes (a forked worker child has no
+        # threads of its parent).
+        if self.thread is not None and self.thread.is_alive():
+            return
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name=f"hook:{self.name}", daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            stored = self.queue.get()
+            try:
+                self.receiver(stored)
+            except Exception:  # a subscriber's failure is its own; the next batch still goes
+                logger.exception("after-storage hook %r failed", self.name)
+            finally:
+                self.queue.task_done()
+
+
+_subscribers: dict[str, _Subscriber] = {}
+
+
+def stored_subscribe(*, name: str, receiver: Receiver) -> None:
+    """Call ``receiver`` with every stored batch, on a thread of its own. Subscribing a
+    name twice replaces the receiver (``ready()`` may run more than once)."""
+    _subscribers[name] = _Subscriber(name, receiver)
+
+
+def stored_notify(*, stored: list[StoredRows]) -> None:
+    """Queue a stored batch for every subscriber; returns at once."""
+    if not stored:
+        return
+    for subscriber in list(_subscribers.values()):
+        subscriber.offer(stored)
