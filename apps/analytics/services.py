@@ -39,13 +39,13 @@ def json_each_row(rows: list[dict[str, Any]]) -> bytes:
 
 
 class _Batch:
-    """Serialised rows waiting for their insert, with their catalog counts."""
+    """Serialised rows waiting for their insert, with the first and last time of each event name."""
 
     def __init__(self, project_id: int):
         self.project_id = project_id
         self.pieces: list[bytes] = []
         self.size = 0
-        self.catalog: dict[str, list] = {}
+        self.catalog: dict[str, list[str]] = {}
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         self.pieces.append(json_each_row(rows))
@@ -55,13 +55,11 @@ class _Batch:
             name, ts = row["event"], row["timestamp"]
             seen = catalog.get(name)
             if seen is None:
-                catalog[name] = [1, ts, ts]
-            else:
-                seen[0] += 1
-                if ts < seen[1]:
-                    seen[1] = ts
-                elif ts > seen[2]:
-                    seen[2] = ts
+                catalog[name] = [ts, ts]
+            elif ts < seen[0]:
+                seen[0] = ts
+            elif ts > seen[1]:
+                seen[1] = ts
 
     def insert(self) -> None:
         """ONE insert for the whole batch."""
@@ -69,7 +67,7 @@ class _Batch:
         self.pieces = []
 
     def catalog_update(self) -> None:
-        event_definitions_update(counts={(self.project_id, name): seen for name, seen in self.catalog.items()})
+        event_definitions_update(seen={(self.project_id, name): seen for name, seen in self.catalog.items()})
 
 
 def events_seed(

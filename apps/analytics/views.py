@@ -32,7 +32,7 @@ from apps.analytics.params import (
     series_parse,
 )
 from apps.analytics.sql import OPERATORS, PropertyFilter
-from apps.ingest.models import EventDefinition
+from apps.ingest.selectors import event_names_by_volume
 from apps.projects.selectors import project_get_for_user
 from apps.projects.views import wants_partial
 
@@ -80,7 +80,7 @@ def _chart(kind: str, labels: list[str], datasets: list[dict], **options) -> dic
 
 
 def _event_names(project) -> list[str]:
-    return list(EventDefinition.objects.filter(project=project).order_by("-count").values_list("name", flat=True)[:500])
+    return event_names_by_volume(project_id=project.id)
 
 
 # --- Overview -----------------------------------------------------------------------------

@@ -5,10 +5,10 @@ from apps.ingest.models import EventDefinition, IngestRequest
 
 @admin.register(EventDefinition)
 class EventDefinitionAdmin(admin.ModelAdmin):
-    list_display = ["name", "project", "count", "first_seen", "last_seen"]
+    list_display = ["name", "project", "first_seen", "last_seen"]
     list_filter = ["project"]
     search_fields = ["name"]
-    readonly_fields = ["project", "name", "count", "first_seen", "last_seen"]
+    readonly_fields = ["project", "name", "first_seen", "last_seen"]
 
 
 @admin.register(IngestRequest)
