@@ -84,8 +84,13 @@ def test_database_released(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def fresh_stream():
-    """Each test starts with an empty event stream (projects are new per test anyway)."""
-    stream.client().delete(stream.stream_key())
+    """Each test starts with an empty event stream, no batch manifests and no dead letters
+    (projects are new per test anyway)."""
+    client = stream.client()
+    prefix = settings.REDIS_KEY_PREFIX
+    client.delete(stream.stream_key(), stream.deadletter_key(), f"{prefix}:batch-of", f"{prefix}:flush-status")
+    for key in client.scan_iter(match=f"{prefix}:batch:*", count=1000):
+        client.delete(key)
     yield
 
 

@@ -3,13 +3,20 @@
 One stream entry is one accepted request for one project: ``p`` (project id), ``n``
 (event count), ``d`` (the rows as JSON lines, ready for ClickHouse) and ``c`` (a catalog
 summary: ``{event name: [count, first timestamp, last timestamp]}``, left out when some
-events of the request were duplicates). Writers read
-through the consumer group ``writers``, ack and delete what they stored.
+events of the request were duplicates). Writers read through the consumer group
+``writers``, and settle what they stored: ack and delete it, and move the rows ClickHouse
+refused to the dead-letter stream, in one atomic step.
+
+Before a writer inserts a batch it records the batch's members (its *manifest*), so that
+a batch read again after a crash is rebuilt exactly as it was and inserted again with the
+same rows (see :mod:`apps.ingest.services`).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -60,17 +67,31 @@ def client() -> redis.Redis:
     return _client_for(settings.REDIS_URL)
 
 
+@lru_cache(maxsize=None)
+def _script(url: str, text: str):
+    return _client_for(url).register_script(text)
+
+
 def stream_key() -> str:
     return f"{settings.REDIS_KEY_PREFIX}:events"
+
+
+def deadletter_key() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:deadletter"
+
+
+def _batch_of_key() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:batch-of"
+
+
+def _batch_key(batch_id: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:batch:{batch_id}"
 
 
 def dedup_key(project_id: int, event_id: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:eid:{project_id}:{event_id}"
 
 
-@lru_cache(maxsize=None)
-def _append_script(url: str):
-    return _client_for(url).register_script(_APPEND_LUA)
 
 
 def stream_append(*, project_id: int, rows: list[dict], supplied_ids: list[bool], catalog: dict) -> int:
@@ -80,7 +101,7 @@ def stream_append(*, project_id: int, rows: list[dict], supplied_ids: list[bool]
     generated = [row for row, supplied in zip(rows, supplied_ids) if not supplied]
     keys = [stream_key()] + [dedup_key(project_id, row["event_id"]) for row in checked]
     args = [settings.INGEST_EVENT_DEDUP_SECONDS, project_id, orjson.dumps(catalog)] + [orjson.dumps(row) for row in checked + generated]
-    return sum(_append_script(settings.REDIS_URL)(keys=keys, args=args))
+    return sum(_script(settings.REDIS_URL, _APPEND_LUA)(keys=keys, args=args))
 
 
 @dataclass
@@ -145,14 +166,295 @@ def stream_read(*, consumer: str, count: int, claim_idle_ms: int) -> list[Entry]
     return _entries(fresh[0][1], redelivered=False) if fresh else []
 
 
-def stream_ack(entry_ids: list[str]) -> None:
-    """Acknowledge and delete stored entries, so the stream holds only unwritten events."""
-    if not entry_ids:
-        return
+def entries_fetch(entry_ids: list[str]) -> dict[str, Entry]:
+    """The entries with these ids that are still in the stream (redelivered: they were read
+    before), by id."""
+    pipe = client().pipeline(transaction=False)
+    for entry_id in entry_ids:
+        pipe.xrange(stream_key(), min=entry_id, max=entry_id, count=1)
+    found = {}
+    for raw in pipe.execute():
+        for entry in _entries(raw, redelivered=True):
+            found[entry.id] = entry
+    return found
+
+
+# --- Manifests ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The stream entries of one batch, in insert order. ``verified`` is false for a batch
+    whose rows were checked against ClickHouse and cut to those it did not hold yet."""
+
+    batch_id: str
+    entry_ids: list[str]
+    verified: bool
+
+
+def manifest_record(*, entry_ids: list[str], verified: bool) -> Manifest:
+    """Record a batch's members before its insert; the batch is named after its first entry."""
+    manifest = Manifest(batch_id=entry_ids[0], entry_ids=list(entry_ids), verified=verified)
     pipe = client().pipeline(transaction=True)
-    pipe.xack(stream_key(), GROUP, *entry_ids)
-    pipe.xdel(stream_key(), *entry_ids)
+    pipe.set(_batch_key(manifest.batch_id), ("v " if verified else "u ") + " ".join(entry_ids))
+    pipe.hset(_batch_of_key(), mapping={entry_id: manifest.batch_id for entry_id in entry_ids})
     pipe.execute()
+    return manifest
+
+
+def manifests_of(entry_ids: list[str]) -> dict[str, Manifest]:
+    """The recorded manifest of each of these entries that has one, by entry id."""
+    if not entry_ids:
+        return {}
+    r = client()
+    batch_ids = r.hmget(_batch_of_key(), entry_ids)
+    wanted = sorted({b.decode() for b in batch_ids if b is not None})
+    texts = r.mget([_batch_key(b) for b in wanted]) if wanted else []
+    manifests = {}
+    for batch_id, text in zip(wanted, texts):
+        if text is None:
+            continue
+        kind, *members = text.decode().split(" ")
+        manifests[batch_id] = Manifest(batch_id=batch_id, entry_ids=members, verified=kind == "v")
+    return {
+        entry_id: manifests[b.decode()]
+        for entry_id, b in zip(entry_ids, batch_ids)
+        if b is not None and b.decode() in manifests
+    }
+
+
+# --- Settling a batch ---------------------------------------------------------------------
+
+# Acks and deletes a batch's entries, forgets its manifest, and appends the rows ClickHouse
+# refused to the dead-letter stream, all at once. If the manifest is already gone, another
+# writer settled the same batch first: the entries are acked again (harmless) and nothing
+# is dead-lettered twice.
+# KEYS = [stream, dead-letter stream, batch-of hash, manifest]; ARGV = [group, entry count,
+# entry ids..., then per refused row: project id, row, error code, error message].
+_SETTLE_LUA = """
+local n = tonumber(ARGV[2])
+local first_settle = redis.call('DEL', KEYS[4]) == 1
+if first_settle then
+  for i = 3 + n, #ARGV, 4 do
+    redis.call('XADD', KEYS[2], '*', 'p', ARGV[i], 'd', ARGV[i + 1], 'c', ARGV[i + 2], 'e', ARGV[i + 3])
+  end
+end
+for start = 1, n, 500 do
+  local ids = {}
+  for i = start, math.min(n, start + 499) do ids[#ids + 1] = ARGV[2 + i] end
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+  redis.call('XDEL', KEYS[1], unpack(ids))
+  redis.call('HDEL', KEYS[3], unpack(ids))
+end
+return first_settle and 1 or 0
+"""
+
+
+@dataclass(frozen=True)
+class DeadRow:
+    """A row ClickHouse refused, and why."""
+
+    project_id: int
+    row: bytes
+    code: int | None
+    error: str
+
+
+def batch_settle(*, manifest: Manifest, dead: list[DeadRow]) -> None:
+    """The batch is stored, but for ``dead``: ack and delete its entries and dead-letter those rows."""
+    args: list = [GROUP, len(manifest.entry_ids), *manifest.entry_ids]
+    for row in dead:
+        args += [row.project_id, row.row, "" if row.code is None else row.code, row.error[:2000]]
+    keys = [stream_key(), deadletter_key(), _batch_of_key(), _batch_key(manifest.batch_id)]
+    _script(settings.REDIS_URL, _SETTLE_LUA)(keys=keys, args=args)
+
+
+# --- Writers and the reconciler -------------------------------------------------------------
+
+# Batch writers share the right to write; the rollup reconciler takes it alone, so that it
+# compares and repairs tables that no insert is half-way through. A writer's hold is a
+# lease (a sorted set of holders by deadline), so a dead writer stops blocking on its own.
+_WRITER_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[2]), ARGV[1])
+return 1
+"""
+# Returns how many writers still hold a lease (the reconciler may start at 0), or -1 when
+# another reconciler holds the exclusive lock.
+_EXCLUSIVE_LUA = """
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+local t = redis.call('TIME')
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t[1] * 1000 + math.floor(t[2] / 1000))
+return redis.call('ZCARD', KEYS[1])
+"""
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+WRITER_LEASE_MS = 10 * 60 * 1000
+
+
+class WriteLockBusy(Exception):
+    """The reconciler holds the write lock: the batch stays pending and is written later."""
+
+
+def _lock_keys() -> list[str]:
+    prefix = settings.REDIS_KEY_PREFIX
+    return [f"{prefix}:writers", f"{prefix}:reconciling"]
+
+
+@contextmanager
+def writer_lease(*, wait_seconds: float = 30.0):
+    """Hold a writer's share of the write lock while inserting and settling one batch."""
+    token = uuid.uuid4().hex
+    script = _script(settings.REDIS_URL, _WRITER_LUA)
+    deadline = time.monotonic() + wait_seconds
+    while not script(keys=_lock_keys(), args=[token, WRITER_LEASE_MS]):
+        if time.monotonic() > deadline:
+            raise WriteLockBusy("the rollup reconciler holds the write lock")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        client().zrem(_lock_keys()[0], token)
+
+
+@contextmanager
+def writers_excluded(*, wait_seconds: float = 60.0, hold_seconds: float = 600.0):
+    """Hold the write lock alone: no batch is being written while inside. Raises
+    :class:`WriteLockBusy` if writers do not finish within ``wait_seconds``."""
+    token = uuid.uuid4().hex
+    keys = _lock_keys()
+    acquire = _script(settings.REDIS_URL, _EXCLUSIVE_LUA)
+    release = _script(settings.REDIS_URL, _RELEASE_LUA)
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while True:
+            holders = acquire(keys=keys, args=[token, int(hold_seconds * 1000)])
+            if holders == 0:
+                break
+            if time.monotonic() > deadline:
+                raise WriteLockBusy("batch writers did not finish in time" if holders > 0 else "another reconciler is running")
+            time.sleep(0.05)
+        yield
+    finally:
+        release(keys=[keys[1]], args=[token])
+
+
+# --- The dead-letter stream -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    project_id: int
+    row: dict
+    code: int | None
+    error: str
+
+    @property
+    def refused_at(self) -> float:
+        """When it was refused, in seconds since the epoch (from the entry id)."""
+        return int(self.id.split("-")[0]) / 1000
+
+
+def _dead_letter(entry_id, fields) -> DeadLetter:
+    code = fields.get(b"c", b"")
+    return DeadLetter(
+        id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+        project_id=int(fields[b"p"]),
+        row=orjson.loads(fields[b"d"]),
+        code=int(code) if code else None,
+        error=fields.get(b"e", b"").decode(errors="replace"),
+    )
+
+
+def deadletter_count() -> int:
+    return int(client().xlen(deadletter_key()))
+
+
+def deadletters(*, project_id: int | None = None, limit: int = 100, scan: int = 10_000) -> list[DeadLetter]:
+    """Refused rows, newest first; of one project when ``project_id`` is given. Looks at
+    the newest ``scan`` entries at most."""
+    found = []
+    for entry_id, fields in client().xrevrange(deadletter_key(), count=scan):
+        if project_id is not None and int(fields[b"p"]) != project_id:
+            continue
+        found.append(_dead_letter(entry_id, fields))
+        if len(found) >= limit:
+            break
+    return found
+
+
+# Moves dead-lettered rows back into the event stream, one stream entry per row, and
+# deletes them from the dead-letter stream, atomically per call.
+# KEYS = [stream, dead-letter stream]; ARGV = dead-letter entry ids.
+_REPLAY_LUA = """
+local moved = 0
+for i = 1, #ARGV do
+  local found = redis.call('XRANGE', KEYS[2], ARGV[i], ARGV[i])
+  if #found == 1 then
+    local fields = found[1][2]
+    local p, d
+    for j = 1, #fields, 2 do
+      if fields[j] == 'p' then p = fields[j + 1] elseif fields[j] == 'd' then d = fields[j + 1] end
+    end
+    redis.call('XADD', KEYS[1], '*', 'p', p, 'n', 1, 'd', d)
+    redis.call('XDEL', KEYS[2], ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+
+def deadletters_replay(*, entry_ids: list[str]) -> int:
+    """Send these refused rows through the batch writer again; return how many moved."""
+    if not entry_ids:
+        return 0
+    script = _script(settings.REDIS_URL, _REPLAY_LUA)
+    moved = 0
+    for start in range(0, len(entry_ids), 500):
+        moved += script(keys=[stream_key(), deadletter_key()], args=entry_ids[start : start + 500])
+    return moved
+
+
+def deadletters_drop(*, entry_ids: list[str]) -> int:
+    """Delete refused rows for good; return how many were deleted."""
+    if not entry_ids:
+        return 0
+    return int(client().xdel(deadletter_key(), *entry_ids))
+
+
+# --- How the flush is doing ------------------------------------------------------------------
+
+
+def _flush_status_key() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:flush-status"
+
+
+def flush_status_record(*, error: str | None) -> None:
+    """Note a flush run's outcome: the time of the last success, or the last error."""
+    now = f"{time.time():.3f}"
+    if error is None:
+        client().hset(_flush_status_key(), mapping={"ok_at": now})
+    else:
+        client().hset(_flush_status_key(), mapping={"error_at": now, "error": error[:1000]})
+
+
+def flush_status() -> dict:
+    """``last_ok_at`` and, if the last run since then failed, ``last_error`` and ``last_error_at``
+    (seconds since the epoch)."""
+    raw = {k.decode(): v.decode() for k, v in client().hgetall(_flush_status_key()).items()}
+    status: dict = {"last_ok_at": float(raw["ok_at"]) if "ok_at" in raw else None}
+    if "error_at" in raw and float(raw["error_at"]) > (status["last_ok_at"] or 0):
+        status["last_error"] = raw.get("error", "")
+        status["last_error_at"] = float(raw["error_at"])
+    return status
 
 
 @dataclass(frozen=True)

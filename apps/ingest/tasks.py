@@ -5,7 +5,8 @@ import socket
 from celery import shared_task
 from django.conf import settings
 
-from apps.ingest import services, stream
+from apps.ingest import reconcile, services, stream
+from apps.ingest.models import ReconcileRun
 
 logger = logging.getLogger(__name__)
 
@@ -19,16 +20,25 @@ def consumer_name() -> str:
 # leaves its entries pending, and the next tick writes them (see services.events_flush).
 @shared_task(name="ingest.flush_events", ignore_result=True, expires=10)
 def flush_events() -> dict:
-    stats = services.events_flush(
-        consumer=consumer_name(),
-        max_events=settings.FLUSH_MAX_EVENTS,
-        max_bytes=settings.FLUSH_MAX_BYTES,
-        claim_idle_ms=settings.FLUSH_CLAIM_IDLE_MS,
-        max_seconds=settings.FLUSH_MAX_SECONDS,
-    )
-    if stats.events_written or stats.duplicates_skipped:
+    try:
+        stats = services.events_flush(
+            consumer=consumer_name(),
+            max_events=settings.FLUSH_MAX_EVENTS,
+            max_bytes=settings.FLUSH_MAX_BYTES,
+            claim_idle_ms=settings.FLUSH_CLAIM_IDLE_MS,
+            max_seconds=settings.FLUSH_MAX_SECONDS,
+        )
+    except Exception as exc:
+        stream.flush_status_record(error=f"{type(exc).__name__}: {exc}")
+        raise
+    stream.flush_status_record(error=None)
+    if stats.events_written or stats.duplicates_skipped or stats.events_refused:
         logger.info(
-            "flushed %d events in %d batches (%d duplicates skipped)", stats.events_written, stats.batches, stats.duplicates_skipped
+            "flushed %d events in %d batches (%d duplicates skipped, %d refused)",
+            stats.events_written,
+            stats.batches,
+            stats.duplicates_skipped,
+            stats.events_refused,
         )
     return stats.__dict__
 
@@ -37,3 +47,14 @@ def flush_events() -> dict:
 def prune_ingest_requests() -> int:
     stream.consumers_prune(idle_ms=3600 * 1000)
     return services.ingest_requests_prune(older_than_hours=settings.INGEST_IDEMPOTENCY_TTL_HOURS)
+
+
+# Nightly by beat, or queued by `manage.py reconcile` (with the run it recorded).
+@shared_task(name="ingest.reconcile_rollups", ignore_result=True)
+def reconcile_rollups(run_id: int | None = None) -> int:
+    run = ReconcileRun.objects.filter(id=run_id).first() if run_id is not None else None
+    return reconcile.reconcile_run(
+        run=run,
+        project_id=run.project_id if run else None,
+        repair=run.repair if run else True,
+    ).drift
