@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
@@ -167,6 +168,11 @@ CELERY_TASK_DEFAULT_QUEUE = "pulseboard"
 CELERY_BEAT_SCHEDULE = {
     "flush-events": {"task": "ingest.flush_events", "schedule": float(env("FLUSH_INTERVAL_SECONDS", "1.0"))},
     "prune-ingest-requests": {"task": "ingest.prune_ingest_requests", "schedule": 3600.0},
+    # Rollups against events, every night (UTC) at RECONCILE_HOUR.
+    "reconcile-rollups": {
+        "task": "ingest.reconcile_rollups",
+        "schedule": crontab(minute=17, hour=env_int("RECONCILE_HOUR", 3)),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -209,6 +215,9 @@ INGEST_MAX_PAST_DAYS = env_int("INGEST_MAX_PAST_DAYS", 365 * 2)
 # The same event_id is stored once; Redis remembers ids for this long (about 100 bytes each).
 INGEST_EVENT_DEDUP_SECONDS = env_int("INGEST_EVENT_DEDUP_SECONDS", 24 * 3600)
 INGEST_IDEMPOTENCY_TTL_HOURS = env_int("INGEST_IDEMPOTENCY_TTL_HOURS", 48)
+# A request that reserved an idempotency key and never answered (its process died) is taken
+# over by a retry after this long.
+INGEST_IDEMPOTENCY_LEASE_SECONDS = env_int("INGEST_IDEMPOTENCY_LEASE_SECONDS", 60)
 INGEST_TRUST_X_FORWARDED_FOR = env_bool("INGEST_TRUST_X_FORWARDED_FOR", False)
 INGEST_IP_SALT = env("INGEST_IP_SALT", SECRET_KEY)
 # CORS: browsers on any origin may send events to the ingest routes (ingest keys are

@@ -203,13 +203,24 @@ def _timestamp(value: Any, now: datetime, limits: Limits, errors: list[tuple[str
     return parsed
 
 
+# Event ids the server derives for the events of a request with an idempotency key.
+GENERATED_ID_NAMESPACE = uuid.UUID("3c0b8f62-1d4e-5a8b-9f27-4b6e0d9a7c15")
+
+
 def event_validate(
-    raw: Any, *, context: RequestContext, limits: Limits, user_agent: str | None = None, ip_hash: str | None = None
+    raw: Any,
+    *,
+    context: RequestContext,
+    limits: Limits,
+    user_agent: str | None = None,
+    ip_hash: str | None = None,
+    generated_id: str | None = None,
 ) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
     """One event to a row, or ``None`` and the list of ``(field, message)`` problems.
 
     ``user_agent`` and ``ip_hash``, when given, replace the request's: a server-side client
-    may report the end user's device with each event."""
+    may report the end user's device with each event. ``generated_id`` is the event id to
+    use when the event has none (a random one otherwise)."""
     errors: list[tuple[str, str]] = []
     if not isinstance(raw, dict):
         return None, [("event", "each event must be a JSON object")]
@@ -241,7 +252,7 @@ def event_validate(
 
     event_id = raw.get("event_id")
     if event_id is None:
-        event_id = str(uuid.uuid4())
+        event_id = generated_id or str(uuid.uuid4())
     else:
         try:
             event_id = str(uuid.UUID(event_id)) if isinstance(event_id, str) else None
@@ -283,12 +294,24 @@ def event_validate(
     return row, []
 
 
-def converted_validate(converted: list[Converted], *, context: RequestContext, limits: Limits, ip_hash_of: Callable[[str], str]) -> Validated:
+def converted_validate(
+    converted: list[Converted],
+    *,
+    context: RequestContext,
+    limits: Limits,
+    ip_hash_of: Callable[[str], str],
+    id_seed: str | None = None,
+) -> Validated:
     """Validate the events a front door converted; every error names the event's index and
-    the field as the client named it. ``ip_hash_of`` hashes an end-user IP an event reports."""
+    the field as the client named it. ``ip_hash_of`` hashes an end-user IP an event reports.
+
+    With an ``id_seed`` (a request's project and idempotency key), an event without an id
+    gets one derived from the seed and its index, the same on every retry of the request,
+    and it counts as chosen by the client (so the stream skips it when sent twice)."""
     result = Validated()
     for index, item in enumerate(converted):
         row, problems = None, item.problems
+        generated = str(uuid.uuid5(GENERATED_ID_NAMESPACE, f"{id_seed}:{index}")) if id_seed is not None else None
         if not problems:
             row, problems = event_validate(
                 item.event,
@@ -296,12 +319,13 @@ def converted_validate(converted: list[Converted], *, context: RequestContext, l
                 limits=limits,
                 user_agent=item.user_agent,
                 ip_hash=ip_hash_of(item.ip) if item.ip else None,
+                generated_id=generated,
             )
         if row is None:
             result.errors.extend(FieldError(index, item.fields.get(f, f), m) for f, m in problems)
         else:
             result.rows.append(row)
-            result.supplied_ids.append(item.event.get("event_id") is not None)
+            result.supplied_ids.append(generated is not None or item.event.get("event_id") is not None)
     return result
 
 
