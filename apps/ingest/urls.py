@@ -13,4 +13,5 @@ urlpatterns = [
     # Segment's HTTP tracking API.
     re_path(r"^v1/(?P<kind>batch|track|identify|page|screen|alias)/?$", views.segment_api, name="segment-api"),
     path("demo/", views.sdk_demo, name="sdk-demo"),
+    path("projects/<int:project_id>/settings/refused-events/", views.refused_events, name="refused-events"),
 ]

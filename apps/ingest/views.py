@@ -8,6 +8,9 @@ requests are read and how its clients are answered (``apps.ingest.formats``). CO
 browsers is answered by django-cors-headers, scoped to these routes by ``CORS_URLS_REGEX``.
 """
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import orjson
 from django.conf import settings
 from django.contrib import messages
@@ -20,9 +23,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.ingest.formats import Door, native, posthog, segment
 from apps.ingest.sdk import sdk_script
 from apps.ingest.services import ingest_limits, request_ingest
+from apps.ingest.stream import deadletters
 from apps.ingest.validation import BodyError
 from apps.projects.navigation import project_url
 from apps.projects.selectors import project_for_ingest_key, project_get_for_user, projects_for_user
+from apps.projects.views import page
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> HttpResponse:
@@ -148,3 +153,31 @@ def sdk_demo(request: HttpRequest) -> HttpResponse:
         "settings_url": project_url("project-settings", project.id),
     }
     return render(request, "ingest/demo.html", context)
+
+
+@login_required
+@require_GET
+def refused_events(request: HttpRequest, project_id: int) -> HttpResponse:
+    """``/projects/<id>/settings/refused-events/``: the project's events that ClickHouse
+    refused to store, kept in the dead-letter stream (the settings page loads it as a section)."""
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    tz = ZoneInfo(project.timezone)
+    letters = deadletters(project_id=project.id, limit=REFUSED_SHOWN)
+    rows = [
+        {
+            "id": letter.id,
+            "refused_at": datetime.fromtimestamp(letter.refused_at, tz).strftime("%Y-%m-%d %H:%M:%S"),
+            "event": letter.row.get("event"),
+            "timestamp": letter.row.get("timestamp"),
+            "distinct_id": letter.row.get("distinct_id"),
+            "code": letter.code,
+            "error": (letter.error.splitlines() or [""])[0][:300],
+        }
+        for letter in letters
+    ]
+    context = {"project": project, "refused": rows, "shown": REFUSED_SHOWN, "timezone": project.timezone}
+    return page(request, "ingest/refused_events.html", "ingest/partials/refused_events.html", context)
+
+
+# The newest refused events listed on the settings page.
+REFUSED_SHOWN = 100

@@ -465,3 +465,22 @@ def test_segment_context_ip_and_user_agent_replace_the_requests(member, ingest_c
     row = stored_rows(member.project.id)[0]
     assert (row["ip_hash"], row["user_agent"]) == (ip_hash("198.51.100.7"), "Mozilla/5.0 (Phone)")
     assert "198.51.100.7" not in row["properties"]
+
+
+def test_the_settings_page_lists_the_projects_own_refused_events(client, member):
+    from apps.ingest import stream
+
+    other = ProjectFactory()
+    for project_id, name in ((member.project.id, "mine-refused"), (other.id, "theirs-refused")):
+        dead = stream.DeadRow(project_id=project_id, row=orjson.dumps({"event": name, "event_id": str(uuid.uuid4())}), code=41, error="Code: 41. bad time")
+        stream.batch_settle(manifest=stream.manifest_record(entry_ids=[f"0-{project_id}"], verified=True), dead=[dead])
+    client.force_login(member.user)
+    settings_page = client.get(f"/projects/{member.project.id}/settings/")
+    assert f"/projects/{member.project.id}/settings/refused-events/" in settings_page.content.decode()
+    section = client.get(f"/projects/{member.project.id}/settings/refused-events/", HTTP_HX_REQUEST="true").content.decode()
+    assert "mine-refused" in section and "theirs-refused" not in section and "code 41" in section
+    assert "<html" not in section
+    assert client.get(f"/projects/{other.id}/settings/refused-events/").status_code == 404
+    empty = ProjectFactory()
+    MembershipFactory(project=empty, user=member.user)
+    assert "None. Every event accepted" in client.get(f"/projects/{empty.id}/settings/refused-events/").content.decode()
