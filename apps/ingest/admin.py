@@ -1,10 +1,14 @@
 from django.contrib import admin
 
 from apps.ingest.models import EventDefinition, IngestRequest
+from apps.projects.admin import ProjectScopedAdmin, SuperuserOnlyAdmin
 
 
 @admin.register(EventDefinition)
-class EventDefinitionAdmin(admin.ModelAdmin):
+class EventDefinitionAdmin(ProjectScopedAdmin):
+    """Read-only; staff who are not superusers see their own projects' events."""
+
+    member_permissions = frozenset({"view"})
     list_display = ["name", "project", "count", "first_seen", "last_seen"]
     list_filter = ["project"]
     search_fields = ["name"]
@@ -12,7 +16,7 @@ class EventDefinitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(IngestRequest)
-class IngestRequestAdmin(admin.ModelAdmin):
+class IngestRequestAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
     list_display = ["idempotency_key", "project", "created_at"]
     list_filter = ["project"]
     search_fields = ["idempotency_key"]
