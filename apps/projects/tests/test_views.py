@@ -1,5 +1,6 @@
 """The login, project list and settings pages, through the test client as a browser would."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.projects.models import Membership, PersonalAPIKey, Project
 from apps.projects.selectors import personal_api_key_authenticate, project_for_ingest_key
@@ -266,12 +268,43 @@ def test_personal_key_secret_is_shown_once_and_works(owner_client, member):
     assert secret[:10] in later  # the prefix, to recognise it
 
 
-def test_personal_key_without_javascript_is_shown_on_the_next_page_only(owner_client, member):
+def _sessions_holding(secret: str) -> list[str]:
+    """Keys of the rows of the session table whose data holds ``secret``, raw or decoded."""
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT session_key, session_data FROM {Session._meta.db_table}")
+        rows = cursor.fetchall()
+    assert rows, "the test client's login left no session row"
+    return [key for key, data in rows if secret in data or secret in json.dumps(SessionStore().decode(data))]
+
+
+def test_personal_key_without_javascript_is_shown_in_the_answer_and_stored_nowhere(owner_client, member):
     url = reverse("personal-key-create", kwargs={"project_id": member.project.id})
-    response = owner_client.post(url, {"label": "cron"}, follow=True)
-    secret = _secret_in(response.content.decode())
-    assert personal_api_key_authenticate(secret=secret) == member.user
+    response = owner_client.post(url, {"label": "cron"})
+    # The whole settings page, with the new key, in the answer to the POST itself.
+    assert response.status_code == 201
+    html = response.content.decode()
+    assert "<html" in html and "it will not be shown again" in html and 'id="members"' in html
+    secret = _secret_in(html)
+    assert "no-store" in response["Cache-Control"]
+
+    assert _sessions_holding(secret) == []
     assert secret not in owner_client.get(settings_url(member.project)).content.decode()
+    assert PersonalAPIKey.objects.filter(user=member.user, label="cron").count() == 1
+
+    reader = APIClient()
+    reader.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert reader.get(reverse("api-events", kwargs={"project_id": member.project.id})).status_code == 200
+
+
+def test_personal_key_with_htmx_is_stored_nowhere_either(owner_client, member):
+    url = reverse("personal-key-create", kwargs={"project_id": member.project.id})
+    response = owner_client.post(url, {"label": "notebook"}, **HTMX)
+    secret = _secret_in(response.content.decode())
+    assert "no-store" in response["Cache-Control"]
+    assert _sessions_holding(secret) == []
 
 
 def test_personal_key_needs_a_label(owner_client, member):
