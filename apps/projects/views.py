@@ -58,6 +58,16 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+def login_locked_out(request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None) -> HttpResponse:
+    """The answer to a login refused by the lockout (``AXES_LOCKOUT_CALLABLE``), on the login
+    page and the admin's: 429, why, and when to try again."""
+    minutes = settings.LOGIN_COOLOFF_MINUTES
+    context = {"failure_limit": settings.LOGIN_FAILURE_LIMIT, "cooloff_minutes": minutes}
+    response = render(request, "registration/locked_out.html", context, status=429)
+    response["Retry-After"] = str(minutes * 60)
+    return response
+
+
 class LogoutView(auth_views.LogoutView):
     next_page = settings.LOGIN_URL
 
