@@ -1,4 +1,4 @@
-"""HTTP helpers shared by every app."""
+"""Reading HTTP requests the same way in every app."""
 
 from __future__ import annotations
 
