@@ -11,6 +11,7 @@ Two deployments share this file:
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -86,6 +87,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
+    "axes",
     "pulseboard",
     "apps.projects",
     "apps.ingest",
@@ -104,6 +106,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a login refused by the lockout into the "too many failed logins" page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pulseboard.urls"
@@ -142,10 +146,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["apps.projects.authentication.UserBackend"]
+# The lockout backend goes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = ["apps.projects.authentication.LoginLockoutBackend", "apps.projects.authentication.UserBackend"]
 SESSION_ENGINE = "apps.projects.sessions"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# Login lockout (django-axes), on the login page and the admin's: after LOGIN_FAILURE_LIMIT
+# failed logins of one username (from any address), or from one client address (whatever
+# the usernames), logins of that username or address are refused for LOGIN_COOLOFF_MINUTES
+# after the last try. Client addresses follow INGEST_TRUST_X_FORWARDED_FOR.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1")
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "pulseboard.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.projects.views.login_locked_out"
+# No row per successful login; failed ones are kept until their cool-off ends, without the
+# password or the CSRF token of the form.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 
 # --- Redis: stream, broker, cache, channel layer ---------------------------------------
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0" if EMBEDDED else None)

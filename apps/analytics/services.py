@@ -176,9 +176,12 @@ class DemoProject:
 def demo_project_ensure(*, password: str) -> DemoProject:
     """The demo login and its "Demo Shop" project (America/New_York), created once.
 
-    The password is set on every call, like :func:`user_bootstrap` does.
+    The password is set on every call, like :func:`user_bootstrap` does. The demo user is
+    staff (the admin shows it the demo's funnels) and never a superuser.
     """
-    result = user_bootstrap(username=DEMO_USERNAME, password=password, project_name=DEMO_PROJECT_NAME, key_label="seed_demo")
+    result = user_bootstrap(
+        username=DEMO_USERNAME, password=password, project_name=DEMO_PROJECT_NAME, key_label="seed_demo", superuser=False
+    )
     project = result.project
     if result.created_project and project.timezone != DEMO_TIMEZONE:
         project.timezone = DEMO_TIMEZONE

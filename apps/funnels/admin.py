@@ -1,5 +1,5 @@
 """Funnel configuration in the Django admin: a funnel with its steps inline, and a preview
-of its current results."""
+of its current results. Project owners use it too: see :mod:`apps.projects.admin`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.funnels.models import STEP_COUNT_MESSAGE, Funnel, FunnelStep, validate_step_count
 from apps.funnels.selectors import funnel_results_recent
+from apps.projects.admin import ProjectScopedAdmin, ProjectScopedInline
 from pulseboard.clickhouse import ClickHouseError
 
 
@@ -37,7 +38,8 @@ class FunnelStepInlineFormSet(BaseInlineFormSet):
             raise ValidationError(f"{STEP_COUNT_MESSAGE} This one has {len(kept)}.", code="step_count") from None
 
 
-class FunnelStepInline(admin.TabularInline):
+class FunnelStepInline(ProjectScopedInline, admin.TabularInline):
+    project_field = "funnel__project"
     model = FunnelStep
     formset = FunnelStepInlineFormSet
     fields = ["order", "event", "label", "filters"]
@@ -55,7 +57,9 @@ class FunnelStepInline(admin.TabularInline):
 
 
 @admin.register(Funnel)
-class FunnelAdmin(admin.ModelAdmin):
+class FunnelAdmin(ProjectScopedAdmin):
+    """Staff who are not superusers see and edit the funnels of their own projects only."""
+
     list_display = ["name", "project", "order_mode", "window", "step_count", "created_by", "updated_at"]
     list_filter = ["project", "order_mode"]
     list_select_related = ["project", "created_by"]

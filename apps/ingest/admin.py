@@ -1,10 +1,14 @@
 from django.contrib import admin
 
-from apps.ingest.models import EventDefinition, IngestRequest
+from apps.ingest.models import EventDefinition, IngestRequest, ReconcileRun
+from apps.projects.admin import ProjectScopedAdmin, SuperuserOnlyAdmin
 
 
 @admin.register(EventDefinition)
-class EventDefinitionAdmin(admin.ModelAdmin):
+class EventDefinitionAdmin(ProjectScopedAdmin):
+    """Read-only; staff who are not superusers see their own projects' events."""
+
+    member_permissions = frozenset({"view"})
     list_display = ["name", "project", "first_seen", "last_seen"]
     list_filter = ["project"]
     search_fields = ["name"]
@@ -12,8 +16,22 @@ class EventDefinitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(IngestRequest)
-class IngestRequestAdmin(admin.ModelAdmin):
+class IngestRequestAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
     list_display = ["idempotency_key", "project", "created_at"]
     list_filter = ["project"]
     search_fields = ["idempotency_key"]
     readonly_fields = ["project", "idempotency_key", "response", "created_at"]
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
+    """Runs of the rollup reconciler (``manage.py reconcile``, nightly by beat); read-only."""
+
+    list_display = ["id", "status", "project", "created_at", "finished_at", "buckets", "drift", "repaired"]
+    list_filter = ["status"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,10 +1,26 @@
 from functools import cache
 
+from axes.backends import AxesStandaloneBackend
 from django.contrib.auth import backends, get_user_model
 from rest_framework import authentication, exceptions
 
 from apps.projects.selectors import personal_api_key_authenticate
 from pulseboard.prepared import PreparedLookup
+
+
+class LoginLockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check, first in ``AUTHENTICATION_BACKENDS``: a login over HTTP of
+    a locked-out username or client address is refused before any password is checked.
+
+    ``authenticate()`` without a request is no login over HTTP (Django's test client's
+    ``login()``, a shell): it has no client address to count, and axes would raise instead
+    of letting the next backend check the password, so it is passed on as is.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 class UserBackend(backends.ModelBackend):

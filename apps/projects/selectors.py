@@ -58,6 +58,13 @@ def projects_for_user(*, user: AbstractBaseUser):
     return Project.objects.filter(memberships__user=user).order_by("name", "id")
 
 
+def project_ids_for_user(*, user: AbstractBaseUser) -> frozenset[int]:
+    """Ids of the projects ``user`` is a member of."""
+    if not user.is_authenticated:
+        return frozenset()
+    return frozenset(Membership.objects.filter(user=user).values_list("project_id", flat=True))
+
+
 def project_get_for_user(*, user: AbstractBaseUser, project_id: int) -> Project:
     """The project if ``user`` is a member. Anything else is a 404: we never say it exists."""
     if not user.is_authenticated or not 0 < int(project_id) < 2**63:

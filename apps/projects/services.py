@@ -134,16 +134,22 @@ class Bootstrap:
     created_project: bool
 
 
-def user_bootstrap(*, username: str, password: str, project_name: str, key_label: str = "bootstrap") -> Bootstrap:
+def user_bootstrap(
+    *, username: str, password: str, project_name: str, key_label: str = "bootstrap", superuser: bool = False
+) -> Bootstrap:
     """Create or reuse a user, a project they own and a personal key. Safe to run again.
 
-    The user's password is set to ``password`` each time. A personal key can only be shown
+    The user is staff, so the admin shows them their own projects' funnels; only with
+    ``superuser`` do they see every project, user and key there. The password and the
+    superuser flag are set to what is asked each time. A personal key can only be shown
     when it is issued, so the bootstrap key (found by its label) is re-issued on every run.
     """
     User = get_user_model()
     with transaction.atomic():
-        user, created_user = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True})
+        user, created_user = User.objects.get_or_create(username=username)
         user.set_password(password)
+        user.is_staff = True
+        user.is_superuser = superuser
         user.save()
         project = Project.objects.filter(name=project_name, memberships__user=user).first()
         created_project = project is None

@@ -2,7 +2,9 @@
 
 Every page renders whole on a normal request and only its partial on an HTMX one. Each
 settings form posts to its own URL; with HTMX the answer is that section's partial, without
-JavaScript it is a redirect back to the page with a message.
+JavaScript it is a redirect back to the page with a message. A new personal key is the
+exception: its secret is shown in the answer to the request that creates it (the whole page
+without JavaScript), and is never kept anywhere, the session included.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -32,9 +35,6 @@ from apps.projects.selectors import (
     project_get_for_user,
     projects_for_user,
 )
-
-NEW_KEY_SESSION = "projects:new_personal_key"
-
 
 def wants_partial(request: HttpRequest) -> bool:
     """An HTMX request that swaps part of the page (a history restore needs the whole page)."""
@@ -56,6 +56,16 @@ def go(request: HttpRequest, url: str) -> HttpResponse:
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+
+def login_locked_out(request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None) -> HttpResponse:
+    """The answer to a login refused by the lockout (``AXES_LOCKOUT_CALLABLE``), on the login
+    page and the admin's: 429, why, and when to try again."""
+    minutes = settings.LOGIN_COOLOFF_MINUTES
+    context = {"failure_limit": settings.LOGIN_FAILURE_LIMIT, "cooloff_minutes": minutes}
+    response = render(request, "registration/locked_out.html", context, status=429)
+    response["Retry-After"] = str(minutes * 60)
+    return response
 
 
 class LogoutView(auth_views.LogoutView):
@@ -175,13 +185,7 @@ def _section_invalid(request, project, membership, section: str, **overrides) ->
 @login_required
 def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     project, membership = _project_and_role(request, project_id)
-    new_key = None
-    stashed = request.session.pop(NEW_KEY_SESSION, None)  # a key created without JavaScript, shown once
-    if stashed and stashed.get("project_id") == project.id:
-        new_key = next((k for k in personal_api_keys_for_user(user=request.user) if k.id == stashed["key_id"]), None)
-        if new_key is not None:
-            new_key.secret = stashed["secret"]
-    context = _settings_context(request, project, membership, new_key=new_key)
+    context = _settings_context(request, project, membership)
     return page(request, "projects/settings.html", "projects/partials/settings_body.html", context)
 
 
@@ -222,13 +226,18 @@ def personal_key_create(request: HttpRequest, project_id: int) -> HttpResponse:
     if not form.is_valid():
         return _section_invalid(request, project, membership, "personal-keys", key_form=form)
     issued = services.personal_api_key_create(user=request.user, label=form.cleaned_data["label"])
+    issued.key.secret = issued.secret  # for the template; the secret is shown in this answer only
     if request.htmx:
-        issued.key.secret = issued.secret
-        text = f"Key “{issued.key.label}” created."
-        return _section_done(request, project, membership, "personal-keys", messages.SUCCESS, text, new_key=issued.key)
-    # Without JavaScript: redirect, and show the secret on the next page load only.
-    request.session[NEW_KEY_SESSION] = {"project_id": project.id, "key_id": issued.key.id, "secret": issued.secret}
-    return redirect(reverse("project-settings", kwargs={"project_id": project.id}) + "#personal-keys")
+        notice = {"level": messages.DEFAULT_TAGS[messages.SUCCESS], "text": f"Key “{issued.key.label}” created."}
+        context = _settings_context(request, project, membership, notice=notice, new_key=issued.key)
+        response = render(request, SECTION_TEMPLATES["personal-keys"], context)
+    else:
+        # Without JavaScript: the whole page, answered to this POST, rather than a redirect
+        # that would have to carry the secret to the next request.
+        context = _settings_context(request, project, membership, new_key=issued.key)
+        response = render(request, "projects/settings.html", context, status=201)
+    add_never_cache_headers(response)  # no copy of the secret in a browser or proxy cache
+    return response
 
 
 @login_required

@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from apps.analytics import seed as seed_module
 from apps.analytics.seed import ACTIVATION_EVENT, EVENT_NAMES, PURCHASE_EVENT, SIGNUP_EVENT, traffic_chunks, traffic_rows
-from apps.analytics.services import DEMO_PROJECT_NAME, events_seed, json_each_row
+from apps.analytics.services import DEMO_PROJECT_NAME, DEMO_USERNAME, demo_project_ensure, events_seed, json_each_row
 from apps.ingest.models import EventDefinition
 from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, event_validate
 from apps.projects.models import Project
@@ -24,6 +25,7 @@ END = datetime(2026, 11, 2, 5, tzinfo=timezone.utc)  # midnight in New York
 START = END - timedelta(days=30)
 NEW_YORK = ZoneInfo("America/New_York")
 EVENTS = 20_000
+User = get_user_model()
 CLIENT_FIELDS = ("event", "event_id", "distinct_id", "user_id", "anonymous_id", "session_id", "source", "page_url", "referrer")
 
 
@@ -212,10 +214,20 @@ def test_seed_demo_creates_the_demo_once(count_stored, capsys):
     assert project.timezone == "America/New_York"
     assert count_stored(project.id) == 2000
     assert "demo / demo-pass-123" in capsys.readouterr().out
+    demo = User.objects.get(username="demo")
+    assert demo.is_staff and not demo.is_superuser  # the admin shows it its own funnels, nothing else
     call_command("seed_demo", "--events", "2000", "--password", "demo-pass-123")
     assert Project.objects.filter(name=DEMO_PROJECT_NAME).count() == 1
     assert count_stored(project.id) == 2000
     assert "not seeding" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_an_older_demo_superuser_is_made_an_ordinary_user():
+    User.objects.create_user(username=DEMO_USERNAME, password="old", is_staff=True, is_superuser=True)
+    demo = demo_project_ensure(password="demo-pass-123")
+    user = User.objects.get(username=demo.username)
+    assert user.is_staff and not user.is_superuser and user.check_password("demo-pass-123")
 
 
 def test_seed_module_is_pure():

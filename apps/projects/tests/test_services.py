@@ -13,10 +13,10 @@ from conftest import MembershipFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def bootstrap_json(**overrides) -> dict:
+def bootstrap_json(*flags: str, **overrides) -> dict:
     options = {"username": "ops", "password": "s3cret-pass", "project": "Shop", **overrides}
     out = StringIO()
-    call_command("bootstrap", "--json", f"--username={options['username']}", f"--password={options['password']}", f"--project={options['project']}", stdout=out)
+    call_command("bootstrap", "--json", f"--username={options['username']}", f"--password={options['password']}", f"--project={options['project']}", *flags, stdout=out)
     return json.loads(out.getvalue())
 
 
@@ -39,6 +39,22 @@ def test_bootstrap_is_idempotent():
     assert personal_api_key_authenticate(secret=first["personal_api_key"]) is None
     assert personal_api_key_authenticate(secret=second["personal_api_key"]) is not None
     assert PersonalAPIKey.objects.count() == 1
+
+
+def test_bootstrap_makes_staff_users_who_are_not_superusers():
+    keys = bootstrap_json()
+    user = personal_api_key_authenticate(secret=keys["personal_api_key"])
+    assert user.is_staff and not user.is_superuser
+
+
+def test_bootstrap_superuser_flag_makes_an_operator_and_is_what_counts_on_every_run():
+    keys = bootstrap_json("--superuser")
+    user = personal_api_key_authenticate(secret=keys["personal_api_key"])
+    assert user.is_staff and user.is_superuser
+    # Run again without the flag (to reset a password, say): the user is no longer a superuser.
+    bootstrap_json()
+    user.refresh_from_db()
+    assert user.is_staff and not user.is_superuser
 
 
 def test_personal_key_is_stored_hashed():

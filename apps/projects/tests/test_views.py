@@ -1,14 +1,17 @@
 """The login, project list and settings pages, through the test client as a browser would."""
 
+import json
 import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.projects.models import Membership, PersonalAPIKey, Project
 from apps.projects.selectors import personal_api_key_authenticate, project_for_ingest_key
@@ -58,6 +61,112 @@ def test_wrong_password_shows_an_error(client, member):
     assert response.status_code == 200
     assert "Please enter a correct username and password" in response.content.decode()
     assert not response.context["user"].is_authenticated
+
+
+# --- Login throttling -------------------------------------------------------------------------
+
+LIMIT = settings.LOGIN_FAILURE_LIMIT
+
+
+def login_as(client: Client, username: str, password: str, url: str = "/login/", ip: str = "192.0.2.10", **headers):
+    return client.post(url, {"username": username, "password": password}, REMOTE_ADDR=ip, **headers)
+
+
+def assert_locked_out(response) -> None:
+    assert response.status_code == 429
+    html = response.content.decode()
+    assert "<title>Too many failed logins" in html and 'class="topbar"' not in html and "app.css" in html  # the site's own page
+    minutes = settings.LOGIN_COOLOFF_MINUTES
+    assert f"Try again in {minutes} minutes" in html
+    assert response["Retry-After"] == str(minutes * 60)
+
+
+def test_the_login_form_locks_an_account_after_the_failure_limit(client, member):
+    for attempt in range(1, LIMIT):
+        response = login_as(client, member.user.username, f"wrong {attempt}")
+        assert response.status_code == 200 and "Please enter a correct username and password" in response.content.decode()
+    assert_locked_out(login_as(client, member.user.username, "wrong again"))
+
+    # The right password is refused now, and nobody is logged in.
+    assert_locked_out(login_as(client, member.user.username, PASSWORD))
+    assert client.get(settings_url(member.project)).status_code == 302
+
+
+def test_the_admin_login_is_locked_as_well(client, member):
+    member.user.is_staff = True
+    member.user.save()
+    for attempt in range(LIMIT - 1):
+        assert login_as(client, member.user.username, "wrong", url="/admin/login/").status_code == 200
+    assert_locked_out(login_as(client, member.user.username, "wrong", url="/admin/login/"))
+    assert_locked_out(login_as(client, member.user.username, PASSWORD, url="/admin/login/"))
+    assert client.get("/admin/").status_code == 302  # still the admin's login
+
+
+def test_failures_on_the_form_lock_the_admin_login_and_back(client, member):
+    for _ in range(LIMIT):
+        login_as(client, member.user.username, "wrong")
+    assert_locked_out(login_as(client, member.user.username, PASSWORD, url="/admin/login/"))
+
+
+def test_one_address_trying_many_accounts_is_locked(client, member):
+    for i in range(LIMIT):
+        login_as(client, f"guess{i}", "wrong", ip="198.51.100.7")
+    # From that address even a right password is refused; from another the account is fine.
+    assert_locked_out(login_as(client, member.user.username, PASSWORD, ip="198.51.100.7"))
+    assert login_as(Client(), member.user.username, PASSWORD, ip="198.51.100.8").status_code == 302
+
+
+def test_one_account_tried_from_many_addresses_is_locked(client, member):
+    for i in range(LIMIT):
+        assert login_as(Client(), member.user.username, "wrong", ip=f"203.0.113.{i + 1}").status_code in (200, 429)
+    assert_locked_out(login_as(client, member.user.username, PASSWORD, ip="203.0.113.200"))
+    # Another account from those addresses is not locked.
+    other = UserFactory()
+    assert login_as(Client(), other.username, PASSWORD, ip="203.0.113.201").status_code == 302
+
+
+def test_the_lock_ends_after_the_cool_off(client, member):
+    cool_off = timedelta(minutes=settings.LOGIN_COOLOFF_MINUTES)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        for _ in range(LIMIT):
+            login_as(client, member.user.username, "wrong")
+        clock.shift(cool_off - timedelta(minutes=1))
+        assert_locked_out(login_as(client, member.user.username, PASSWORD))
+        # That try, during the lock, started the wait over.
+        clock.shift(cool_off - timedelta(minutes=1))
+        assert_locked_out(login_as(client, member.user.username, PASSWORD))
+        clock.shift(cool_off + timedelta(seconds=1))
+        response = login_as(client, member.user.username, PASSWORD)
+        assert response.status_code == 302
+        assert client.get(settings_url(member.project)).status_code == 200
+
+
+def test_the_lock_follows_x_forwarded_for_only_when_it_is_trusted(client, member, settings):
+    settings.INGEST_TRUST_X_FORWARDED_FOR = False
+    for i in range(LIMIT):  # a client that makes up a new X-Forwarded-For for every try
+        login_as(client, f"guess{i}", "wrong", ip="10.0.0.2", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}")
+    assert_locked_out(login_as(client, member.user.username, PASSWORD, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.99"))
+
+    # Behind a trusted proxy (10.0.0.1), the address it adds last is the client's.
+    settings.INGEST_TRUST_X_FORWARDED_FOR = True
+    for i in range(LIMIT):
+        login_as(client, f"other{i}", "wrong", ip="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.20")
+    # Prepending made-up addresses does not get that client out of the lock.
+    spoofed = "192.0.2.1, 198.51.100.20"
+    assert_locked_out(login_as(client, member.user.username, PASSWORD, ip="10.0.0.1", HTTP_X_FORWARDED_FOR=spoofed))
+    # Other clients behind the same proxy log in.
+    assert login_as(Client(), member.user.username, PASSWORD, ip="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.21").status_code == 302
+
+
+def test_failed_logins_keep_no_password_or_token(client, member):
+    client.post(
+        "/login/", {"username": member.user.username, "password": "hunter2-typo", "csrfmiddlewaretoken": "tok3n-value-xyz"}
+    )
+    from axes.models import AccessAttempt
+
+    attempt = AccessAttempt.objects.get(username=member.user.username)
+    assert attempt.failures_since_start == 1
+    assert "hunter2-typo" not in attempt.post_data and "tok3n-value-xyz" not in attempt.post_data
 
 
 def test_logout(owner_client, member):
@@ -266,12 +375,43 @@ def test_personal_key_secret_is_shown_once_and_works(owner_client, member):
     assert secret[:10] in later  # the prefix, to recognise it
 
 
-def test_personal_key_without_javascript_is_shown_on_the_next_page_only(owner_client, member):
+def _sessions_holding(secret: str) -> list[str]:
+    """Keys of the rows of the session table whose data holds ``secret``, raw or decoded."""
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT session_key, session_data FROM {Session._meta.db_table}")
+        rows = cursor.fetchall()
+    assert rows, "the test client's login left no session row"
+    return [key for key, data in rows if secret in data or secret in json.dumps(SessionStore().decode(data))]
+
+
+def test_personal_key_without_javascript_is_shown_in_the_answer_and_stored_nowhere(owner_client, member):
     url = reverse("personal-key-create", kwargs={"project_id": member.project.id})
-    response = owner_client.post(url, {"label": "cron"}, follow=True)
-    secret = _secret_in(response.content.decode())
-    assert personal_api_key_authenticate(secret=secret) == member.user
+    response = owner_client.post(url, {"label": "cron"})
+    # The whole settings page, with the new key, in the answer to the POST itself.
+    assert response.status_code == 201
+    html = response.content.decode()
+    assert "<html" in html and "it will not be shown again" in html and 'id="members"' in html
+    secret = _secret_in(html)
+    assert "no-store" in response["Cache-Control"]
+
+    assert _sessions_holding(secret) == []
     assert secret not in owner_client.get(settings_url(member.project)).content.decode()
+    assert PersonalAPIKey.objects.filter(user=member.user, label="cron").count() == 1
+
+    reader = APIClient()
+    reader.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert reader.get(reverse("api-events", kwargs={"project_id": member.project.id})).status_code == 200
+
+
+def test_personal_key_with_htmx_is_stored_nowhere_either(owner_client, member):
+    url = reverse("personal-key-create", kwargs={"project_id": member.project.id})
+    response = owner_client.post(url, {"label": "notebook"}, **HTMX)
+    secret = _secret_in(response.content.decode())
+    assert "no-store" in response["Cache-Control"]
+    assert _sessions_holding(secret) == []
 
 
 def test_personal_key_needs_a_label(owner_client, member):

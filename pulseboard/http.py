@@ -1,0 +1,21 @@
+"""Reading HTTP requests the same way in every app."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address of the client that sent ``request``.
+
+    ``REMOTE_ADDR``, unless ``INGEST_TRUST_X_FORWARDED_FOR`` says a proxy stands in front:
+    then the last address of ``X-Forwarded-For``, the one that proxy added. The addresses
+    before it come from the client and can be made up, so the login lockout never uses them.
+    """
+    if settings.INGEST_TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return last
+    return request.META.get("REMOTE_ADDR", "")
