@@ -31,7 +31,7 @@ def tenants(db):
     b = MembershipFactory(user=UserFactory(is_staff=True), project__name="Bravo project")
     now = timezone.now()
     for membership, name in [(a, "alpha_event"), (b, "bravo_event")]:
-        EventDefinition.objects.create(project=membership.project, name=name, first_seen=now, last_seen=now, count=3)
+        EventDefinition.objects.create(project=membership.project, name=name, first_seen=now, last_seen=now)
         IngestRequest.objects.create(project=membership.project, idempotency_key=f"{name}-key", response={"accepted": 1})
     client = Client()
     client.force_login(a.user)
