@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv sdk services browser bench-ingest bench-query bench-sdk bench-live clean
+.PHONY: run test venv sdk services browser bench-ingest bench-query bench-sdk bench-live chaos clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench-sdk: venv sdk
 
 bench-live: venv services
 	$(PY) bench/live.py
+
+# Kill things under load (embedded server, the server tier's worker, Redis), refuse a poison
+# batch, and count: accepted events lost, duplicated, rollup drift and dead letters.
+chaos: venv services
+	$(PY) bench/chaos.py
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles .pytest_cache static/sdk

@@ -378,24 +378,45 @@ def _split_stored(lines: list[Line]) -> tuple[list[Line], list[Line]]:
     return stored, missing
 
 
-def _isolate(lines: list[Line], error: ClickHouseError, dead: list[stream.DeadRow]) -> list[Line]:
-    """ClickHouse refused an insert of ``lines`` for some of its rows: split it in halves
-    until the refused rows stand alone, and store every other row. Returns the lines stored;
-    the refused ones go to ``dead`` with their error."""
-    if len(lines) == 1:
-        dead.append(stream.DeadRow(project_id=lines[0][0], row=lines[0][1], code=error.code, error=str(error)))
-        return []
-    stored = []
+# ClickHouse usually names the row it refused, counting from 1 ("... at row 21").
+_AT_ROW = re.compile(r"\bat row (\d+)\b")
+
+
+def _pieces(lines: list[Line], error: ClickHouseError) -> list[list[Line]]:
+    """How to split lines whose insert failed: around the row ClickHouse named (that row
+    alone, and the rows on each side), or else in halves."""
+    match = _AT_ROW.search(str(error))
+    row = int(match.group(1)) - 1 if match else -1
+    if 0 <= row < len(lines):
+        return [piece for piece in (lines[:row], lines[row : row + 1], lines[row + 1 :]) if piece]
     middle = len(lines) // 2
-    for half in (lines[:middle], lines[middle:]):
-        try:
-            _insert(b"\n".join(line for _, line in half))
-        except ClickHouseError as exc:
-            if exc.transient:
-                raise
-            stored += _isolate(half, exc, dead)
-        else:
-            stored += half
+    return [lines[:middle], lines[middle:]]
+
+
+def _isolate(lines: list[Line], error: ClickHouseError, dead: list[stream.DeadRow]) -> list[Line]:
+    """ClickHouse refused an insert of ``lines`` for some of its rows: split it until the
+    refused rows stand alone, and store every other row. Returns the lines stored; the
+    refused ones go to ``dead`` with their error.
+
+    The row ClickHouse names is only a hint: it is tried alone, and dead-lettered only if
+    refused alone. Without a hint the lines are halved, so k refused rows among n take
+    about k·log2(n/k) inserts; with hints, about 3k."""
+    stored: list[Line] = []
+    failed = [(lines, error)]
+    while failed:
+        part, refusal = failed.pop()
+        if len(part) == 1:
+            dead.append(stream.DeadRow(project_id=part[0][0], row=part[0][1], code=refusal.code, error=str(refusal)))
+            continue
+        for piece in _pieces(part, refusal):
+            try:
+                _insert(b"\n".join(line for _, line in piece))
+            except ClickHouseError as exc:
+                if exc.transient:
+                    raise
+                failed.append((piece, exc))
+            else:
+                stored += piece
     return stored
 
 
