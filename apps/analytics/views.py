@@ -34,7 +34,7 @@ from apps.analytics.params import (
 from apps.analytics.sql import OPERATORS, PropertyFilter
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.selectors import project_get_for_user
-from apps.projects.views import wants_partial
+from pulseboard.htmx import page, vary_on_htmx, wants_partial
 
 EXPLORER_PAGE = 50
 NEW_EVENTS_POLL_SECONDS = 10
@@ -42,9 +42,7 @@ OPERATOR_LABELS = {"equals": "equals", "not_equals": "does not equal", "contains
 
 
 def _render(request: HttpRequest, partial: str, context: dict, status: int = 200) -> HttpResponse:
-    if wants_partial(request):
-        return render(request, partial, context, status=status)
-    return render(request, "analytics/page.html", {**context, "partial": partial}, status=status)
+    return page(request, "analytics/page.html", partial, {**context, "partial": partial}, status=status)
 
 
 def _error(request: HttpRequest, project, error: ParamError, title: str) -> HttpResponse:
@@ -277,7 +275,7 @@ def explorer(request: HttpRequest, project_id: int) -> HttpResponse:
     }
     if cursor is not None and wants_partial(request):
         # "Load more": only the next rows and the next button, appended below the table.
-        return render(request, "analytics/partials/explorer_rows.html", context)
+        return vary_on_htmx(render(request, "analytics/partials/explorer_rows.html", context))
     return _render(request, "analytics/partials/explorer_body.html", context)
 
 
@@ -320,9 +318,8 @@ def live(request: HttpRequest, project_id: int) -> HttpResponse:
         "settings_url": reverse("project-settings", kwargs={"project_id": project.id}),
         "ingest_url": request.build_absolute_uri(reverse("ingest-events")),
     }
-    if wants_partial(request):
-        return render(request, "analytics/partials/live_body.html", context)
-    return render(request, "analytics/live.html", {**context, "partial": "analytics/partials/live_body.html"})
+    partial = "analytics/partials/live_body.html"
+    return page(request, "analytics/live.html", partial, {**context, "partial": partial})
 
 
 # --- Users --------------------------------------------------------------------------------
@@ -367,5 +364,5 @@ def user_detail(request: HttpRequest, project_id: int) -> HttpResponse:
         "users_url": reverse("analytics-users", kwargs={"project_id": project.id}),
     }
     if cursor is not None and wants_partial(request):
-        return render(request, "analytics/partials/explorer_rows.html", context)
+        return vary_on_htmx(render(request, "analytics/partials/explorer_rows.html", context))
     return _render(request, "analytics/partials/user_body.html", context)

@@ -15,7 +15,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -29,7 +28,7 @@ from apps.funnels.forms import MODE_HELP, FunnelForm, StepForm, StepFormSet
 from apps.funnels.models import Funnel, definition_build
 from apps.projects.models import Project
 from apps.projects.selectors import project_get_for_user
-from apps.projects.views import go, wants_partial
+from pulseboard.htmx import go, page
 
 NEW_FUNNEL_ROWS = 3
 ADHOC_DEFAULT_RANGE = "30d"
@@ -37,9 +36,7 @@ PAGE = "funnels/page.html"
 
 
 def _render(request: HttpRequest, partial: str, context: dict, status: int = 200) -> HttpResponse:
-    if wants_partial(request):
-        return render(request, partial, context, status=status)
-    return render(request, PAGE, {**context, "partial": partial}, status=status)
+    return page(request, PAGE, partial, {**context, "partial": partial}, status=status)
 
 
 def duration_humanize(seconds: float | None) -> str:

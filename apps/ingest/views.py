@@ -27,7 +27,7 @@ from apps.ingest.stream import deadletters
 from apps.ingest.validation import BodyError
 from apps.projects.navigation import project_url
 from apps.projects.selectors import project_for_ingest_key, project_get_for_user, projects_for_user
-from apps.projects.views import page
+from pulseboard.htmx import page
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> HttpResponse:

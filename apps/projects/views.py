@@ -19,7 +19,6 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from apps.ingest.sdk import sdk_script
 from apps.projects import services
@@ -35,19 +34,7 @@ from apps.projects.selectors import (
     project_get_for_user,
     projects_for_user,
 )
-
-def wants_partial(request: HttpRequest) -> bool:
-    """An HTMX request that swaps part of the page (a history restore needs the whole page)."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def page(request: HttpRequest, template: str, partial: str, context: dict, status: int = 200) -> HttpResponse:
-    return render(request, partial if wants_partial(request) else template, context, status=status)
-
-
-def go(request: HttpRequest, url: str) -> HttpResponse:
-    """Send the browser to ``url``: an HTMX redirect header, or a plain redirect."""
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+from pulseboard.htmx import go, page, vary_on_htmx
 
 
 # --- Auth ---------------------------------------------------------------------------------
@@ -109,7 +96,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
         m.home_url = project_home_url(project_id=m.project_id)
     context = {"memberships": memberships, "form": form}
     if request.method == "POST" and request.htmx:
-        return render(request, "projects/partials/project_create_form.html", context)
+        return vary_on_htmx(render(request, "projects/partials/project_create_form.html", context))
     return page(request, "projects/list.html", "projects/partials/project_list_body.html", context)
 
 
@@ -169,17 +156,16 @@ def _section_done(request, project, membership, section: str, level: int, text: 
     if request.htmx:
         notice = {"level": messages.DEFAULT_TAGS[level], "text": text}
         context = _settings_context(request, project, membership, notice=notice, **overrides)
-        return render(request, SECTION_TEMPLATES[section], context)
+        return vary_on_htmx(render(request, SECTION_TEMPLATES[section], context))
     messages.add_message(request, level, text)
-    return redirect(reverse("project-settings", kwargs={"project_id": project.id}) + f"#{section}")
+    return vary_on_htmx(redirect(reverse("project-settings", kwargs={"project_id": project.id}) + f"#{section}"))
 
 
 def _section_invalid(request, project, membership, section: str, **overrides) -> HttpResponse:
     """A form with errors: its section (HTMX) or the whole page, the form filled in."""
     context = _settings_context(request, project, membership, **overrides)
-    if request.htmx:
-        return render(request, SECTION_TEMPLATES[section], context)
-    return render(request, "projects/settings.html", context)
+    template = SECTION_TEMPLATES[section] if request.htmx else "projects/settings.html"
+    return vary_on_htmx(render(request, template, context))
 
 
 @login_required
@@ -237,7 +223,7 @@ def personal_key_create(request: HttpRequest, project_id: int) -> HttpResponse:
         context = _settings_context(request, project, membership, new_key=issued.key)
         response = render(request, "projects/settings.html", context, status=201)
     add_never_cache_headers(response)  # no copy of the secret in a browser or proxy cache
-    return response
+    return vary_on_htmx(response)
 
 
 @login_required
