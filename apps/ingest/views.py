@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.ingest.formats import Door, native, posthog, segment
-from apps.ingest.sdk import sdk_script
+from pulseboard.sdk import sdk_script
 from apps.ingest.services import ingest_limits, request_ingest
 from apps.ingest.stream import deadletters
 from apps.ingest.validation import BodyError

@@ -20,7 +20,6 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from apps.ingest.sdk import sdk_script
 from apps.projects import services
 from apps.projects.forms import MemberAddForm, PersonalKeyForm, ProjectForm, RoleForm
 from apps.projects.models import Membership, Project
@@ -35,6 +34,7 @@ from apps.projects.selectors import (
     projects_for_user,
 )
 from pulseboard.htmx import go, page, vary_on_htmx
+from pulseboard.sdk import sdk_script
 
 
 # --- Auth ---------------------------------------------------------------------------------
