@@ -9,13 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.analytics import selectors
-from apps.analytics.params import ParamError, cursor_decode, date_bound, date_range_resolve, filters_parse, int_param, series_parse
+from apps.analytics.params import cursor_decode, date_bound, date_range_resolve, filters_parse, int_param, series_parse
 from apps.analytics.selectors import EventFilters, events_list
 from apps.projects.selectors import project_get_for_user
-
-
-def param_error_response(error: ParamError) -> Response:
-    return Response({"error": "invalid_parameter", "field": error.field, "message": error.message}, status=400)
+from pulseboard.errors import ParamError
 
 
 EVENT_FIELDS = {
@@ -54,21 +51,18 @@ class EventsAPI(APIView):
         project = project_get_for_user(user=request.user, project_id=project_id)
         tz = ZoneInfo(project.timezone)
         q = request.query_params
-        try:
-            filters = EventFilters(
-                event=q.get("event", ""),
-                distinct_id=q.get("distinct_id", ""),
-                date_from=date_bound(q.get("date_from"), field="date_from", tz=tz, end=False),
-                date_to=date_bound(q.get("date_to"), field="date_to", tz=tz, end=True),
-            )
-            page = events_list(
-                project_id=project.id,
-                filters=filters,
-                cursor=cursor_decode(q["cursor"]) if q.get("cursor") else None,
-                limit=int_param(q.get("limit"), field="limit", default=100, low=1, high=1000),
-            )
-        except ParamError as error:
-            return param_error_response(error)
+        filters = EventFilters(
+            event=q.get("event", ""),
+            distinct_id=q.get("distinct_id", ""),
+            date_from=date_bound(q.get("date_from"), field="date_from", tz=tz, end=False),
+            date_to=date_bound(q.get("date_to"), field="date_to", tz=tz, end=True),
+        )
+        page = events_list(
+            project_id=project.id,
+            filters=filters,
+            cursor=cursor_decode(q["cursor"]) if q.get("cursor") else None,
+            limit=int_param(q.get("limit"), field="limit", default=100, low=1, high=1000),
+        )
         next_url = None
         if page.next_cursor:
             params = q.copy()
@@ -111,11 +105,8 @@ class InsightAPI(APIView):
 
     def get(self, request, project_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id)
-        try:
-            date_range = date_range_resolve(params=request.query_params, tz_name=project.timezone)
-            return Response(self.compute(project, date_range, request.query_params))
-        except ParamError as error:
-            return param_error_response(error)
+        date_range = date_range_resolve(params=request.query_params, tz_name=project.timezone)
+        return Response(self.compute(project, date_range, request.query_params))
 
     def compute(self, project, date_range, params) -> dict:
         raise NotImplementedError

@@ -29,10 +29,10 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.http import Http404
 
 from apps.analytics.live import LIVE_MAX_EVENTS, live_group
 from apps.projects.selectors import project_get_for_user
+from pulseboard.errors import NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ REASONS = {CLOSE_NOT_AUTHENTICATED: "Log in to watch the live feed.", CLOSE_NOT_
 def _is_member(user, project_id: int) -> bool:
     try:
         project_get_for_user(user=user, project_id=project_id)
-    except Http404:
+    except NotFound:
         return False
     return True
 

@@ -13,13 +13,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from apps.analytics.sql import OPERATORS, PropertyFilter
-
-
-class ParamError(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+from pulseboard.errors import ParamError
 
 
 def date_bound(value: str | None, *, field: str, tz: ZoneInfo, end: bool) -> datetime | None:

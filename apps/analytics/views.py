@@ -24,7 +24,6 @@ from apps.analytics.params import (
     INTERVALS,
     PRESETS,
     DateRange,
-    ParamError,
     Series,
     cursor_decode,
     date_range_resolve,
@@ -34,6 +33,7 @@ from apps.analytics.params import (
 from apps.analytics.sql import OPERATORS, PropertyFilter
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.selectors import project_get_for_user
+from pulseboard.errors import ParamError
 from pulseboard.htmx import page, vary_on_htmx, wants_partial
 
 EXPLORER_PAGE = 50

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.analytics.api import param_error_response
-from apps.analytics.params import ParamError, date_range_resolve
+from apps.analytics.params import date_range_resolve
 from apps.funnels import selectors, services
 from apps.funnels.models import definition_build
 from apps.funnels.serializers import FunnelQuerySerializer, FunnelResultsSerializer, FunnelSerializer, funnel_fields
@@ -22,12 +20,6 @@ RANGE_PARAMETERS = [
     OpenApiParameter("date_from", OpenApiTypes.STR, description="ISO date or date-time; a date is the start of that day in the project timezone."),
     OpenApiParameter("date_to", OpenApiTypes.STR, description="ISO date (inclusive) or date-time."),
 ]
-
-
-def validation_error_response(error: ValidationError) -> Response:
-    """A service's ValidationError as a DRF-style 400: ``{"field": ["message", ...]}``."""
-    body = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
-    return Response(body, status=400)
 
 
 def _funnel_response(funnel, status: int = 200) -> Response:
@@ -47,10 +39,7 @@ class FunnelListAPI(APIView):
         project = project_get_for_user(user=request.user, project_id=project_id)
         serializer = FunnelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            funnel = services.funnel_create(project=project, created_by=request.user, **funnel_fields(serializer.validated_data))
-        except ValidationError as error:
-            return validation_error_response(error)
+        funnel = services.funnel_create(project=project, created_by=request.user, **funnel_fields(serializer.validated_data))
         return _funnel_response(funnel, status=201)
 
 
@@ -71,10 +60,7 @@ class FunnelDetailAPI(APIView):
         funnel = selectors.funnel_get(project=project, funnel_id=funnel_id)
         serializer = FunnelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            funnel = services.funnel_update(funnel=funnel, **funnel_fields(serializer.validated_data))
-        except ValidationError as error:
-            return validation_error_response(error)
+        funnel = services.funnel_update(funnel=funnel, **funnel_fields(serializer.validated_data))
         return _funnel_response(funnel)
 
     @extend_schema(tags=TAGS, summary="Delete a funnel", responses={204: None})
@@ -105,10 +91,7 @@ class FunnelResultsAPI(APIView):
     def get(self, request, project_id: int, funnel_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id)
         funnel = selectors.funnel_get(project=project, funnel_id=funnel_id)
-        try:
-            date_range = date_range_resolve(params=request.query_params, tz_name=project.timezone)
-        except ParamError as error:
-            return param_error_response(error)
+        date_range = date_range_resolve(params=request.query_params, tz_name=project.timezone)
         breakdown = request.query_params.get("breakdown")
         definition = funnel.definition(breakdown=breakdown.strip() if breakdown is not None else None)
         return Response(selectors.funnel_results(project=project, definition=definition, date_range=date_range))
@@ -127,12 +110,9 @@ class FunnelQueryAPI(APIView):
         serializer = FunnelQuerySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            date_range = date_range_resolve(
-                params={k: data[k] for k in ("range", "date_from", "date_to") if data.get(k)}, tz_name=project.timezone
-            )
-        except ParamError as error:
-            return param_error_response(error)
+        date_range = date_range_resolve(
+            params={k: data[k] for k in ("range", "date_from", "date_to") if data.get(k)}, tz_name=project.timezone
+        )
         fields = funnel_fields(data)
         definition = definition_build(
             steps=fields["steps"],

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from django.db.models import Count, Prefetch, QuerySet
-from django.http import Http404
 
 from apps.analytics.params import DateRange, date_range_resolve
 from apps.funnels.engine import FunnelDefinition, funnel_run
 from apps.funnels.models import Funnel, FunnelStep
 from apps.projects.models import Project
+from pulseboard.errors import NotFound
 
 PREVIEW_RANGE = "30d"
 
@@ -30,7 +30,7 @@ def funnels_for_project(*, project: Project) -> QuerySet[Funnel]:
 
 
 def funnel_get(*, project: Project, funnel_id: int) -> Funnel:
-    """A funnel of ``project`` with its steps; a 404 for any other id (never says it exists)."""
+    """A funnel of ``project`` with its steps; :class:`NotFound` for any other id (never says it exists)."""
     funnel = (
         Funnel.objects.filter(project=project, id=funnel_id)
         .select_related("created_by", "project")
@@ -38,7 +38,7 @@ def funnel_get(*, project: Project, funnel_id: int) -> Funnel:
         .first()
     )
     if funnel is None:
-        raise Http404("No such funnel.")
+        raise NotFound("No such funnel.")
     return funnel
 
 

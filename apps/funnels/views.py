@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
-from apps.analytics.params import PRESETS, ParamError, date_range_resolve
+from apps.analytics.params import PRESETS, date_range_resolve
 from apps.analytics.views import _date_controls, _event_names, _range
 from apps.funnels import selectors, services
 from apps.funnels.engine import MAX_STEPS
@@ -28,6 +28,7 @@ from apps.funnels.forms import MODE_HELP, FunnelForm, StepForm, StepFormSet
 from apps.funnels.models import Funnel, definition_build
 from apps.projects.models import Project
 from apps.projects.selectors import project_get_for_user
+from pulseboard.errors import ParamError
 from pulseboard.htmx import go, page
 
 NEW_FUNNEL_ROWS = 3

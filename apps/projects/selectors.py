@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Case, When
-from django.http import Http404
 from django.utils import timezone
 
 from apps.projects.models import Membership, PersonalAPIKey, Project
+from pulseboard.errors import NotFound
 from pulseboard.prepared import PreparedLookup
 
 # Ingest looks a key up on every request; a short in-process cache keeps that off the
@@ -66,14 +66,14 @@ def project_ids_for_user(*, user: AbstractBaseUser) -> frozenset[int]:
 
 
 def project_get_for_user(*, user: AbstractBaseUser, project_id: int) -> Project:
-    """The project if ``user`` is a member. Anything else is a 404: we never say it exists."""
+    """The project if ``user`` is a member. Anything else is :class:`NotFound`: we never say it exists."""
     if not user.is_authenticated or not 0 < int(project_id) < 2**63:
-        raise Http404("No such project.")
+        raise NotFound("No such project.")
     # Every page and API call of a project runs this, so it is prepared SQL rather than a
     # queryset compiled afresh each time (0.44 ms a request before, about 0.1 ms now).
     project = _PROJECT_OF_MEMBER.get([project_id, user.pk])
     if project is None:
-        raise Http404("No such project.")
+        raise NotFound("No such project.")
     return project
 
 
@@ -121,7 +121,7 @@ def memberships_for_project(*, project: Project):
 def membership_get_in_project(*, project: Project, membership_id: int) -> Membership:
     membership = Membership.objects.select_related("user", "project").filter(project=project, id=membership_id).first()
     if membership is None:
-        raise Http404("No such member.")
+        raise NotFound("No such member.")
     return membership
 
 

@@ -17,13 +17,14 @@ import orjson
 import pytest
 from rest_framework.test import APIClient
 
-from apps.analytics.params import ParamError, date_range_resolve
+from apps.analytics.params import date_range_resolve
 from apps.analytics.tests import reference as ref
 from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, event_validate
 from apps.projects.models import Project
 from apps.projects.services import personal_api_key_create
 from conftest import MembershipFactory
 from pulseboard import clickhouse
+from pulseboard.errors import ParamError
 
 pytestmark = pytest.mark.django_db
 

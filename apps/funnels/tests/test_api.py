@@ -145,13 +145,16 @@ def test_bad_definitions_get_field_errors(member, reader, change, field):
         if response is None:
             continue
         assert response.status_code == 400
-        assert field in response.json(), response.json()
+        body = response.json()
+        assert body["error"] == "invalid_input" and body["field"].split(".")[0] == field, body
+        assert body["errors"][0] == {"field": body["field"], "message": body["message"]}
     assert not Funnel.objects.exists()
 
 
 def test_step_count_error_is_readable(member, reader):
     response = reader.post(base(member.project.id), {**BODY, "steps": [{"event": "a"}]}, format="json")
-    assert response.json() == {"steps": ["A funnel needs between 2 and 20 steps."]}
+    message = "A funnel needs between 2 and 20 steps."
+    assert response.json() == {"error": "invalid_input", "message": message, "field": "steps", "errors": [{"field": "steps", "message": message}]}
 
 
 def test_bad_put_changes_nothing(member, reader):

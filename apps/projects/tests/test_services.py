@@ -81,11 +81,11 @@ def test_timezone_must_be_an_iana_name():
 
 
 def test_only_members_get_a_project():
-    from django.http import Http404
+    from pulseboard.errors import NotFound
 
     a, b = MembershipFactory(), MembershipFactory()
     assert project_get_for_user(user=a.user, project_id=a.project.id) == a.project
-    with pytest.raises(Http404):
+    with pytest.raises(NotFound):
         project_get_for_user(user=a.user, project_id=b.project.id)
 
 

@@ -1,0 +1,29 @@
+"""The errors business logic raises on purpose, in its own words.
+
+Services and selectors never speak HTTP: they raise these, and the edge maps them. A page
+answers :class:`NotFound` with the 404 page (:class:`pulseboard.middleware.DomainErrorMiddleware`),
+a JSON API with its error shape (:func:`pulseboard.api.exception_handler`), a socket with
+its close code. Invalid input found by a service is Django's ``ValidationError``, mapped
+the same way.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of the errors raised on purpose (anything else is a bug)."""
+
+
+class NotFound(DomainError):
+    """No such object, or one the caller may not know exists: the two are never told apart."""
+
+
+class ParamError(DomainError, ValueError):
+    """A request parameter that cannot be used, named by ``field``."""
+
+    code = "invalid_parameter"
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
