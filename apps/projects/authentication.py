@@ -4,7 +4,8 @@ from axes.backends import AxesStandaloneBackend
 from django.contrib.auth import backends, get_user_model
 from rest_framework import authentication, exceptions
 
-from apps.projects.selectors import personal_api_key_authenticate
+from apps.projects.selectors import personal_api_key_get
+from apps.projects.services import personal_api_key_used
 from pulseboard.prepared import PreparedLookup
 
 
@@ -53,12 +54,13 @@ class PersonalAPIKeyAuthentication(authentication.BaseAuthentication):
         secret = secret.strip()
         if not secret:
             raise exceptions.AuthenticationFailed("Empty Bearer token.")
-        user = personal_api_key_authenticate(secret=secret)
-        if user is None:
+        key = personal_api_key_get(secret=secret)
+        if key is None:
             raise exceptions.AuthenticationFailed(
                 "Invalid personal API key. Reading needs a personal key; project ingest keys are write-only."
             )
-        return user, None
+        personal_api_key_used(key=key)
+        return key.user, None
 
     def authenticate_header(self, request):
         return self.keyword

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Case, When
-from django.utils import timezone
 
 from apps.projects.models import Membership, PersonalAPIKey, Project
 from pulseboard.errors import NotFound
@@ -87,14 +86,12 @@ def personal_key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def personal_api_key_authenticate(*, secret: str) -> AbstractBaseUser | None:
+def personal_api_key_get(*, secret: str) -> PersonalAPIKey | None:
+    """The key with this secret, its user loaded; None if unknown or its user is inactive."""
     key = PersonalAPIKey.objects.select_related("user").filter(secret_hash=personal_key_hash(secret)).first()
     if key is None or not key.user.is_active:
         return None
-    now = timezone.now()
-    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-        PersonalAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    return key.user
+    return key
 
 
 def memberships_for_user(*, user: AbstractBaseUser):

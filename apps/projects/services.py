@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.projects.models import Membership, PersonalAPIKey, Project
 from apps.projects.selectors import personal_key_hash, project_key_cache_clear
@@ -117,6 +119,21 @@ def personal_api_key_create(*, user: AbstractBaseUser, label: str) -> IssuedKey:
         user=user, label=label, prefix=secret[: len(PERSONAL_KEY_PREFIX) + 6], secret_hash=personal_key_hash(secret)
     )
     return IssuedKey(key=key, secret=secret)
+
+
+# A key used again within this many seconds is not written again: reads stay reads.
+KEY_LAST_USED_RESOLUTION_SECONDS = 60
+
+
+def personal_api_key_used(*, key: PersonalAPIKey, now: datetime | None = None) -> bool:
+    """Record that ``key`` authenticated a request (shown as "last used"), at most once a
+    minute per key. True if it was written."""
+    now = now or timezone.now()
+    if key.last_used_at is not None and (now - key.last_used_at).total_seconds() <= KEY_LAST_USED_RESOLUTION_SECONDS:
+        return False
+    PersonalAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    key.last_used_at = now
+    return True
 
 
 def personal_api_key_revoke(*, user: AbstractBaseUser, key_id: int) -> bool:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.projects.models import Membership, PersonalAPIKey, Project
-from apps.projects.selectors import personal_api_key_authenticate, project_for_ingest_key
+from apps.projects.selectors import personal_api_key_get, project_for_ingest_key
 from conftest import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -368,7 +368,7 @@ def test_personal_key_secret_is_shown_once_and_works(owner_client, member):
     assert "it will not be shown again" in html
     secret = _secret_in(html)
 
-    assert personal_api_key_authenticate(secret=secret) == member.user
+    assert personal_api_key_get(secret=secret).user == member.user
     later = owner_client.get(settings_url(member.project)).content.decode()
     assert "Nightly export" in later
     assert secret not in later
@@ -430,7 +430,7 @@ def test_revoking_a_personal_key(owner_client, member):
     response = owner_client.post(revoke, **HTMX)
 
     assert "Key revoked" in response.content.decode()
-    assert personal_api_key_authenticate(secret=secret) is None
+    assert personal_api_key_get(secret=secret) is None
     assert "temp" not in owner_client.get(settings_url(member.project)).content.decode()
 
 
@@ -440,7 +440,7 @@ def test_cannot_revoke_someone_elses_key(owner_client, member):
     issued = personal_api_key_create(user=UserFactory(), label="theirs")
     revoke = reverse("personal-key-revoke", kwargs={"project_id": member.project.id, "key_id": issued.key.id})
     assert owner_client.post(revoke).status_code == 404
-    assert personal_api_key_authenticate(secret=issued.secret) is not None
+    assert personal_api_key_get(secret=issued.secret) is not None
 
 
 # --- Settings: project and members ----------------------------------------------------------------
