@@ -9,9 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.analytics import selectors
-from apps.analytics.params import cursor_decode, date_bound, date_range_resolve, filters_parse, int_param, series_parse
+from apps.analytics.params import cursor_decode, int_param, series_parse, trend_series_check
 from apps.analytics.selectors import EventFilters, events_list
 from apps.projects.selectors import project_get_for_user
+from apps.query.dates import date_bound, date_range_resolve
+from apps.query.filters import property_filters_parse
 from pulseboard.errors import ParamError
 
 
@@ -159,12 +161,8 @@ class TrendsAPI(InsightAPI):
     def compute(self, project, date_range, params):
         series = series_parse(params.get("events"), params.get("math"))
         breakdown = params.get("breakdown") or None
-        if any(s.math in ("wau", "mau") for s in series):
-            if date_range.interval == "hour":
-                raise ParamError("math", "wau and mau need a day or week interval")
-            if breakdown:
-                raise ParamError("breakdown", "a breakdown works with total and unique math")
-        filters = filters_parse(params.get("filters"))
+        trend_series_check(series=series, date_range=date_range, breakdown=breakdown)
+        filters = property_filters_parse(params.get("filters"))
         return selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
 
 

@@ -1,4 +1,5 @@
-"""Parsing of the query parameters the analytics API and pages share."""
+"""Parsing of the query parameters the analytics API and pages share (the date range and
+property filters are the shared vocabulary's: :mod:`apps.query`)."""
 
 from __future__ import annotations
 
@@ -6,37 +7,10 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta, timezone
 
-import orjson
-
-from apps.analytics.sql import OPERATORS, PropertyFilter
+from apps.query.dates import DateRange
 from pulseboard.errors import ParamError
-
-
-def date_bound(value: str | None, *, field: str, tz: ZoneInfo, end: bool) -> datetime | None:
-    """An ISO date or date-time as a UTC instant.
-
-    A date is a whole day in the project's timezone: as ``date_from`` it means that day's
-    start, as ``date_to`` the start of the next day (the range is half-open). A date-time
-    without an offset is read in the project's timezone.
-    """
-    if value is None or value == "":
-        return None
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            if end:
-                day += timedelta(days=1)
-            return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ParamError(field, f"{value!r} is not an ISO date (2026-11-22) or date-time (2026-11-22T10:00:00Z)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(timezone.utc)
 
 
 def int_param(value: str | None, *, field: str, default: int, low: int, high: int) -> int:
@@ -66,162 +40,9 @@ def cursor_decode(value: str) -> tuple[datetime, str]:
         raise ParamError("cursor", "is not a cursor this API returned") from None
 
 
-# --- Date ranges of whole buckets -----------------------------------------------------------
-
-INTERVALS = ("hour", "day", "week")
-PRESETS = {"24h": ("24 hours", "hour"), "7d": ("7 days", "day"), "30d": ("30 days", "day"), "90d": ("90 days", "day")}
-DEFAULT_PRESET = "30d"
-MAX_BUCKETS = 2500
-BUCKET_HOURS = {"hour": timedelta(hours=1), "day": timedelta(hours=24), "week": timedelta(hours=24 * 7)}
-
-
-def _floor_local(moment: datetime, interval: str, tz: ZoneInfo) -> datetime:
-    """The start of the bucket holding ``moment``, as a UTC instant (same rule as ClickHouse's
-    toStartOfHour / toStartOfDay / toMonday in the project's timezone)."""
-    local = moment.astimezone(tz)
-    if interval == "hour":
-        local = local.replace(minute=0, second=0, microsecond=0)
-        return local.astimezone(timezone.utc)
-    day = local.date()
-    if interval == "week":
-        day -= timedelta(days=day.weekday())
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
-
-
-def _next_bucket(start: datetime, interval: str, tz: ZoneInfo) -> datetime:
-    if interval == "hour":
-        return start + timedelta(hours=1)
-    step = 7 if interval == "week" else 1
-    day = start.astimezone(tz).date() + timedelta(days=step)
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
-
-
-@dataclass(frozen=True)
-class _Buckets:
-    starts: tuple[datetime, ...]
-    epochs: tuple[int, ...]
-    labels: tuple[str, ...]
-
-
-@lru_cache(maxsize=256)
-def _bucket_table(date_from: datetime, date_to: datetime, interval: str, tz: ZoneInfo) -> _Buckets:
-    """The buckets of a range. Every request for a preset in the same hour asks for the same
-    range, so they are worked out once (a range of hours walks its zone's offsets hour by hour)."""
-    starts, current = [], date_from
-    while current < date_to:
-        starts.append(current)
-        current = _next_bucket(current, interval, tz)
-    fmt = "%Y-%m-%d %H:%M" if interval == "hour" else "%Y-%m-%d"
-    return _Buckets(
-        starts=tuple(starts),
-        epochs=tuple(int(start.timestamp()) for start in starts),
-        labels=tuple(start.astimezone(tz).strftime(fmt) for start in starts),
-    )
-
-
-@dataclass(frozen=True)
-class DateRange:
-    """A half-open UTC range ``[date_from, date_to)`` made of whole buckets in ``tz``."""
-
-    date_from: datetime
-    date_to: datetime
-    interval: str
-    tz: ZoneInfo
-    preset: str | None = None
-
-    @property
-    def timezone_name(self) -> str:
-        return self.tz.key
-
-    @property
-    def _buckets(self) -> _Buckets:
-        return _bucket_table(self.date_from, self.date_to, self.interval, self.tz)
-
-    def bucket_starts(self) -> list[datetime]:
-        """The UTC start of every bucket."""
-        return list(self._buckets.starts)
-
-    def bucket_epochs(self) -> tuple[int, ...]:
-        """The start of every bucket in Unix seconds, as ClickHouse returns bucket keys."""
-        return self._buckets.epochs
-
-    def labels(self) -> list[str]:
-        return list(self._buckets.labels)
-
-    def days(self) -> list[date]:
-        """Every local day the range touches."""
-        first = self.date_from.astimezone(self.tz).date()
-        last = (self.date_to - timedelta(microseconds=1)).astimezone(self.tz).date()
-        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-    def previous(self) -> "DateRange":
-        """The range of the same length just before this one (for % change)."""
-        count = len(self.bucket_starts())
-        if self.interval == "hour":
-            start = self.date_from - timedelta(hours=count)
-        else:
-            days = count * (7 if self.interval == "week" else 1)
-            day = self.date_from.astimezone(self.tz).date() - timedelta(days=days)
-            start = datetime.combine(day, time(0), tzinfo=self.tz).astimezone(timezone.utc)
-        return DateRange(start, self.date_from, self.interval, self.tz)
-
-    def query_params(self) -> dict[str, str]:
-        """URL parameters that reproduce this range."""
-        if self.preset:
-            return {"range": self.preset, "interval": self.interval}
-        last = (self.date_to - timedelta(microseconds=1)).astimezone(self.tz).date()
-        return {"date_from": self.date_from.astimezone(self.tz).date().isoformat(), "date_to": last.isoformat(), "interval": self.interval}
-
-
-def date_range_resolve(
-    *, params, tz_name: str, now: datetime | None = None, default_preset: str = DEFAULT_PRESET
-) -> DateRange:
-    """Read ``range`` (a preset), or ``date_from``/``date_to``, and ``interval`` from request params.
-
-    Presets end with the current bucket: ``7d`` is today and the 6 days before, ``24h`` the
-    current hour and the 23 before. Custom ranges are widened to whole buckets. Everything
-    is in the project's timezone.
-    """
-    tz = ZoneInfo(tz_name)
-    now = now or datetime.now(timezone.utc)
-    interval = params.get("interval") or None
-    if interval is not None and interval not in INTERVALS:
-        raise ParamError("interval", f"must be one of {', '.join(INTERVALS)}")
-    custom = params.get("date_from") or params.get("date_to")
-    preset = params.get("range") or (None if custom else default_preset)
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ParamError("range", f"must be one of {', '.join(PRESETS)}")
-        interval = interval or PRESETS[preset][1]
-        if preset == "24h":
-            end = _next_bucket(_floor_local(now, "hour", tz), "hour", tz)
-            start = end - timedelta(hours=24)
-        else:
-            days = int(preset[:-1])
-            today = now.astimezone(tz).date()
-            start = datetime.combine(today - timedelta(days=days - 1), time(0), tzinfo=tz).astimezone(timezone.utc)
-            end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
-    else:
-        interval = interval or "day"
-        start = date_bound(params.get("date_from"), field="date_from", tz=tz, end=False)
-        end = date_bound(params.get("date_to"), field="date_to", tz=tz, end=True)
-        if start is None or end is None:
-            raise ParamError("date_from" if start is None else "date_to", "a custom range needs both date_from and date_to")
-        if end <= start:
-            raise ParamError("date_to", "must be after date_from")
-    start = _floor_local(start, interval, tz)
-    end_floor = _floor_local(end - timedelta(microseconds=1), interval, tz)
-    end = _next_bucket(end_floor, interval, tz)
-    # Counted before the buckets are listed (a local day is 23 to 25 hours; rounding absorbs that).
-    if round((end - start) / BUCKET_HOURS[interval]) > MAX_BUCKETS:
-        raise ParamError("interval", f"the range has more than {MAX_BUCKETS} {interval} buckets; pick a longer interval")
-    return DateRange(start, end, interval, tz, preset)
-
-
 # --- Insight parameters -----------------------------------------------------------------------
 
 MAX_SERIES = 10
-MAX_FILTERS = 10
 MATHS = ("total", "unique", "wau", "mau")
 
 
@@ -249,27 +70,11 @@ def series_parse(events: str | None, math: str | None):
     return [Series(event=name, math=m) for name, m in zip(names, maths)]
 
 
-def filters_parse(value: str | None):
-    """``filters`` is a JSON list of ``{"key", "operator", "value"}``; operators are
-    equals, not_equals, contains and is_set (which takes no value)."""
-    if not value:
-        return []
-    try:
-        items = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        raise ParamError("filters", 'must be a JSON list like [{"key": "plan", "operator": "equals", "value": "pro"}]') from None
-    if not isinstance(items, list) or len(items) > MAX_FILTERS:
-        raise ParamError("filters", f"must be a JSON list of at most {MAX_FILTERS} filters")
-    parsed = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not item["key"]:
-            raise ParamError("filters", f"filter {i} needs a property name in 'key'")
-        operator = item.get("operator", "equals")
-        if operator not in OPERATORS:
-            raise ParamError("filters", f"filter {i}: operator must be one of {', '.join(OPERATORS)}")
-        raw = item.get("value", "")
-        if operator != "is_set" and not isinstance(raw, (str, int, float, bool)):
-            raise ParamError("filters", f"filter {i} needs a value")
-        text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
-        parsed.append(PropertyFilter(key=item["key"], operator=operator, value=text))
-    return parsed
+def trend_series_check(*, series: list[Series], date_range: DateRange, breakdown: str | None) -> None:
+    """WAU and MAU are counted over trailing days: they need day or week buckets, and take no
+    breakdown."""
+    if any(s.math in ("wau", "mau") for s in series):
+        if date_range.interval == "hour":
+            raise ParamError("math", "WAU and MAU need a day or week interval")
+        if breakdown:
+            raise ParamError("breakdown", "a breakdown works with total and unique math")

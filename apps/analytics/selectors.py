@@ -14,15 +14,17 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from apps.analytics import daymap, sql
-from apps.analytics.params import DateRange, Series, cursor_encode
-from apps.analytics.sql import PropertyFilter
+from apps.analytics.params import Series, cursor_encode
+from apps.query.breakdown import OTHER, breakdown_label
+from apps.query.dates import DateRange
+from apps.query.filters import PropertyFilter
+from apps.query.sql import property_filters
 from pulseboard import clickhouse
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=timezone.utc)
 MAX_UUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 WINDOWS = {"wau": 7, "mau": 30}
-OTHER = "$other"
 
 
 def _range_params(project_id: int, date_range: DateRange, **extra) -> dict:
@@ -114,7 +116,7 @@ def _persons_in_window_group(
         source = "raw"
         params["span_from"] = daymap.local_midnight(first, tz)
         params["span_to"] = daymap.local_midnight(last + timedelta(days=1), tz)
-        filters_sql = sql.property_filters(list(filters), params)
+        filters_sql = property_filters(list(filters), params)
     else:
         source = "event" if event else "all"
         params.update(first_utc_day=days.first_utc_day, last_utc_day=days.last_utc_day)
@@ -216,8 +218,7 @@ def _label(series: Series, breakdown_value: str | None) -> str:
     math = {"total": "total", "unique": "unique users", "wau": "WAU", "mau": "MAU"}[series.math]
     if breakdown_value is None:
         return f"{series.event} · {math}"
-    shown = "Other" if breakdown_value == OTHER else (breakdown_value or "(none)")
-    return f"{series.event} · {shown}"
+    return f"{series.event} · {breakdown_label(breakdown_value)}"
 
 
 def trends(
@@ -273,7 +274,7 @@ def _raw_lines(
     *, project_id: int, date_range: DateRange, series: Series, breakdown: str | None, filters: list[PropertyFilter]
 ) -> list[TrendLine]:
     params = _range_params(project_id, date_range, event=series.event)
-    filters_sql = sql.property_filters(filters, params)
+    filters_sql = property_filters(filters, params)
     if breakdown is not None:
         params["breakdown"] = breakdown
     rows = clickhouse.query(sql.raw_series(date_range.interval, series.math, filters_sql, breakdown is not None), params).rows
@@ -400,7 +401,7 @@ def _events_params(project_id: int, filters: EventFilters) -> tuple[dict, str]:
         "anonymous_id": filters.anonymous_id,
         "person": filters.person,
     }
-    return params, sql.property_filters(list(filters.properties), params)
+    return params, property_filters(list(filters.properties), params)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ Conventions shared by every query here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from apps.query.sql import property_text
 
 # The one definition of who a user is, as text. events.person_key = cityHash64(PERSON_ID).
 PERSON_ID = "if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, distinct_id))"
@@ -35,53 +35,6 @@ _BUCKETS = {
 def bucket(interval: str, column: str) -> str:
     """The start of ``column``'s bucket in the project's timezone, as a Unix timestamp."""
     return "toUnixTimestamp(" + _BUCKETS[interval].format(column=column) + ")"
-
-
-# --- Property filters ------------------------------------------------------------------------
-
-OPERATORS = ("equals", "not_equals", "contains", "is_set")
-
-
-def property_text(key_param: str) -> str:
-    """A property's value as text: strings as they are, anything else as its JSON."""
-    key = "{" + key_param + ":String}"
-    return f"if(JSONType(properties, {key}) = 'String', JSONExtractString(properties, {key}), JSONExtractRaw(properties, {key}))"
-
-
-@dataclass(frozen=True)
-class PropertyFilter:
-    key: str
-    operator: str
-    value: str = ""
-
-
-def property_filters(filters: list[PropertyFilter], params: dict, prefix: str = "f") -> str:
-    """``AND``-ed conditions for ``filters``; keys and values go into ``params`` under
-    names that start with ``prefix``.
-
-    equals / contains (case-insensitive) / is_set need the property to be present;
-    not_equals also matches events that do not have it.
-    """
-    parts = []
-    for i, f in enumerate(filters):
-        key, value = f"{prefix}k{i}", f"{prefix}v{i}"
-        params[key] = f.key
-        has = f"JSONHas(properties, {{{key}:String}})"
-        text = property_text(key)
-        if f.operator == "is_set":
-            parts.append(has)
-        elif f.operator == "equals":
-            params[value] = f.value
-            parts.append(f"({has} AND {text} = {{{value}:String}})")
-        elif f.operator == "not_equals":
-            params[value] = f.value
-            parts.append(f"NOT ({has} AND {text} = {{{value}:String}})")
-        elif f.operator == "contains":
-            params[value] = f.value
-            parts.append(f"({has} AND positionCaseInsensitiveUTF8({text}, {{{value}:String}}) > 0)")
-        else:
-            raise ValueError(f"unknown operator {f.operator!r}")
-    return "".join(f"\n  AND {part}" for part in parts)
 
 
 # --- Counting over time ----------------------------------------------------------------------

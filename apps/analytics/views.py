@@ -9,7 +9,7 @@ page and in the API are the same numbers.
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -20,25 +20,16 @@ from django.urls import reverse
 
 from apps.analytics import selectors
 from apps.analytics.live import live_socket_path
-from apps.analytics.params import (
-    INTERVALS,
-    PRESETS,
-    DateRange,
-    Series,
-    cursor_decode,
-    date_range_resolve,
-    filters_parse,
-    series_parse,
-)
-from apps.analytics.sql import OPERATORS, PropertyFilter
+from apps.analytics.params import Series, cursor_decode, series_parse, trend_series_check
 from apps.ingest.selectors import event_names_by_volume
+from apps.query.dates import DateRange, date_controls, date_range_from_query
+from apps.query.filters import OPERATOR_CHOICES, FilterError, PropertyFilter, property_filters_clean, property_filters_parse
 from apps.projects.selectors import project_get_for_user
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page, vary_on_htmx, wants_partial
 
 EXPLORER_PAGE = 50
 NEW_EVENTS_POLL_SECONDS = 10
-OPERATOR_LABELS = {"equals": "equals", "not_equals": "does not equal", "contains": "contains", "is_set": "is set"}
 
 
 def _render(request: HttpRequest, partial: str, context: dict, status: int = 200) -> HttpResponse:
@@ -47,30 +38,12 @@ def _render(request: HttpRequest, partial: str, context: dict, status: int = 200
 
 def _error(request: HttpRequest, project, error: ParamError, title: str) -> HttpResponse:
     return _render(
-        request, "analytics/partials/param_error.html", {"project": project, "error": error, "title": title}, status=400
+        request, "query/partials/param_error.html", {"project": project, "error": error, "title": title}, status=400
     )
 
 
-def _date_controls(request: HttpRequest, date_range: DateRange, *, intervals=INTERVALS, keep=()) -> dict:
-    """Context of the date-controls partial, keeping the page's other parameters."""
-    last_day = (date_range.date_to - timedelta(microseconds=1)).astimezone(date_range.tz).date()
-    hidden = [(k, v) for k in keep for v in request.GET.getlist(k) if v]
-    return {
-        "presets": [(value, label) for value, (label, _) in PRESETS.items()],
-        "preset": date_range.preset,
-        "date_from": date_range.date_from.astimezone(date_range.tz).date().isoformat(),
-        "date_to": last_day.isoformat(),
-        "interval": date_range.interval,
-        "intervals": list(intervals),
-        "hidden": hidden,
-    }
-
-
 def _range(request: HttpRequest, project) -> DateRange:
-    params = request.GET.copy()
-    if params.get("preset"):  # the date controls send the preset they show as `preset`
-        params["range"] = params["preset"]
-    return date_range_resolve(params=params, tz_name=project.timezone)
+    return date_range_from_query(params=request.GET, tz_name=project.timezone)
 
 
 def _chart(kind: str, labels: list[str], datasets: list[dict], **options) -> dict:
@@ -98,7 +71,7 @@ def overview(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         "project": project,
         "title": "Overview",
-        "date_controls": _date_controls(request, date_range),
+        "date_controls": date_controls(params=request.GET, date_range=date_range),
         "data": data,
         "top_events": top_events,
         "cards": [
@@ -140,17 +113,20 @@ def _form_series(request: HttpRequest) -> tuple[str | None, str | None]:
 
 
 def _form_filters(request: HttpRequest) -> list[PropertyFilter]:
-    """``filters`` as JSON (the API's form), or the page form's repeated fkey/fop/fvalue rows."""
+    """``filters`` as JSON (the API's form), or the page form's repeated fkey/fop/fvalue rows
+    (rows without a key ignored)."""
     q = request.GET
     if q.get("filters"):
-        return filters_parse(q["filters"])
-    found = []
-    for key, op, value in zip(q.getlist("fkey"), q.getlist("fop"), q.getlist("fvalue")):
-        if key.strip():
-            if op not in OPERATORS:
-                raise ParamError("filters", f"operator must be one of {', '.join(OPERATORS)}")
-            found.append(PropertyFilter(key=key.strip(), operator=op, value=value))
-    return found
+        return property_filters_parse(q["filters"])
+    rows = [
+        {"key": key, "operator": op, "value": value}
+        for key, op, value in zip(q.getlist("fkey"), q.getlist("fop"), q.getlist("fvalue"))
+        if key.strip()
+    ]
+    try:
+        return property_filters_clean(rows)
+    except FilterError as error:
+        raise ParamError("filters", str(error)) from None
 
 
 def _trend_request(request: HttpRequest, project) -> tuple[DateRange, list[Series], str | None, list[PropertyFilter]]:
@@ -161,11 +137,7 @@ def _trend_request(request: HttpRequest, project) -> tuple[DateRange, list[Serie
         events = names[0] if names else "$pageview"
     series = series_parse(events, math)
     breakdown = request.GET.get("breakdown") or None
-    if any(s.math in ("wau", "mau") for s in series):
-        if date_range.interval == "hour":
-            raise ParamError("math", "WAU and MAU need a day or week interval")
-        if breakdown:
-            raise ParamError("breakdown", "a breakdown works with total and unique math")
+    trend_series_check(series=series, date_range=date_range, breakdown=breakdown)
     return date_range, series, breakdown, _form_filters(request)
 
 
@@ -184,14 +156,14 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         "project": project,
         "title": "Trends",
-        "date_controls": _date_controls(request, date_range, keep=TREND_KEEP),
+        "date_controls": date_controls(params=request.GET, date_range=date_range, keep=TREND_KEEP),
         "data": data,
         "series": series,
         "breakdown": breakdown or "",
         "filters": filters,
         "range_hidden": list(date_range.query_params().items()),
         "maths": [("total", "Total events"), ("unique", "Unique users"), ("wau", "Weekly active (WAU)"), ("mau", "Monthly active (MAU)")],
-        "operators": [(op, OPERATOR_LABELS[op]) for op in OPERATORS],
+        "operators": OPERATOR_CHOICES,
         "chart_kind": chart_kind,
         "chart": _chart(chart_kind, data["buckets"], [{"label": s["label"], "data": s["data"]} for s in data["series"]]),
         "rows": list(zip(data["buckets"], zip(*[s["data"] for s in data["series"]]))),
@@ -267,7 +239,7 @@ def explorer(request: HttpRequest, project_id: int) -> HttpResponse:
         "event_names": _event_names(project),
         "q": request.GET,
         "filtered": any(request.GET.get(k) for k in EXPLORER_KEEP),
-        "date_controls": _date_controls(request, date_range, intervals=(), keep=EXPLORER_KEEP),
+        "date_controls": date_controls(params=request.GET, date_range=date_range, intervals=(), keep=EXPLORER_KEEP),
         "new_events_url": reverse("analytics-explorer-new", kwargs={"project_id": project.id})
         + "?"
         + urlencode({**{k: v for k, v in request.GET.items() if k != "cursor"}, "since": loaded_at.isoformat()}),
@@ -338,7 +310,7 @@ def users(request: HttpRequest, project_id: int) -> HttpResponse:
         "title": "Users",
         "tz": ZoneInfo(project.timezone),
         "people": people,
-        "date_controls": _date_controls(request, date_range, intervals=()),
+        "date_controls": date_controls(params=request.GET, date_range=date_range, intervals=()),
     }
     return _render(request, "analytics/partials/users_body.html", context)
 

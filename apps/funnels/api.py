@@ -8,11 +8,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.analytics.params import date_range_resolve
 from apps.funnels import selectors, services
 from apps.funnels.models import definition_build
 from apps.funnels.serializers import FunnelQuerySerializer, FunnelResultsSerializer, FunnelSerializer, funnel_fields
 from apps.projects.selectors import project_get_for_user
+from apps.query.dates import date_range_resolve
 
 TAGS = ["funnels"]
 RANGE_PARAMETERS = [

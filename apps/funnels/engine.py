@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from apps.analytics.sql import PropertyFilter
 from apps.funnels import sql
+from apps.query.breakdown import OTHER, breakdown_label
+from apps.query.filters import PropertyFilter
 from pulseboard import clickhouse
 
 MODES = ("ordered", "strict", "unordered")
 WINDOW_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 MIN_STEPS, MAX_STEPS = 2, 20
-OTHER = "$other"
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def funnel_run(*, project_id: int, definition: FunnelDefinition, date_from: date
     for is_total, value, step, *figures, _ambiguous in rows:
         (total if is_total else groups.setdefault(value, {}))[step] = tuple(figures)
     values = [
-        {"value": value, "label": "Other" if value == OTHER else (value or "(none)"), "steps": _figures(definition, figures)}
+        {"value": value, "label": breakdown_label(value), "steps": _figures(definition, figures)}
         for value, figures in groups.items()
     ]
     values.sort(key=lambda v: (v["value"] == OTHER, -v["steps"][0]["count"], v["value"]))

@@ -14,13 +14,11 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from apps.analytics.sql import OPERATORS
 from apps.funnels.engine import MAX_STEPS
 from apps.funnels.models import Funnel, filters_clean, validate_step_count, validate_window
+from apps.query.filters import KEY_MAX_LENGTH, OPERATOR_CHOICES, VALUE_MAX_LENGTH, FilterError, property_filter_clean
 
 FILTER_SLOTS = 2
-OPERATOR_LABELS = {"equals": "equals", "not_equals": "does not equal", "contains": "contains", "is_set": "is set"}
-OPERATOR_CHOICES = [(op, OPERATOR_LABELS.get(op, op)) for op in OPERATORS]
 MODE_HELP = {
     "ordered": "The steps happen in this order; other events in between are fine.",
     "strict": "Each step is the person's very next event: any other event in between breaks the funnel.",
@@ -77,9 +75,9 @@ class StepForm(forms.Form):
         super().__init__(*args, **kwargs)
         for slot in range(1, FILTER_SLOTS + 1):
             key, operator, value = _filter_field_names(slot)
-            self.fields[key] = forms.CharField(max_length=200, required=False, widget=forms.TextInput(attrs={"placeholder": "where property…"}))
+            self.fields[key] = forms.CharField(max_length=KEY_MAX_LENGTH, required=False, widget=forms.TextInput(attrs={"placeholder": "where property…"}))
             self.fields[operator] = forms.ChoiceField(choices=OPERATOR_CHOICES, required=False, initial="equals")
-            self.fields[value] = forms.CharField(max_length=1000, required=False, widget=forms.TextInput(attrs={"placeholder": "value"}))
+            self.fields[value] = forms.CharField(max_length=VALUE_MAX_LENGTH, required=False, widget=forms.TextInput(attrs={"placeholder": "value"}))
 
     def filter_slots(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
         """The bound fields of each filter slot, for the template."""
@@ -99,23 +97,23 @@ class StepForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         event = (data.get("event") or "").strip()
-        filters = []
+        filters, filled = [], False
         for slot in range(1, FILTER_SLOTS + 1):
-            key_name, operator_name, value_name = _filter_field_names(slot)
-            key = (data.get(key_name) or "").strip()
-            if not key:
-                continue
-            operator = data.get(operator_name) or "equals"
-            value = data.get(value_name) or ""
-            if operator != "is_set" and value == "":
-                self.add_error(value_name, "Give a value (or choose “is set”).")
-            filters.append({"key": key, "operator": operator, "value": "" if operator == "is_set" else value})
+            names = dict(zip(("key", "operator", "value"), _filter_field_names(slot)))
+            if not (data.get(names["key"]) or "").strip():
+                continue  # an empty slot
+            filled = True
+            raw = {"key": data.get(names["key"]), "operator": data.get(names["operator"]) or "equals", "value": data.get(names["value"]) or ""}
+            try:
+                filters.append(property_filter_clean(raw).as_json())
+            except FilterError as error:
+                self.add_error(names.get(error.field), error.message[:1].upper() + error.message[1:] + ".")
         try:
             more = json.loads(data.get("more_filters") or "[]")
             filters += filters_clean(more)
         except (ValueError, ValidationError):
             self.add_error(None, "The step's other filters are not valid any more; edit them through the API.")
-        if not event and (filters or (data.get("label") or "").strip()):
+        if not event and (filled or filters or (data.get("label") or "").strip()):
             self.add_error("event", "Name the event of this step, or clear the row.")
         data["step"] = {"event": event, "label": (data.get("label") or "").strip(), "filters": filters} if event else None
         return data

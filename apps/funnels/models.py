@@ -13,10 +13,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from apps.analytics.params import MAX_FILTERS
-from apps.analytics.sql import OPERATORS, PropertyFilter
 from apps.funnels.engine import MAX_STEPS, MIN_STEPS, MODES, WINDOW_UNITS, FunnelDefinition, Step
 from apps.projects.models import Project
+from apps.query.filters import FilterError, PropertyFilter, property_filters_clean
 
 # The longest conversion window: a year, in any unit.
 MAX_WINDOW_SECONDS = 365 * 86400
@@ -24,41 +23,12 @@ STEP_COUNT_MESSAGE = f"A funnel needs between {MIN_STEPS} and {MAX_STEPS} steps.
 
 
 def filters_clean(value: Any) -> list[dict[str, str]]:
-    """A step's property filters, checked and normalised to ``[{"key", "operator", "value"}]``.
-
-    Each filter needs a property name, one of the operators of :data:`OPERATORS`, and a
-    value unless the operator is ``is_set`` (whose value is always ""). Numbers and booleans
-    are kept as their JSON text, like the insights' ``filters`` parameter.
-    """
-    if value in (None, ""):
-        return []
-    if not isinstance(value, list):
-        raise ValidationError('Filters must be a list like [{"key": "plan", "operator": "equals", "value": "pro"}].')
-    if len(value) > MAX_FILTERS:
-        raise ValidationError(f"At most {MAX_FILTERS} filters per step.")
-    cleaned = []
-    for i, item in enumerate(value, start=1):
-        if not isinstance(item, dict):
-            raise ValidationError(f'Filter {i} must be an object with "key", "operator" and "value".')
-        key = item.get("key")
-        if not isinstance(key, str) or not key.strip():
-            raise ValidationError(f"Filter {i} needs a property name.")
-        operator = item.get("operator", "equals")
-        if operator not in OPERATORS:
-            raise ValidationError(f"Filter {i}: the operator must be one of {', '.join(OPERATORS)}.")
-        raw = item.get("value", "")
-        if operator == "is_set":
-            text = ""
-        elif isinstance(raw, bool):
-            text = "true" if raw else "false"
-        elif isinstance(raw, (int, float)):
-            text = str(raw)
-        elif isinstance(raw, str) and raw != "":
-            text = raw
-        else:
-            raise ValidationError(f"Filter {i} ({key.strip()} {operator}) needs a value.")
-        cleaned.append({"key": key.strip(), "operator": operator, "value": text})
-    return cleaned
+    """A step's property filters as stored, ``[{"key", "operator", "value"}]``: checked and
+    normalised by the one rule of :mod:`apps.query.filters`; a bad one is a ValidationError."""
+    try:
+        return [f.as_json() for f in property_filters_clean(value)]
+    except FilterError as error:
+        raise ValidationError(str(error)) from None
 
 
 def validate_filters(value: Any) -> None:

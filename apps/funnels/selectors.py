@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 
 from django.db.models import Count, Prefetch, QuerySet
 
-from apps.analytics.params import DateRange, date_range_resolve
 from apps.funnels.engine import FunnelDefinition, funnel_run
 from apps.funnels.models import Funnel, FunnelStep
 from apps.projects.models import Project
+from apps.query.dates import DateRange, date_range_resolve
 from pulseboard.errors import NotFound
 
 PREVIEW_RANGE = "30d"

@@ -7,28 +7,35 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
-from apps.analytics.params import MAX_FILTERS, PRESETS
-from apps.analytics.sql import OPERATORS
 from apps.funnels.engine import MODES, WINDOW_UNITS
 from apps.funnels.models import MAX_WINDOW_SECONDS, STEP_COUNT_MESSAGE, Funnel, validate_step_count
+from apps.query.dates import PRESETS
+from apps.query.filters import KEY_MAX_LENGTH, MAX_FILTERS, OPERATORS, VALUE_MAX_LENGTH, FilterError, property_filter_clean
 
 DATETIME = serializers.DateTimeField()
 
 
 class FilterSerializer(serializers.Serializer):
-    key = serializers.CharField(max_length=200, help_text="An event property name.")
+    """A property filter, checked by the one rule of :mod:`apps.query.filters` (the fields
+    below describe it for the schema)."""
+
+    key = serializers.CharField(max_length=KEY_MAX_LENGTH, help_text="An event property name.")
     operator = serializers.ChoiceField(choices=OPERATORS, default="equals")
     value = serializers.CharField(
-        max_length=1000, required=False, allow_blank=True, default="", help_text="Compared as text; ignored by is_set."
+        max_length=VALUE_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Text, a number or true/false, compared as text (numbers and booleans as their JSON); not needed by is_set.",
     )
 
-    def validate(self, attrs: dict) -> dict:
-        if attrs["operator"] == "is_set":
-            attrs["value"] = ""
-        elif attrs.get("value", "") == "":
-            raise serializers.ValidationError({"value": f"The {attrs['operator']} operator needs a value."})
-        return attrs
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        try:
+            return property_filter_clean(data).as_json()
+        except FilterError as error:
+            raise serializers.ValidationError({error.field or api_settings.NON_FIELD_ERRORS_KEY: [error.message]}) from None
 
 
 class StepSerializer(serializers.Serializer):

@@ -74,7 +74,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apps.analytics.sql import property_filters, property_text
+from apps.query.sql import property_filters, property_text
 
 # funnel_events.order_key: milliseconds * 2**22 + the event id's first 22 bits.
 ID_BITS = 22

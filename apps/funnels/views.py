@@ -20,14 +20,14 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
-from apps.analytics.params import PRESETS, date_range_resolve
-from apps.analytics.views import _date_controls, _event_names, _range
 from apps.funnels import selectors, services
 from apps.funnels.engine import MAX_STEPS
 from apps.funnels.forms import MODE_HELP, FunnelForm, StepForm, StepFormSet
 from apps.funnels.models import Funnel, definition_build
+from apps.ingest.selectors import event_names_by_volume
 from apps.projects.models import Project
 from apps.projects.selectors import project_get_for_user
+from apps.query.dates import PRESETS, date_controls, date_range_from_query, date_range_resolve
 from pulseboard.errors import ParamError
 from pulseboard.htmx import go, page
 
@@ -168,7 +168,7 @@ def _editor_context(
         "formset": formset,
         "save_url": urls["edit_url"] if funnel else urls["new_url"],
         "cancel_url": urls["detail_url"] if funnel else urls["list_url"],
-        "event_names": _event_names(project),
+        "event_names": event_names_by_volume(project_id=project.id),
         "mode_help": MODE_HELP,
         "max_steps": MAX_STEPS,
         "presets": [(value, label) for value, (label, _) in PRESETS.items()],
@@ -272,15 +272,15 @@ def funnel_detail(request: HttpRequest, project_id: int, funnel_id: int) -> Http
     funnel = selectors.funnel_get(project=project, funnel_id=funnel_id)
     context = {"project": project, "funnel": funnel, "title": funnel.name, **_urls(project, funnel)}
     try:
-        date_range = _range(request, project)
+        date_range = date_range_from_query(params=request.GET, tz_name=project.timezone)
     except ParamError as error:
-        return _render(request, "analytics/partials/param_error.html", {**context, "error": error}, status=400)
+        return _render(request, "query/partials/param_error.html", {**context, "error": error}, status=400)
     override = request.GET.get("breakdown")
     breakdown = override.strip() if override is not None else None
     results = selectors.funnel_results(project=project, definition=funnel.definition(breakdown=breakdown), date_range=date_range)
     context.update(
         r=results_context(results, chart_id="funnel-chart"),
-        date_controls=_date_controls(request, date_range, intervals=(), keep=("breakdown",)),
+        date_controls=date_controls(params=request.GET, date_range=date_range, intervals=(), keep=("breakdown",)),
         range_hidden=[(k, v) for k, v in date_range.query_params().items() if k != "interval"],
         breakdown=results["breakdown"] or "",
         steps=list(funnel.steps.all()),

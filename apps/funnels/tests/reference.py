@@ -20,14 +20,19 @@ from datetime import datetime
 
 import orjson
 
+from apps.query.filters import filter_value_text
+
 OTHER = "$other"
 
 
 def _prop_text(props: dict, key: str) -> str | None:
+    """ClickHouse's text of a property: a string as it is, a number or boolean as it writes
+    them (the text filters are normalised to), anything else as JSON."""
     if key not in props:
         return None
     value = props[key]
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
+    text = filter_value_text(value)
+    return text if text is not None else orjson.dumps(value).decode()
 
 
 def matches(e: dict, step) -> bool:

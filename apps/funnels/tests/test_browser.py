@@ -134,7 +134,7 @@ def test_editor_errors_filters_admin_preview_and_delete(page, shop, admin_user):
     page.click("[data-save]")
     page.wait_for_selector("[data-steps-error], .field-error")
     page.wait_for_load_state("networkidle")
-    assert "Give a value" in page.inner_text("[data-step-row='1']")
+    assert "Needs a value" in page.inner_text("[data-step-row='1']")
     assert "A funnel needs between 2 and 20 steps." in page.inner_text("[data-steps-error]")
     assert page.locator("[data-step-row='1'] .step-filters[open]").count() == 1
     assert not Funnel.objects.exists()

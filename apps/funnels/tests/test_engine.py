@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.analytics.sql import PropertyFilter
 from apps.funnels.engine import FunnelDefinition, Step, funnel_run
 from apps.funnels.sql import ORDER_KEY
 from apps.funnels.tests import reference
 from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, event_validate
+from apps.query.filters import PropertyFilter
 from pulseboard import clickhouse
 from pulseboard.clickhouse.migrate import migrations_available
 

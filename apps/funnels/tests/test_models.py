@@ -5,10 +5,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from apps.analytics.services import demo_funnels_ensure
-from apps.analytics.sql import PropertyFilter
 from apps.funnels import engine
 from apps.funnels.models import Funnel, FunnelStep, filters_clean
 from apps.funnels.services import funnel_create, funnel_delete, funnel_update
+from apps.query.filters import PropertyFilter
 from conftest import MembershipFactory
 
 pytestmark = pytest.mark.django_db

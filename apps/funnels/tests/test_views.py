@@ -164,7 +164,7 @@ def test_htmx_save_redirects_the_browser(browser, member):
     [
         ({"steps-1-event": "", "steps-2-event": ""}, "A funnel needs between 2 and 20 steps."),
         ({"steps-1-event": "", "steps-1-label": "orphan"}, "Name the event of this step, or clear the row."),
-        ({"steps-0-f1_key": "plan"}, "Give a value"),
+        ({"steps-0-f1_key": "plan"}, "Needs a value"),
         ({"name": ""}, "This field is required."),
         ({"window_value": "0"}, "greater than or equal to 1"),
         ({"window_value": "400"}, "at most 365 days"),

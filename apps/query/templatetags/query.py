@@ -1,4 +1,10 @@
+"""How insight pages show figures: numbers, changes, local times, JSON and breakdown values."""
+
+import json
+
 from django import template
+
+from apps.query.breakdown import breakdown_label as _breakdown_label
 
 register = template.Library()
 
@@ -28,13 +34,9 @@ def local(value, tz):
 
 @register.filter
 def pretty_json(value) -> str:
-    import json
-
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
 @register.filter
 def breakdown_label(value) -> str:
-    if value == "$other":
-        return "Other"
-    return value if value else "(none)"
+    return _breakdown_label(value)

@@ -1,0 +1,43 @@
+"""ClickHouse SQL of the shared vocabulary: property values and property filters.
+
+Keys and values are always parameters (``{name:String}``), never formatted into the SQL.
+"""
+
+from __future__ import annotations
+
+from apps.query.filters import PropertyFilter
+
+
+def property_text(key_param: str) -> str:
+    """A property's value as text: strings as they are, anything else as its JSON."""
+    key = "{" + key_param + ":String}"
+    return f"if(JSONType(properties, {key}) = 'String', JSONExtractString(properties, {key}), JSONExtractRaw(properties, {key}))"
+
+
+def property_filters(filters: list[PropertyFilter], params: dict, prefix: str = "f") -> str:
+    """``AND``-ed conditions for ``filters``; keys and values go into ``params`` under
+    names that start with ``prefix``.
+
+    equals / contains (case-insensitive) / is_set need the property to be present;
+    not_equals also matches events that do not have it.
+    """
+    parts = []
+    for i, f in enumerate(filters):
+        key, value = f"{prefix}k{i}", f"{prefix}v{i}"
+        params[key] = f.key
+        has = f"JSONHas(properties, {{{key}:String}})"
+        text = property_text(key)
+        if f.operator == "is_set":
+            parts.append(has)
+        elif f.operator == "equals":
+            params[value] = f.value
+            parts.append(f"({has} AND {text} = {{{value}:String}})")
+        elif f.operator == "not_equals":
+            params[value] = f.value
+            parts.append(f"NOT ({has} AND {text} = {{{value}:String}})")
+        elif f.operator == "contains":
+            params[value] = f.value
+            parts.append(f"({has} AND positionCaseInsensitiveUTF8({text}, {{{value}:String}}) > 0)")
+        else:
+            raise ValueError(f"unknown operator {f.operator!r}")
+    return "".join(f"\n  AND {part}" for part in parts)

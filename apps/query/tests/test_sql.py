@@ -1,0 +1,54 @@
+"""Property filters against events really stored: a number filter matches the property
+whatever form the number was sent in, because both sides use ClickHouse's text for it."""
+
+import random
+
+import pytest
+
+from apps.query.filters import PropertyFilter, filter_value_text, property_filter_clean
+from apps.query.sql import property_filters
+from pulseboard import clickhouse
+
+pytestmark = pytest.mark.django_db
+
+NUMBERS = [3, -4, 0, 19.99, 2.0, 100.0, 1e16, 1e-5, 1e-7, 1.5e21, 0.30000000000000004, 1234567.0, 12345678912345678.0]
+
+
+def matching(project_id: int, filters: list[PropertyFilter]) -> list[str]:
+    params = {"project_id": project_id}
+    where = property_filters(filters, params)
+    sql = f"SELECT distinct_id FROM events WHERE project_id = {{project_id:UInt64}}{where} ORDER BY distinct_id"
+    return [row[0] for row in clickhouse.query(sql, params).rows]
+
+
+@pytest.fixture
+def stored(member, ingest_client, send, flush_stream):
+    rng = random.Random(7)
+    numbers = NUMBERS + [rng.uniform(-1e9, 1e9) for _ in range(20)] + [rng.uniform(-1, 1) * 10 ** rng.randint(-12, 25) for _ in range(20)]
+    events = [{"event": "e", "distinct_id": f"n{i:03d}", "properties": {"x": number}} for i, number in enumerate(numbers)]
+    events += [
+        {"event": "e", "distinct_id": "text", "properties": {"x": "2.0"}},
+        {"event": "e", "distinct_id": "yes", "properties": {"x": True}},
+        {"event": "e", "distinct_id": "none", "properties": {}},
+    ]
+    assert send(ingest_client, member.project.api_key, {"events": events}).status_code == 202
+    flush_stream()
+    return member.project.id, numbers
+
+
+def test_a_number_filter_matches_the_stored_number(stored):
+    project_id, numbers = stored
+    for i, number in enumerate(numbers):
+        expected = [f"n{i:03d}"] + (["n004"] if number == 2.0 and i != 4 else [])
+        as_number = property_filter_clean({"key": "x", "value": number})
+        as_text = property_filter_clean({"key": "x", "value": filter_value_text(number)})
+        assert as_number == as_text
+        assert sorted(matching(project_id, [as_number])) == sorted(expected), (number, as_number)
+
+
+def test_strings_and_booleans(stored):
+    project_id, _ = stored
+    assert matching(project_id, [property_filter_clean({"key": "x", "value": "2.0"})]) == ["text"]
+    assert matching(project_id, [property_filter_clean({"key": "x", "value": True})]) == ["yes"]
+    assert "none" in matching(project_id, [property_filter_clean({"key": "x", "operator": "not_equals", "value": 3})])
+    assert "none" not in matching(project_id, [property_filter_clean({"key": "x", "operator": "is_set"})])
