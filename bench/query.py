@@ -66,7 +66,7 @@ def seed(project_id: int, events: int, days: int) -> tuple[float, float]:
         return 0.0, 0.0
     from tqdm import tqdm
 
-    from apps.analytics.services import events_seed
+    from apps.demo.services import events_seed
 
     started = time.perf_counter()
     with tqdm(total=events, unit="ev", unit_scale=True, desc="seeding") as bar:

@@ -15,12 +15,13 @@ from urllib.parse import quote
 import redis
 
 
-def local_secret(var_dir: Path, name: str) -> str:
-    """Return a random secret stored in ``var/<name>``, creating it on first use."""
+def local_secret(var_dir: Path, name: str, *, nbytes: int = 48) -> str:
+    """Return a random secret stored in ``var/<name>``, creating it on first use (``nbytes``
+    random bytes, URL-safe base64: 4 characters for every 3 bytes)."""
     path = var_dir / name
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
+        path.write_text(secrets.token_urlsafe(nbytes))
         path.chmod(0o600)
     return path.read_text().strip()
 

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "apps.query",
     "apps.analytics",
     "apps.funnels",
+    "apps.demo",  # above every other app: nothing imports it
 ]
 
 MIDDLEWARE = [
@@ -266,6 +267,15 @@ FLUSH_MAX_BYTES = env_int("FLUSH_MAX_BYTES", 32 * 1024 * 1024)
 FLUSH_CLAIM_IDLE_MS = env_int("FLUSH_CLAIM_IDLE_MS", 60_000)
 # One flush run keeps draining the stream for at most this long before yielding to beat.
 FLUSH_MAX_SECONDS = float(env("FLUSH_MAX_SECONDS", "5"))
+
+# --- `make run` (manage.py serve) and the demo data ---------------------------------------
+HOST = env("HOST", "127.0.0.1")
+PORT = env_int("PORT", 8000)
+# Events seeded into the demo project when it is first created.
+DEMO_EVENTS = env_int("DEMO_EVENTS", 200_000)
+# The demo login's password, applied on every start when set. Unset, a new demo login gets a
+# generated one, kept in var/demo_password, and keeps it across restarts.
+DEMO_PASSWORD = env("DEMO_PASSWORD")
 
 # --- Web --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -152,19 +152,25 @@ class Bootstrap:
 
 
 def user_bootstrap(
-    *, username: str, password: str, project_name: str, key_label: str = "bootstrap", superuser: bool = False
+    *, username: str, password: str | None, project_name: str, key_label: str = "bootstrap", superuser: bool = False
 ) -> Bootstrap:
     """Create or reuse a user, a project they own and a personal key. Safe to run again.
 
     The user is staff, so the admin shows them their own projects' funnels; only with
     ``superuser`` do they see every project, user and key there. The password and the
-    superuser flag are set to what is asked each time. A personal key can only be shown
-    when it is issued, so the bootstrap key (found by its label) is re-issued on every run.
+    superuser flag are set to what is asked each time; a password that is already the
+    user's is left alone (setting it again would end their sessions), and None keeps an
+    existing user's password (a new user then has none that works). A personal key can only
+    be shown when it is issued, so the bootstrap key (found by its label) is re-issued on
+    every run.
     """
     User = get_user_model()
     with transaction.atomic():
         user, created_user = User.objects.get_or_create(username=username)
-        user.set_password(password)
+        if created_user and password is None:
+            user.set_unusable_password()
+        elif password is not None and (created_user or not user.check_password(password)):
+            user.set_password(password)
         user.is_staff = True
         user.is_superuser = superuser
         user.save()

@@ -4,12 +4,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from apps.analytics.services import demo_funnels_ensure
 from apps.funnels import engine
 from apps.funnels.models import Funnel, FunnelStep, filters_clean
 from apps.funnels.services import funnel_create, funnel_delete, funnel_update
 from apps.query.filters import PropertyFilter
-from conftest import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -153,14 +151,3 @@ def test_delete_removes_the_steps(member):
 def test_window_display():
     assert Funnel(window_value=1, window_unit="days").window_display == "1 day"
     assert Funnel(window_value=90, window_unit="minutes").window_display == "90 minutes"
-
-
-def test_demo_funnels_are_created_once():
-    project = MembershipFactory().project
-    created = demo_funnels_ensure(project=project)
-    assert [f.name for f in created] == ["Signup → purchase", "Visit → signup"]
-    assert [s.event for s in created[0].steps.all()] == ["signed_up", "created_project", "purchase"]
-    assert [s.event for s in created[1].steps.all()] == ["$pageview", "clicked_cta", "signed_up"]
-    assert created[0].window_seconds == 7 * 86400
-    assert demo_funnels_ensure(project=project) == []
-    assert Funnel.objects.filter(project=project).count() == 2

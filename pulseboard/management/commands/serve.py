@@ -5,7 +5,6 @@ and the Celery worker in the main thread, where it owns the signals (Ctrl-C stop
 This process opens chdb first and holds it until it exits.
 """
 
-import os
 import threading
 import warnings
 
@@ -21,13 +20,13 @@ class Command(BaseCommand):
     help = "Run PulseBoard on one machine: web, worker and beat in this process (the embedded deployment)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=settings.HOST)
+        parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--no-demo", action="store_true", help="Do not create the demo login and project.")
         parser.add_argument(
             "--demo-events",
             type=int,
-            default=int(os.environ.get("DEMO_EVENTS", "200000")),
+            default=settings.DEMO_EVENTS,
             help="Events seeded into the demo project on first start (default 200000, or DEMO_EVENTS).",
         )
 

@@ -1,4 +1,4 @@
-"""Writes of the analytics area: demo traffic into ClickHouse, the demo project and its funnels."""
+"""Writes of the demo data: its traffic into ClickHouse, the demo login, its project and funnels."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import orjson
+from django.conf import settings
+from django.contrib.auth import get_user_model
 
-from apps.analytics.seed import ACTIVATION_EVENT, PAGEVIEW_EVENT, PURCHASE_EVENT, SIGNUP_EVENT, traffic_chunks
+from apps.demo.catalog import ACTIVATION_EVENT, PAGEVIEW_EVENT, PURCHASE_EVENT, SIGNUP_EVENT
+from apps.demo.population import traffic_chunks
 from apps.funnels.models import Funnel
 from apps.funnels.services import funnel_create
 from apps.ingest.services import event_definitions_update
@@ -18,7 +21,7 @@ from apps.ingest.sql import EVENTS_TABLE
 from apps.ingest.validation import EVENT_COLUMNS
 from apps.projects.models import Project
 from apps.projects.services import user_bootstrap
-from pulseboard import clickhouse
+from pulseboard import clickhouse, embedded
 
 DEMO_USERNAME = "demo"
 DEMO_PROJECT_NAME = "Demo Shop"
@@ -82,7 +85,7 @@ def events_seed(
 ) -> int:
     """Write ``events`` generated events over the ``days`` before ``end`` (default now).
 
-    The traffic follows the project's timezone (see :mod:`apps.analytics.seed`). Each batch
+    The traffic follows the project's timezone (see :mod:`apps.demo.population`). Each batch
     of ``batch_size`` events is one ClickHouse insert; ``progress(n)`` is called after each
     with the number of events it wrote. Returns the number of events written. Raises
     ``Project.DoesNotExist`` for an unknown project.
@@ -149,36 +152,53 @@ def events_seed(
     return written
 
 
-def events_stored(*, project_id: int) -> int:
-    """How many events the project has in ClickHouse."""
-    return clickhouse.query(
-        "SELECT count() FROM events WHERE project_id = {project_id:UInt64}", {"project_id": project_id}
-    ).scalar()
+# The generated password of the demo login, kept under var/ so that every start prints it.
+DEMO_PASSWORD_FILE = "demo_password"
+DEMO_PASSWORD_BYTES = 12  # 16 characters
+# Older versions kept 64 characters in that file and used its first 16 as the password.
+_OLD_PASSWORD_FILE_LENGTH, _OLD_PASSWORD_LENGTH = 64, 16
 
 
-def people_count(*, project_id: int, start: datetime, end: datetime) -> int:
-    """Distinct people (``person_key``) with events in ``[start, end)``."""
-    return clickhouse.query(
-        "SELECT uniqExact(person_key) FROM events WHERE project_id = {project_id:UInt64}"
-        " AND timestamp >= {start:DateTime64(3, 'UTC')} AND timestamp < {end:DateTime64(3, 'UTC')}",
-        {"project_id": project_id, "start": start, "end": end},
-    ).scalar()
+def _demo_password_path():
+    return settings.VAR_DIR / DEMO_PASSWORD_FILE
+
+
+def demo_password_stored() -> str | None:
+    """The generated demo password, if one was made (the file holds exactly the password)."""
+    path = _demo_password_path()
+    if not path.exists():
+        return None
+    text = path.read_text().strip()
+    if len(text) == _OLD_PASSWORD_FILE_LENGTH:  # written by an older version: keep what it used
+        text = text[:_OLD_PASSWORD_LENGTH]
+        path.write_text(text)
+    return text
+
+
+def demo_password_generate() -> str:
+    """The generated demo password, made (and kept in ``var/demo_password``) on first use."""
+    return demo_password_stored() or embedded.local_secret(settings.VAR_DIR, DEMO_PASSWORD_FILE, nbytes=DEMO_PASSWORD_BYTES)
 
 
 @dataclass(frozen=True)
 class DemoProject:
     project: Project
     username: str
-    password: str
+    password: str | None  # None: kept as it was, and not known here
     created: bool
 
 
-def demo_project_ensure(*, password: str) -> DemoProject:
+def demo_project_ensure(*, password: str | None = None) -> DemoProject:
     """The demo login and its "Demo Shop" project (America/New_York), created once.
 
-    The password is set on every call, like :func:`user_bootstrap` does. The demo user is
-    staff (the admin shows it the demo's funnels) and never a superuser.
+    ``password`` is applied when given (``--password``, ``DEMO_PASSWORD``). Otherwise a new
+    demo login gets the generated one (:func:`demo_password_generate`) and an existing one
+    keeps its own, so that restarting the server never logs the demo user out. The demo
+    user is staff (the admin shows it the demo's funnels) and never a superuser.
     """
+    exists = get_user_model().objects.filter(username=DEMO_USERNAME).exists()
+    if password is None and not exists:
+        password = demo_password_generate()
     result = user_bootstrap(
         username=DEMO_USERNAME, password=password, project_name=DEMO_PROJECT_NAME, key_label="seed_demo", superuser=False
     )
@@ -187,7 +207,8 @@ def demo_project_ensure(*, password: str) -> DemoProject:
         project.timezone = DEMO_TIMEZONE
         project.full_clean()
         project.save(update_fields=["timezone", "updated_at"])
-    return DemoProject(project=project, username=DEMO_USERNAME, password=password, created=result.created_project)
+    shown = password if password is not None else demo_password_stored()
+    return DemoProject(project=project, username=DEMO_USERNAME, password=shown, created=result.created_project)
 
 
 DEMO_FUNNELS = (

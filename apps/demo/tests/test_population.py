@@ -1,4 +1,4 @@
-"""The demo traffic generator, events_seed and the seed_events / seed_demo commands."""
+"""The demo traffic generator: deterministic, in the ingest row format, and realistic."""
 
 from __future__ import annotations
 
@@ -10,22 +10,17 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
 
-from apps.analytics import seed as seed_module
-from apps.analytics.seed import ACTIVATION_EVENT, EVENT_NAMES, PURCHASE_EVENT, SIGNUP_EVENT, traffic_chunks, traffic_rows
-from apps.analytics.services import DEMO_PROJECT_NAME, DEMO_USERNAME, demo_project_ensure, events_seed, json_each_row
-from apps.ingest.models import EventDefinition
-from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, event_validate
-from apps.projects.models import Project
-from pulseboard import clickhouse
+from apps.demo import catalog, population
+from apps.demo.catalog import ACTIVATION_EVENT, EVENT_NAMES, PURCHASE_EVENT, SIGNUP_EVENT
+from apps.demo.population import traffic_chunks, traffic_rows
+from apps.ingest.formats import native
+from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, converted_validate
 
 END = datetime(2026, 11, 2, 5, tzinfo=timezone.utc)  # midnight in New York
 START = END - timedelta(days=30)
 NEW_YORK = ZoneInfo("America/New_York")
 EVENTS = 20_000
-User = get_user_model()
 CLIENT_FIELDS = ("event", "event_id", "distinct_id", "user_id", "anonymous_id", "session_id", "source", "page_url", "referrer")
 
 
@@ -65,16 +60,19 @@ def test_rows_have_the_ingest_row_format(rows):
 
 
 def test_rows_pass_the_ingest_validation(rows):
-    """Sent to the ingest endpoint, each row would be accepted and stored unchanged."""
+    """Sent to the ingest endpoint (its own door: read, converted, validated), each row would
+    be accepted and stored unchanged."""
     limits = Limits()
     for row in rows:
         raw = {key: row[key] for key in CLIENT_FIELDS if row[key]}
         raw["timestamp"] = row["timestamp"].replace(" ", "T") + "Z"
         raw["properties"] = orjson.loads(row["properties"])
+        parsed = native.DOOR.request_parse(body=orjson.dumps(raw), headers={}, query={}, limits=limits)
+        converted = native.DOOR.events_convert(parsed, project_id=7, now=END)
         context = RequestContext(project_id=7, received_at=END, user_agent=row["user_agent"], ip_hash=row["ip_hash"])
-        validated, problems = event_validate(raw, context=context, limits=limits)
-        assert problems == []
-        assert {**validated, "received_at": row["timestamp"]} == row
+        validated = converted_validate(converted, context=context, limits=limits, ip_hash_of=str)
+        assert validated.errors == []
+        assert {**validated.rows[0], "received_at": row["timestamp"]} == row
 
 
 def test_properties_are_small_json_objects_with_good_breakdowns(rows):
@@ -148,88 +146,7 @@ def test_never_in_the_future_of_the_period_end():
     assert all(end - timedelta(days=2) <= utc(row["timestamp"]) < end for row in rows)
 
 
-def test_json_each_row_is_one_object_per_line(rows):
-    tricky = {**rows[0], "properties": '{"a":[{"b":1},{"project_id":2}]}', "page_url": 'x,{"project_id":3}'}
-    sample = [*rows[:500], tricky, rows[500]]
-    assert json_each_row(sample) == b"\n".join(orjson.dumps(row) for row in sample)
-
-
-@pytest.mark.django_db
-def test_events_seed_writes_every_row_and_fills_the_catalog(member, count_stored):
-    batches = []
-    written = events_seed(
-        project_id=member.project.id, days=30, events=12_345, end=END, batch_size=5_000, progress=batches.append
-    )
-    assert written == 12_345 and batches == [5_000, 5_000, 2_345]
-    assert count_stored(member.project.id) == 12_345
-    definitions = EventDefinition.objects.filter(project=member.project)
-    assert {d.name for d in definitions} <= set(EVENT_NAMES)
-    assert all(START <= d.first_seen <= d.last_seen < END for d in definitions)
-    stored = clickhouse.query(
-        "SELECT count(), min(timestamp), max(timestamp) FROM events WHERE project_id = {p:UInt64} AND event = {e:String}",
-        {"p": member.project.id, "e": "$pageview"},
-    ).rows[0]
-    pageviews = definitions.get(name="$pageview")
-    assert stored[0] > 0 and stored[1:] == (pageviews.first_seen, pageviews.last_seen)
-
-
-@pytest.mark.django_db
-def test_events_seed_refuses_the_future_and_unknown_projects(member):
-    with pytest.raises(ValueError):
-        events_seed(project_id=member.project.id, days=1, events=10, end=datetime.now(timezone.utc) + timedelta(hours=1))
-    with pytest.raises(Project.DoesNotExist):
-        events_seed(project_id=10**9, days=1, events=10)
-
-
-@pytest.mark.django_db
-def test_seed_events_command(member, count_stored, capsys):
-    call_command("seed_events", "--project", str(member.project.id), "--days", "7", "--events", "3000", "--seed", "5")
-    assert count_stored(member.project.id) == 3000
-    out = capsys.readouterr().out
-    assert "Wrote 3,000 events" in out and "distinct users" in out and "events/s" in out
-
-
-@pytest.mark.django_db
-def test_seed_events_command_names_an_unknown_project():
-    with pytest.raises(CommandError, match="no project with id 999999999"):
-        call_command("seed_events", "--project", "999999999", "--events", "10")
-
-
-@pytest.mark.django_db
-def test_seed_events_command_explains_a_busy_chdb(member, monkeypatch):
-    def busy():
-        raise clickhouse.ClickHouseBusy("The embedded ClickHouse at /x/chdb is in use by PulseBoard process 42.")
-
-    monkeypatch.setattr(clickhouse, "backend", busy)
-    with pytest.raises(CommandError) as error:
-        call_command("seed_events", "--project", str(member.project.id), "--events", "10")
-    message = str(error.value)
-    assert "process 42" in message and "stop the server" in message and "make run" in message
-
-
-@pytest.mark.django_db
-def test_seed_demo_creates_the_demo_once(count_stored, capsys):
-    call_command("seed_demo", "--events", "2000", "--days", "7", "--password", "demo-pass-123")
-    project = Project.objects.get(name=DEMO_PROJECT_NAME, memberships__user__username="demo")
-    assert project.timezone == "America/New_York"
-    assert count_stored(project.id) == 2000
-    assert "demo / demo-pass-123" in capsys.readouterr().out
-    demo = User.objects.get(username="demo")
-    assert demo.is_staff and not demo.is_superuser  # the admin shows it its own funnels, nothing else
-    call_command("seed_demo", "--events", "2000", "--password", "demo-pass-123")
-    assert Project.objects.filter(name=DEMO_PROJECT_NAME).count() == 1
-    assert count_stored(project.id) == 2000
-    assert "not seeding" in capsys.readouterr().out
-
-
-@pytest.mark.django_db
-def test_an_older_demo_superuser_is_made_an_ordinary_user():
-    User.objects.create_user(username=DEMO_USERNAME, password="old", is_staff=True, is_superuser=True)
-    demo = demo_project_ensure(password="demo-pass-123")
-    user = User.objects.get(username=demo.username)
-    assert user.is_staff and not user.is_superuser and user.check_password("demo-pass-123")
-
-
-def test_seed_module_is_pure():
-    source = Path(seed_module.__file__).read_text()
+@pytest.mark.parametrize("module", [catalog, population])
+def test_the_generator_is_pure(module):
+    source = Path(module.__file__).read_text()
     assert "django" not in source and "datetime.now" not in source and "import numpy" not in source

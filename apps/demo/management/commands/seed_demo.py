@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.analytics.management.commands.seed_events import clickhouse_open, positive, seed_with_progress
-from apps.analytics.services import demo_funnels_ensure, demo_project_ensure, events_stored
-from pulseboard import embedded
+from apps.demo.management.commands.seed_events import clickhouse_open, positive, seed_with_progress
+from apps.demo.selectors import events_stored
+from apps.demo.services import demo_funnels_ensure, demo_project_ensure
 
 
 class Command(BaseCommand):
@@ -19,28 +17,28 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--events", type=positive, default=200_000, help="Events to seed (default 200000).")
+        parser.add_argument(
+            "--events", type=positive, default=settings.DEMO_EVENTS, help="Events to seed (default DEMO_EVENTS, 200000)."
+        )
         parser.add_argument("--days", type=positive, default=30, help="Spread them over this many days up to now (default 30).")
         parser.add_argument(
             "--seed", type=int, default=0, help="Random seed (default 0); the same seed and period give the same events."
         )
         parser.add_argument(
             "--password",
-            help="Password of the demo user, set on every run. Default: DEMO_PASSWORD, else the one `make run` prints.",
+            help=(
+                "Password of the demo user, set on every run. Default: DEMO_PASSWORD; without either, a new demo "
+                "user gets a generated one (kept in var/demo_password) and an existing one keeps its own."
+            ),
         )
 
     def handle(self, *args, **options) -> None:
         clickhouse_open()
-        # The same default as `manage.py serve`, so both print the same demo login.
-        password = (
-            options["password"]
-            or os.environ.get("DEMO_PASSWORD")
-            or embedded.local_secret(settings.VAR_DIR, "demo_password")[:16]
-        )
-        demo = demo_project_ensure(password=password)
+        demo = demo_project_ensure(password=options["password"] or settings.DEMO_PASSWORD)
         project = demo.project
+        password = demo.password if demo.password is not None else "(its password, unchanged)"
         self.stdout.write(
-            f"Log in as  {demo.username} / {demo.password}\n"
+            f"Log in as  {demo.username} / {password}\n"
             f"  Project {project.name!r} (id {project.id}, {project.timezone}), ingest key {project.api_key}"
         )
         stored = events_stored(project_id=project.id)

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from apps.analytics.services import events_seed, people_count
+from apps.demo.selectors import people_count
+from apps.demo.services import events_seed
 from apps.projects.models import Project
 from pulseboard import clickhouse
 from pulseboard.clickhouse.migrate import migrations_apply
