@@ -24,7 +24,6 @@ KEY_CACHE_SECONDS = 10.0
 @dataclass(frozen=True)
 class IngestTarget:
     project_id: int
-    timezone: str
 
 
 _key_cache: dict[str, tuple[float, IngestTarget | None]] = {}
@@ -36,8 +35,8 @@ def project_for_ingest_key(*, api_key: str) -> IngestTarget | None:
     hit = _key_cache.get(api_key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    row = Project.objects.filter(api_key=api_key).values_list("id", "timezone").first()
-    target = IngestTarget(project_id=row[0], timezone=row[1]) if row else None
+    project_id = Project.objects.filter(api_key=api_key).values_list("id", flat=True).first()
+    target = IngestTarget(project_id=project_id) if project_id is not None else None
     with _key_cache_lock:
         if len(_key_cache) > 10_000:
             _key_cache.clear()
