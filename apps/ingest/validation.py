@@ -328,7 +328,3 @@ def converted_validate(
             result.supplied_ids.append(generated is not None or item.event.get("event_id") is not None)
     return result
 
-
-def events_validate(events: list[Any], *, context: RequestContext, limits: Limits) -> Validated:
-    """Native events, as they are."""
-    return converted_validate([Converted(event=raw) for raw in events], context=context, limits=limits, ip_hash_of=str)

@@ -5,19 +5,26 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from apps.ingest.validation import BodyError, Limits, RequestContext, body_parse, events_validate
+from apps.ingest.formats import Parsed, native
+from apps.ingest.validation import BodyError, Limits, RequestContext, body_parse, converted_validate
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 CONTEXT = RequestContext(project_id=7, received_at=NOW, user_agent="ua", ip_hash="h")
 LIMITS = Limits()
 
 
+def validated(events):
+    """Native events through the production path: the native door's conversion, then validation."""
+    converted = native.DOOR.events_convert(Parsed(items=events, api_key="k"), project_id=7, now=NOW)
+    return converted_validate(converted, context=CONTEXT, limits=LIMITS, ip_hash_of=str)
+
+
 def errors_of(event):
-    return [(e.field, e.message) for e in events_validate([event], context=CONTEXT, limits=LIMITS).errors]
+    return [(e.field, e.message) for e in validated([event]).errors]
 
 
 def row_of(event):
-    result = events_validate([event], context=CONTEXT, limits=LIMITS)
+    result = validated([event])
     assert result.errors == []
     return result.rows[0]
 
@@ -94,7 +101,7 @@ def test_every_problem_of_an_event_is_reported():
 
 
 def test_non_object_event_is_named_by_index():
-    result = events_validate([{"event": "e", "distinct_id": "u"}, "oops"], context=CONTEXT, limits=LIMITS)
+    result = validated([{"event": "e", "distinct_id": "u"}, "oops"])
     assert len(result.rows) == 1
     assert [(e.index, e.field) for e in result.errors] == [(1, "event")]
 
