@@ -17,7 +17,8 @@ from apps.query.filters import property_filters_parse
 from pulseboard.errors import ParamError
 
 
-EVENT_FIELDS = {
+# A stored event as the read API returns it (what a client may send is ingest's EVENT_FIELDS).
+STORED_EVENT_FIELDS = {
     "event_id": serializers.UUIDField(),
     "event": serializers.CharField(),
     "timestamp": serializers.DateTimeField(),
@@ -46,7 +47,7 @@ class EventsAPI(APIView):
         ],
         responses=inline_serializer(
             "EventsPage",
-            {"results": inline_serializer("Event", EVENT_FIELDS, many=True), "next_cursor": serializers.CharField(allow_null=True), "next": serializers.URLField(allow_null=True)},
+            {"results": inline_serializer("Event", STORED_EVENT_FIELDS, many=True), "next_cursor": serializers.CharField(allow_null=True), "next": serializers.URLField(allow_null=True)},
         ),
     )
     def get(self, request, project_id: int):

@@ -123,8 +123,10 @@ class Result:
         return self.rows[0][0] if self.rows else None
 
 
-def utc_text(value: datetime) -> str:
-    """A datetime as ClickHouse text in UTC. Naive datetimes are rejected: time is always UTC here."""
+def param_datetime_text(value: datetime) -> str:
+    """A datetime query parameter as ClickHouse text in UTC, to the microsecond (the
+    parameter's type in the SQL says what ClickHouse keeps of it). Naive datetimes are
+    rejected: time is always UTC here."""
     if value.tzinfo is None:
         raise ValueError("ClickHouse parameters must be timezone-aware datetimes")
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -132,7 +134,7 @@ def utc_text(value: datetime) -> str:
 
 def normalise_param(value: Any) -> Any:
     if isinstance(value, datetime):
-        return utc_text(value)
+        return param_datetime_text(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, UUID):
