@@ -22,7 +22,7 @@ from apps.ingest import stream
 from apps.ingest.formats import Door
 from apps.ingest.models import EventDefinition, IngestRequest
 from apps.ingest.sql import EVENTS_TABLE, EXISTING_EVENT_IDS
-from apps.ingest.validation import EVENT_COLUMNS, BodyError, Limits, RequestContext, converted_validate
+from apps.ingest.validation import EVENT_COLUMNS, BodyError, Limits, RequestContext, converted_validate, idempotency_key_check
 from apps.projects.models import Project
 from apps.projects.selectors import project_for_ingest_key
 from pulseboard import clickhouse
@@ -104,8 +104,11 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
         return IngestResult(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."})
 
     idempotency_key = parsed.idempotency_key
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
-        return IngestResult(400, {"error": "invalid_idempotency_key", "message": "Idempotency-Key must be 1 to 200 characters."})
+    if idempotency_key is not None:
+        try:
+            idempotency_key_check(idempotency_key)
+        except BodyError as exc:
+            return IngestResult(exc.status, exc.as_json())
     if idempotency_key:
         previous = IngestRequest.objects.filter(project_id=target.project_id, idempotency_key=idempotency_key).first()
         if previous is not None:

@@ -52,6 +52,7 @@ IDENTITY_FIELDS = ("distinct_id", "user_id", "anonymous_id")
 ENVELOPE_FIELDS = frozenset({"api_key", "idempotency_key"})
 EVENT_NAME_MAX = 200
 USER_AGENT_MAX = 512
+IDEMPOTENCY_KEY_MAX = 200
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -116,6 +117,17 @@ class RequestContext:
         return utc_text(self.received_at)
 
 
+def idempotency_key_check(value: str) -> None:
+    """An idempotency key is 1 to 200 characters without control characters (the database
+    keeps it, and Postgres refuses NUL in text); anything else is a 400 naming it."""
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or _CONTROL.search(value):
+        raise BodyError(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key (or idempotency_key) must be 1 to {IDEMPOTENCY_KEY_MAX} characters without control characters.",
+        )
+
+
 def items_check(items: Any, *, field: str, noun: str, limits: Limits) -> list:
     """The list of events a request carries under ``field``: a list, not empty, and at
     most ``limits.max_events`` long (413 beyond). Every front door checks its batch here."""
@@ -147,8 +159,8 @@ def body_parse(body: bytes, *, limits: Limits) -> Envelope:
         if value is not None and not isinstance(value, str):
             raise BodyError(400, "invalid_body", f"{name} must be a string.")
         setattr(envelope, name, value)
-    if envelope.idempotency_key is not None and not 1 <= len(envelope.idempotency_key) <= 200:
-        raise BodyError(400, "invalid_body", "idempotency_key must be 1 to 200 characters.")
+    if envelope.idempotency_key is not None:
+        idempotency_key_check(envelope.idempotency_key)
 
     if "events" in document:
         unknown = sorted(set(document) - {"events"})

@@ -109,7 +109,7 @@ def test_non_object_event_is_named_by_index():
         (b'{"events": {}}', 400, "invalid_body"),
         (b'{"events": [], "x": 1}', 400, "unknown_field"),
         (b'{"events": [{}], "api_key": 5}', 400, "invalid_body"),
-        (b'{"event": "e", "idempotency_key": ""}', 400, "invalid_body"),
+        (b'{"event": "e", "idempotency_key": ""}', 400, "invalid_idempotency_key"),
     ],
 )
 def test_body_errors(body, status, code):

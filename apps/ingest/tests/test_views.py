@@ -259,6 +259,10 @@ def posthog_post(client, path, document, *, encode=orjson.dumps, content_type="a
     return client.generic("POST", path, encode(document), content_type=content_type, **extra)
 
 
+def post_events_json(client, path, document, **extra):
+    return client.generic("POST", path, orjson.dumps(document), content_type="application/json", **extra)
+
+
 def stored_rows(project_id: int) -> list[dict]:
     from pulseboard import clickhouse
 
@@ -462,3 +466,67 @@ def test_segment_context_ip_and_user_agent_replace_the_requests(member, ingest_c
     row = stored_rows(member.project.id)[0]
     assert (row["ip_hash"], row["user_agent"]) == (ip_hash("198.51.100.7"), "Mozilla/5.0 (Phone)")
     assert "198.51.100.7" not in row["properties"]
+
+
+# --- Keys the database cannot hold ----------------------------------------------------------
+
+
+NUL_KEY = "pb_\x00nope"
+
+
+def test_a_key_with_a_nul_character_is_401_on_every_door(member, ingest_client):
+    """Postgres cannot hold NUL in text: a key with one is unknown, not a server error."""
+    event = {"event": "e", "distinct_id": "u"}
+    answers = {
+        "native header": post_events_json(ingest_client, "/api/v1/events", event, HTTP_X_API_KEY="pb_\x01nope"),
+        "native body": post_events_json(ingest_client, "/api/v1/events", {**event, "api_key": NUL_KEY}),
+        "posthog": posthog_post(ingest_client, "/batch/", {"api_key": NUL_KEY, "batch": [event]}),
+        "posthog event token": posthog_post(ingest_client, "/e/", {**event, "token": NUL_KEY}),
+        "segment writeKey": posthog_post(ingest_client, "/v1/track", {"writeKey": NUL_KEY, "userId": "u", "event": "e"}),
+        "segment basic auth": posthog_post(ingest_client, "/v1/track", {"userId": "u", "event": "e"}, HTTP_AUTHORIZATION=basic_auth(NUL_KEY)),
+        "flags": posthog_post(ingest_client, "/flags/", {"token": NUL_KEY}),
+        "decide query": ingest_client.get("/decide/", {"token": NUL_KEY}),
+        "remote config": ingest_client.get("/array/pb_%00nope/config"),
+        "remote config script": ingest_client.get("/array/pb_%00nope/config.js"),
+    }
+    statuses = {door: response.status_code for door, response in answers.items()}
+    assert statuses == dict.fromkeys(answers, 401)
+    for door, response in answers.items():
+        body = response.json()
+        assert "invalid_api_key" in (body.get("error"), body.get("code")), (door, body)
+
+
+def test_a_key_longer_than_any_key_is_401_without_asking_the_database(member, ingest_client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = post_events_json(ingest_client, "/api/v1/events", {"event": "e", "distinct_id": "u"}, HTTP_X_API_KEY="pb_" + "x" * 5000)
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_api_key")
+
+
+@pytest.mark.parametrize(
+    ("path", "document", "auth"),
+    [
+        ("/api/v1/events", {"event": "e", "distinct_id": "u"}, "native"),
+        ("/batch/", {"batch": [{"event": "e", "distinct_id": "u"}]}, "posthog"),
+        ("/v1/track", {"userId": "u", "event": "e"}, "segment"),
+    ],
+)
+@pytest.mark.parametrize("idempotency_key", ["order\x00-1", "order\n1", "x" * 201])
+def test_a_bad_idempotency_key_is_400_naming_it(member, ingest_client, flush_stream, count_stored, path, document, auth, idempotency_key):
+    key = member.project.api_key
+    credentials = {"native": {"HTTP_X_API_KEY": key}, "posthog": {}, "segment": {"HTTP_AUTHORIZATION": basic_auth(key)}}[auth]
+    if auth == "posthog":
+        document = {**document, "api_key": key}
+    response = posthog_post(ingest_client, path, document, HTTP_IDEMPOTENCY_KEY=idempotency_key, **credentials)
+    assert response.status_code == 400
+    body = response.json()
+    assert (body.get("error") or body.get("code")) == "invalid_idempotency_key"
+    assert "Idempotency-Key" in (body.get("message") or body.get("detail"))
+    flush_stream()
+    assert count_stored(member.project.id) == 0
+
+
+def test_a_nul_idempotency_key_in_the_body_is_400_naming_it(member, ingest_client):
+    document = {"api_key": member.project.api_key, "idempotency_key": "a\x00b", "event": "e", "distinct_id": "u"}
+    response = post_events_json(ingest_client, "/api/v1/events", document)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_idempotency_key"
