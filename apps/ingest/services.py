@@ -35,6 +35,7 @@ def ingest_limits() -> Limits:
         max_body_bytes=settings.INGEST_MAX_BODY_BYTES,
         max_events=settings.INGEST_MAX_EVENTS,
         max_properties_bytes=settings.INGEST_MAX_PROPERTIES_BYTES,
+        max_depth=settings.INGEST_MAX_PROPERTIES_DEPTH,
         max_future=timedelta(hours=settings.INGEST_MAX_FUTURE_HOURS),
         max_past=timedelta(days=settings.INGEST_MAX_PAST_DAYS),
     )
@@ -117,7 +118,7 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
     received_at = datetime.now(timezone.utc)
     context = RequestContext(project_id=target.project_id, received_at=received_at, user_agent=user_agent, ip_hash=ip_hash(ip))
     converted = door.events_convert(parsed, project_id=target.project_id, now=received_at)
-    validated = converted_validate(converted, context=context, limits=limits, ip_hash_of=ip_hash)
+    validated = converted_validate(converted, items=parsed.items, context=context, limits=limits, ip_hash_of=ip_hash)
     body_out = {
         "accepted": len(validated.rows),
         "event_ids": [row["event_id"] for row in validated.rows],

@@ -62,6 +62,9 @@ class Limits:
     max_body_bytes: int = 1024 * 1024
     max_events: int = 1000
     max_properties_bytes: int = 32 * 1024
+    # Objects and lists inside one another, in any value an event carries (properties,
+    # $set, context, traits...). orjson reads 1024 levels but writes only 254.
+    max_depth: int = 32
     max_future: timedelta = timedelta(hours=24)
     max_past: timedelta = timedelta(days=730)
 
@@ -172,6 +175,52 @@ def body_parse(body: bytes, *, limits: Limits) -> Envelope:
     return envelope
 
 
+# What a JSON integer may be once stored: ClickHouse and orjson take 64 bits at most.
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+
+
+def _value_problem(value: Any, max_depth: int) -> str | None:
+    """Why one JSON value cannot be stored: nested deeper than ``max_depth`` objects and
+    lists, or an integer beyond 64 bits. None when it can."""
+    if type(value) is int:
+        return None if INT_MIN <= value <= INT_MAX else "has an integer beyond 64 bits"
+    if not isinstance(value, (dict, list)):
+        return None
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return f"is nested deeper than the limit of {max_depth} levels"
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+            elif type(child) is int and not INT_MIN <= child <= INT_MAX:
+                return "has an integer beyond 64 bits"
+    return None
+
+
+def values_check(item: Any, *, limits: Limits) -> list[tuple[str, str]]:
+    """The values of one client event (in any door's shape) that cannot be stored, named by
+    the event's own keys: ``[(key, reason)]``. The whole event is serialised once by
+    orjson (C); only an event with more brackets than the depth limit, or that orjson cannot
+    write, is walked in Python."""
+    if not isinstance(item, dict):
+        return []
+    try:
+        text = orjson.dumps(item)
+    except orjson.JSONEncodeError:
+        pass
+    else:
+        if text.count(b"{") + text.count(b"[") <= limits.max_depth:
+            return []  # brackets in strings count too: this only ever walks more, never less
+    problems = []
+    for key, value in item.items():
+        problem = _value_problem(value, limits.max_depth)
+        if problem is not None:
+            problems.append((key, problem))
+    return problems
+
+
 def utc_text(value: datetime) -> str:
     """ClickHouse DateTime64(3) text in UTC."""
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
@@ -268,9 +317,13 @@ def event_validate(
         if not isinstance(properties, dict):
             errors.append(("properties", "must be a JSON object"))
         else:
-            properties_text = orjson.dumps(properties).decode()
-            if len(properties_text.encode()) > limits.max_properties_bytes:
-                errors.append(("properties", f"is larger than {limits.max_properties_bytes} bytes as JSON"))
+            try:
+                properties_text = orjson.dumps(properties).decode()
+            except orjson.JSONEncodeError as exc:  # the front doors' values_check keeps this from happening
+                errors.append(("properties", f"cannot be stored as JSON: {exc}"))
+            else:
+                if len(properties_text.encode()) > limits.max_properties_bytes:
+                    errors.append(("properties", f"is larger than {limits.max_properties_bytes} bytes as JSON"))
 
     if errors:
         return None, errors
@@ -295,12 +348,21 @@ def event_validate(
     return row, []
 
 
-def converted_validate(converted: list[Converted], *, context: RequestContext, limits: Limits, ip_hash_of: Callable[[str], str]) -> Validated:
-    """Validate the events a front door converted; every error names the event's index and
-    the field as the client named it. ``ip_hash_of`` hashes an end-user IP an event reports."""
+def converted_validate(
+    converted: list[Converted], *, items: list[Any], context: RequestContext, limits: Limits, ip_hash_of: Callable[[str], str]
+) -> Validated:
+    """Validate the events a front door converted from the client's ``items``; every error
+    names the event's index and the field as the client named it. A client event with a
+    value that cannot be stored (:func:`values_check`) is rejected whatever its door made of
+    it. ``ip_hash_of`` hashes an end-user IP an event reports."""
     result = Validated()
     for index, item in enumerate(converted):
         row, problems = None, item.problems
+        unstorable = values_check(items[index], limits=limits)
+        if unstorable:
+            result.errors.extend(FieldError(index, f, m) for f, m in unstorable)
+            result.errors.extend(FieldError(index, f, m) for f, m in problems if f not in dict(unstorable))
+            continue
         if not problems:
             row, problems = event_validate(
                 item.event,
@@ -319,4 +381,4 @@ def converted_validate(converted: list[Converted], *, context: RequestContext, l
 
 def events_validate(events: list[Any], *, context: RequestContext, limits: Limits) -> Validated:
     """Native events, as they are."""
-    return converted_validate([Converted(event=raw) for raw in events], context=context, limits=limits, ip_hash_of=str)
+    return converted_validate([Converted(event=raw) for raw in events], items=events, context=context, limits=limits, ip_hash_of=str)
