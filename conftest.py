@@ -193,26 +193,38 @@ def page(live_server, monkeypatch):
         yield tab
 
 
-@pytest.fixture
-def asgi_server(transactional_db):
+@contextmanager
+def embedded_server():
     """The application as ``make run`` serves it (HTTP through WSGI, WebSockets through
-    ASGI) under uvicorn in a thread of this process, on the test database. Its URL."""
+    ASGI), with the uvicorn configuration of ``manage.py serve``, in a thread of this
+    process on a free port of 127.0.0.1. Its URL. The settings in force when it starts
+    are the ones it runs with."""
     import uvicorn
 
     from pulseboard.asgi import embedded_application
+    from pulseboard.servers import uvicorn_config
 
     listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(embedded_application, lifespan="off", log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn_config(embedded_application))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="asgi-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """:func:`embedded_server` on the test database."""
+    with embedded_server() as url:
+        yield url
 
 
 @pytest.fixture

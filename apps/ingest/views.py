@@ -33,10 +33,13 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> HttpR
 
 
 def client_ip(request) -> str:
+    """The address the request came from. Behind a proxy (``INGEST_TRUST_X_FORWARDED_FOR``),
+    the last ``X-Forwarded-For`` entry: the one our proxy added. Entries before it are what
+    the client sent, and a client can write anything there."""
     if settings.INGEST_TRUST_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+        if forwarded.strip():
+            return forwarded.rsplit(",", 1)[-1].strip()
     return request.META.get("REMOTE_ADDR", "")
 
 

@@ -1,0 +1,55 @@
+"""The HTTP servers as they are configured for real (pulseboard/servers.py), on sockets."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from django.conf import settings
+
+from apps.ingest.services import ip_hash
+from conftest import MembershipFactory, embedded_server, flush
+from pulseboard import clickhouse
+
+
+def stored_ip_hashes(project_id: int) -> list[str]:
+    return [
+        row[0]
+        for row in clickhouse.query("SELECT ip_hash FROM events WHERE project_id = {p:UInt64} ORDER BY event", {"p": project_id}).rows
+    ]
+
+
+def post_with_forwarded_for(base: str, api_key: str, event: str, forwarded_for: str) -> None:
+    response = requests.post(
+        f"{base}/api/v1/events",
+        json={"event": event, "distinct_id": "u"},
+        headers={"X-API-Key": api_key, "X-Forwarded-For": forwarded_for},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+
+
+def test_forwarded_for_is_ignored_unless_trusted(transactional_db):
+    """uvicorn trusts X-Forwarded-For from the loopback by default; the embedded server
+    must not, so a client cannot pick the address it is counted as."""
+    assert settings.INGEST_TRUST_X_FORWARDED_FOR is False
+    project = MembershipFactory().project
+    with embedded_server() as base:
+        for n, spoofed in enumerate(["203.0.113.1", "203.0.113.2", "198.51.100.3, 203.0.113.4"]):
+            post_with_forwarded_for(base, project.api_key, f"e{n}", spoofed)
+    flush()
+    hashes = stored_ip_hashes(project.id)
+    assert len(hashes) == 3
+    assert set(hashes) == {ip_hash("127.0.0.1")}
+
+
+def test_trusted_forwarded_for_takes_the_address_the_proxy_added(transactional_db, settings):
+    """Behind a proxy that appends to X-Forwarded-For, the entries before the last are the
+    client's own words; the last is the address the proxy saw."""
+    settings.INGEST_TRUST_X_FORWARDED_FOR = True
+    project = MembershipFactory().project
+    with embedded_server() as base:
+        post_with_forwarded_for(base, project.api_key, "e1", "198.51.100.7")
+        post_with_forwarded_for(base, project.api_key, "e2", "203.0.113.1, 198.51.100.7")
+        post_with_forwarded_for(base, project.api_key, "e3", "203.0.113.2,203.0.113.3,  198.51.100.7")
+    flush()
+    assert stored_ip_hashes(project.id) == [ip_hash("198.51.100.7")] * 3
