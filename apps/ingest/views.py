@@ -45,14 +45,25 @@ def client_ip(request) -> str:
 
 def body_read(request) -> bytes:
     """The raw body, whatever its Content-Type; a declared or actual size over the limit
-    raises a 413 without reading the rest."""
+    raises a 413 without reading the rest.
+
+    A chunked body (``Transfer-Encoding: chunked``, no ``Content-Length``) is one Django
+    reads as empty: the server has already undone the chunking, so it is read from the WSGI
+    input itself, up to the same limit."""
     limit = settings.INGEST_MAX_BODY_BYTES
+    too_large = BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.")
+    length = request.META.get("CONTENT_LENGTH")
+    if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        body = request.META["wsgi.input"].read(limit + 1)
+        if len(body) > limit:
+            raise too_large
+        return body
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(length or 0)
     except ValueError:
         declared = 0
     if declared > limit:
-        raise BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.")
+        raise too_large
     return request.read(limit + 1)
 
 

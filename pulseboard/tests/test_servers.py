@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+
 import pytest
 import requests
 from django.conf import settings
 
 from apps.ingest.services import ip_hash
-from conftest import MembershipFactory, embedded_server, flush
+from conftest import MembershipFactory, embedded_server, flush, gunicorn_server
 from pulseboard import clickhouse
 
 
@@ -53,3 +56,51 @@ def test_trusted_forwarded_for_takes_the_address_the_proxy_added(transactional_d
         post_with_forwarded_for(base, project.api_key, "e3", "203.0.113.2,203.0.113.3,  198.51.100.7")
     flush()
     assert stored_ip_hashes(project.id) == [ip_hash("198.51.100.7")] * 3
+
+
+# --- Chunked bodies ---------------------------------------------------------------------------
+
+
+def post_chunked(base: str, path: str, chunks, headers: dict[str, str]) -> tuple[int, dict]:
+    """POST a body with Transfer-Encoding: chunked and no Content-Length, as http.client sends
+    an iterable body with ``encode_chunked=True``."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.request("POST", path, body=iter(chunks), headers={"Content-Type": "application/json", **headers}, encode_chunked=True)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def chunked_events_are_stored(base: str) -> None:
+    project = MembershipFactory().project
+    body = json.dumps({"events": [{"event": "chunked", "distinct_id": f"u{n}", "properties": {"pad": "x" * 3000}} for n in range(20)]}).encode()
+    chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)]
+    status, answer = post_chunked(base, "/api/v1/events", chunks, {"X-API-Key": project.api_key})
+    assert (status, answer.get("accepted")) == (202, 20), answer
+
+    segment = json.dumps({"batch": [{"type": "track", "userId": "u", "event": "chunked-segment"}], "writeKey": project.api_key}).encode()
+    status, answer = post_chunked(base, "/v1/batch", [segment[:10], segment[10:]], {})
+    assert (status, answer) == (200, {"success": True})
+
+    flush()
+    assert clickhouse.query(
+        "SELECT count() FROM events WHERE project_id = {p:UInt64}", {"p": project.id}
+    ).scalar() == 21
+
+    too_large = b'{"events": [' + b" " * (settings.INGEST_MAX_BODY_BYTES + 1) + b"]}"
+    status, answer = post_chunked(base, "/api/v1/events", [too_large[i : i + 65536] for i in range(0, len(too_large), 65536)], {"X-API-Key": project.api_key})
+    assert (status, answer["error"]) == (413, "body_too_large")
+
+
+def test_chunked_bodies_are_read_by_the_embedded_server(transactional_db):
+    with embedded_server() as base:
+        chunked_events_are_stored(base)
+
+
+@pytest.mark.slow
+def test_chunked_bodies_are_read_by_gunicorn(transactional_db, tmp_path):
+    with gunicorn_server(tmp_path) as base:
+        chunked_events_are_stored(base)
