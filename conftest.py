@@ -260,7 +260,7 @@ def stop_process(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def gunicorn_server(tmp_path: Path, *, workers: int = 2):
+def gunicorn_server(tmp_path: Path, *, workers: int = 2, environment: dict[str, str] | None = None):
     """The server deployment's HTTP tier: gunicorn with pulseboard/gunicorn_conf.py, in a
     process of its own on a free port, on this run's test database and Redis prefix (a
     ``transactional_db`` test, so that it sees the test's rows). Its URL."""
@@ -274,6 +274,7 @@ def gunicorn_server(tmp_path: Path, *, workers: int = 2):
         "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{name}".format(**settings.DATABASES["default"], name=settings.DATABASES["default"]["TEST"]["NAME"]),
         # chdb stays with this process; the HTTP tier only appends to the stream.
         "PULSEBOARD_VAR_DIR": str(tmp_path / "gunicorn-var"),
+        **(environment or {}),
     }
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "w") as log:

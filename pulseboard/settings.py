@@ -202,6 +202,9 @@ if CLICKHOUSE_URL:
 
 # --- Ingest -----------------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
+# A client must send its request body within this many seconds (the embedded server: the
+# whole body; compose's nginx: between two reads), or gets a 408.
+INGEST_BODY_TIMEOUT_SECONDS = env_int("INGEST_BODY_TIMEOUT_SECONDS", 30)
 INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 1000)
 INGEST_MAX_PROPERTIES_BYTES = env_int("INGEST_MAX_PROPERTIES_BYTES", 32 * 1024)
 # Objects and lists inside one another in any value an event carries (properties, $set,

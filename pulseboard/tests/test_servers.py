@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -104,3 +108,95 @@ def test_chunked_bodies_are_read_by_the_embedded_server(transactional_db):
 def test_chunked_bodies_are_read_by_gunicorn(transactional_db, tmp_path):
     with gunicorn_server(tmp_path) as base:
         chunked_events_are_stored(base)
+
+
+# --- Slow clients -----------------------------------------------------------------------------
+
+SLOW_CLIENTS = 50
+
+
+@contextmanager
+def slow_clients(base: str, count: int = SLOW_CLIENTS):
+    """``count`` connections that send a request's headers (with a Content-Length) and then
+    one byte of its body every second, for as long as the block runs."""
+    host, port = base.removeprefix("http://").split(":")
+    head = b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    connections = []
+    stop = threading.Event()
+
+    def dribble():
+        while not stop.wait(1.0):
+            for connection in connections:
+                try:
+                    connection.send(b" ")
+                except OSError:
+                    pass  # the server gave up on this one: fine
+
+    try:
+        for _ in range(count):
+            connection = socket.create_connection((host, int(port)), timeout=10)
+            connection.sendall(head + b"{")
+            connections.append(connection)
+        dribbler = threading.Thread(target=dribble, name="slow-clients", daemon=True)
+        dribbler.start()
+        time.sleep(1.5)  # every slow client has begun its body
+        yield
+    finally:
+        stop.set()
+        for connection in connections:
+            connection.close()
+
+
+def normal_ingest_gets_through(base: str, api_key: str, requests_count: int = 10) -> list[str]:
+    """Ordinary clients while the slow ones are connected: each request must be answered
+    (a generous timeout keeps a server that is taken down from hanging the test)."""
+    event_ids = []
+    for n in range(requests_count):
+        response = requests.post(
+            f"{base}/api/v1/events", json={"event": "normal", "distinct_id": f"u{n}"}, headers={"X-API-Key": api_key}, timeout=30
+        )
+        assert response.status_code == 202, response.text
+        event_ids += response.json()["event_ids"]
+    return event_ids
+
+
+@pytest.mark.slow
+def test_slow_clients_do_not_stop_the_embedded_server(transactional_db):
+    project = MembershipFactory().project
+    with embedded_server() as base, slow_clients(base):
+        event_ids = normal_ingest_gets_through(base, project.api_key)
+    flush()
+    assert clickhouse.query("SELECT count() FROM events WHERE project_id = {p:UInt64}", {"p": project.id}).scalar() == len(event_ids) == 10
+
+
+def raw_exchange(base: str, request: bytes) -> tuple[int, dict, bytes]:
+    """Send ``request`` as is and read the answer until the server closes the connection."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    return status, {k.decode().lower(): v.decode() for k, v in headers.items()}, body
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(transactional_db, settings):
+    settings.INGEST_BODY_TIMEOUT_SECONDS = 1
+    with embedded_server() as base:
+        status, headers, body = raw_exchange(
+            base, b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"event\": "
+        )
+    assert (status, headers["connection"]) == (408, "close")
+    assert json.loads(body)["error"] == "body_timeout"
+
+
+def test_a_declared_body_over_the_limit_is_413_before_it_is_read(transactional_db, settings):
+    with embedded_server() as base:
+        status, headers, body = raw_exchange(
+            base, f"POST /batch/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {settings.INGEST_MAX_BODY_BYTES + 1}\r\n\r\n[".encode()
+        )
+    assert (status, headers["connection"]) == (413, "close")
+    assert json.loads(body)["error"] == "body_too_large"
