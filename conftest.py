@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import factory
+import hypothesis
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -32,6 +33,18 @@ from pulseboard.clickhouse.migrate import migrations_apply
 
 
 PASSWORD = "correct horse battery"
+
+# Fuzz tests (hypothesis, schemathesis) run the same examples on every run, so that CI is
+# reproducible, and without a deadline: a request through the real stack may take a while.
+hypothesis.settings.register_profile(
+    "pulseboard",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.data_too_large],
+)
+hypothesis.settings.load_profile("pulseboard")
 
 
 class UserFactory(factory.django.DjangoModelFactory):

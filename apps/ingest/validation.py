@@ -82,11 +82,20 @@ class BodyError(Exception):
         return {"error": self.code, "message": self.message}
 
 
+def field_label(name: str) -> str:
+    """A client's field name as an answer names it: control characters written as
+    ``\\u0000`` escapes, since the answer is also kept in Postgres, which refuses NUL."""
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", name)
+
+
 @dataclass(frozen=True)
 class FieldError:
     index: int
     field: str
     message: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "field", field_label(self.field))
 
     def as_json(self) -> dict[str, Any]:
         return {"index": self.index, "field": self.field, "message": self.message}

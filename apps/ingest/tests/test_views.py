@@ -614,3 +614,18 @@ def test_integers_beyond_64_bits_are_not_a_server_error(member, ingest_client, f
     flush_stream()
     stored = orjson.loads(stored_rows(member.project.id)[0]["properties"])["n"]
     assert stored == pytest.approx(number, rel=1e-15)
+
+
+def test_a_field_name_with_a_nul_is_named_escaped_and_the_answer_is_kept_for_replays(member, ingest_client, flush_stream, count_stored):
+    """The answer to an idempotent request is kept in Postgres, which refuses NUL."""
+    document = {"events": [{"event": "ok", "distinct_id": "u"}, {"event": "ok", "distinct_id": "u", "a\x00b": 1}]}
+    answers = [
+        post_events_json(ingest_client, "/api/v1/events", document, HTTP_X_API_KEY=member.project.api_key, HTTP_IDEMPOTENCY_KEY="nul-field")
+        for _ in range(2)
+    ]
+    assert [answer.status_code for answer in answers] == [202, 200]
+    first, replay = (answer.json() for answer in answers)
+    assert first["errors"] == [{"index": 1, "field": "a\\u0000b", "message": "unknown field 'a\\x00b'"}]
+    assert replay == {"status": "duplicate", **first}
+    flush_stream()
+    assert count_stored(member.project.id) == 1
