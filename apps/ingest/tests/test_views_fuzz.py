@@ -81,7 +81,7 @@ def junk_events(known_keys: list[str], valid, nested_keys: list[str]):
     events with one of their JSON values nested deep (orjson reads 1024 levels, writes 254);
     and things that are not objects at all."""
     keyed = st.dictionaries(st.sampled_from(known_keys) | texts, field_values, max_size=6)
-    too_deep = st.builds(lambda key, value: {**valid(0), key: value}, st.sampled_from(nested_keys), deep_values)
+    too_deep = st.builds(lambda key, value: {**valid(0), "event": "fuzz-deep", key: value}, st.sampled_from(nested_keys), deep_values)
     return st.one_of(keyed, keyed, too_deep, any_value)
 
 
