@@ -175,7 +175,7 @@ def once() -> dict:
     return {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
 
 
-@settings(max_examples=120)
+@settings(max_examples=200)
 @given(
     batch=batches(NATIVE_KEYS, valid_native, ["properties"]),
     single=st.booleans(),
@@ -201,7 +201,7 @@ def test_native_batches(ingest_client, fuzz_project, batch, single, envelope, id
         assert "error" in body and response.status_code == 400, body
 
 
-@settings(max_examples=120)
+@settings(max_examples=200)
 @given(
     batch=batches(POSTHOG_KEYS, valid_posthog, ["properties", "$set", "$set_once"]),
     shape=st.sampled_from(["batch", "list", "gzip", "form", "base64"]),
@@ -236,7 +236,7 @@ def test_posthog_batches(ingest_client, fuzz_project, batch, shape, path, sent_a
         assert response.status_code in (400, 401), body
 
 
-@settings(max_examples=120)
+@settings(max_examples=200)
 @given(
     batch=batches(SEGMENT_KEYS, valid_segment, ["properties", "traits", "context", "name", "category"]),
     route=st.sampled_from(["batch", "track", "identify", "page", "screen", "alias"]),
@@ -295,7 +295,7 @@ raw_bodies = st.one_of(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=300)
 @given(
     door=doors,
     body=raw_bodies,
