@@ -22,8 +22,20 @@ class ParamError(ValueError):
         self.message = message
 
 
+# The instants ClickHouse's DateTime64 holds: a bound outside is a bad parameter, not a
+# query that fails.
+INSTANT_MIN = datetime(1900, 1, 1, tzinfo=timezone.utc)
+INSTANT_MAX = datetime(2299, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+
+
+def instant_check(moment: datetime, *, field: str) -> datetime:
+    if not INSTANT_MIN <= moment <= INSTANT_MAX:
+        raise ParamError(field, "must be between 1900-01-01 and 2299-12-31")
+    return moment
+
+
 def date_bound(value: str | None, *, field: str, tz: ZoneInfo, end: bool) -> datetime | None:
-    """An ISO date or date-time as a UTC instant.
+    """An ISO date or date-time as a UTC instant, from 1900 to 2299.
 
     A date is a whole day in the project's timezone: as ``date_from`` it means that day's
     start, as ``date_to`` the start of the next day (the range is half-open). A date-time
@@ -36,13 +48,17 @@ def date_bound(value: str | None, *, field: str, tz: ZoneInfo, end: bool) -> dat
             day = date.fromisoformat(value)
             if end:
                 day += timedelta(days=1)
-            return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+            return instant_check(datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc), field=field)
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tz)
+        return instant_check(parsed.astimezone(timezone.utc), field=field)
+    except ValueError as exc:
+        if isinstance(exc, ParamError):
+            raise
         raise ParamError(field, f"{value!r} is not an ISO date (2026-11-22) or date-time (2026-11-22T10:00:00Z)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(timezone.utc)
+    except OverflowError:  # a day after 9999-12-31, or before year 1 in UTC
+        raise ParamError(field, "must be between 1900-01-01 and 2299-12-31") from None
 
 
 def int_param(value: str | None, *, field: str, default: int, low: int, high: int) -> int:
@@ -67,8 +83,9 @@ def cursor_decode(value: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         millis, event_id = raw.split(":", 1)
-        return datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc), str(uuid.UUID(event_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        moment = instant_check(datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc), field="cursor")
+        return moment, str(uuid.UUID(event_id))
+    except (ValueError, OverflowError, OSError, binascii.Error, UnicodeDecodeError):
         raise ParamError("cursor", "is not a cursor this API returned") from None
 
 
