@@ -8,7 +8,7 @@ that sets them:
 * uvicorn rewrites the client address and scheme from them only then (its own default is to
   trust any client on the loopback, whatever the settings say), and only from a proxy on the
   loopback, taking the address the proxy added (the last one);
-* gunicorn never takes them: Django reads them itself (``client_ip`` in the ingest views,
+* gunicorn never takes them: Django reads them itself (``pulseboard.http.client_ip``,
   ``TRUST_X_FORWARDED_PROTO`` for the scheme).
 """
 
