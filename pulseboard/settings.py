@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "pulseboard",
     "apps.projects",
     "apps.ingest",
+    "apps.persons",
     "apps.analytics",
     "apps.funnels",
 ]

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Greatest, Least
 
 from apps.ingest import stream
-from apps.ingest.hooks import StoredRows, stored_notify
+from apps.ingest.hooks import StoredRows, stored_notify, written_notify
 from apps.ingest.formats import Door
 from apps.ingest.models import EventDefinition, IngestRequest
 from apps.ingest.sql import EVENTS_TABLE, EXISTING_EVENT_IDS
@@ -573,6 +573,7 @@ def events_flush(
         for batch in batches_plan(entries, max_events=max_events, max_bytes=max_bytes):
             with stream.writer_lease():
                 result = batch_write(batch)
+                written_notify(stored=result.stored)
                 stream.batch_settle(manifest=batch.manifest, dead=result.dead)
             if result.dead:
                 logger.error("%d events refused by ClickHouse were moved to the dead-letter stream", len(result.dead))
