@@ -9,11 +9,15 @@ from datetime import datetime, timezone
 
 import orjson
 from django.db import IntegrityError, transaction
+from django.utils import timezone as django_timezone
 
+from apps.ingest import stream
 from apps.ingest.hooks import StoredRows
+from apps.ingest.reconcile import EPOCH, ROLLUPS, Rollup, rollup_rebuild
 from apps.persons import sql
 from apps.persons.identity import Merge, override_decide, refusal_message
-from apps.persons.models import IngestionWarning
+from apps.persons.models import IngestionWarning, PersonDeletion
+from apps.persons.selectors import person_keys, person_uuid
 from apps.projects.models import Project
 from pulseboard import clickhouse
 
@@ -129,3 +133,107 @@ def _warnings_record(*, project_id: int, refusals: list) -> None:
                 )
         except IntegrityError:  # another worker recorded it first
             pass
+
+
+# --- Deleting a person -----------------------------------------------------------------------------
+
+# Columns that hold a person's keys, per table; every other table with a project_id column is
+# a rollup of events the reconciler knows (rebuilt for the hours the person's events were in).
+KEY_COLUMNS = {
+    "identity_users": ("user_key",),
+    "identity_merges": ("anon_key", "user_key"),
+    "person_overrides": ("old_key", "new_key"),
+}
+PERSON_KEY_COLUMN = "person_key"
+
+
+class UnknownTable(Exception):
+    """A table with project data that deletion does not know how to clear."""
+
+
+def _tables_with_projects() -> dict[str, set[str]]:
+    """Every table of the database with a project_id column, with its columns."""
+    rows = clickhouse.query(
+        "SELECT table, groupArray(name) FROM system.columns WHERE database = currentDatabase() "
+        "AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree%') "
+        "GROUP BY table HAVING has(groupArray(name), 'project_id')"
+    ).rows
+    return {table: set(columns) for table, columns in rows}
+
+
+def person_deletion_request(*, project_id: int, person_key: int, distinct_ids: list[str], user) -> PersonDeletion:
+    """Record that a person is to be deleted (the task does it, see :func:`person_deletion_run`)."""
+    return PersonDeletion.objects.create(
+        project_id=project_id,
+        person_id=person_uuid(project_id=project_id, person_key=person_key),
+        person_key=person_key,
+        distinct_ids=distinct_ids,
+        requested_by=user if getattr(user, "is_authenticated", False) else None,
+        requested_by_name=getattr(user, "username", "") or "",
+    )
+
+
+def person_deletion_run(*, deletion: PersonDeletion) -> PersonDeletion:
+    """Delete every row of every id of the person from every ClickHouse table, and record
+    the rows removed per table.
+
+    Tables keyed by person lose the person's rows; rollups that count events without
+    naming persons (events per slot, sessions) are rebuilt, from what events still holds,
+    for the hours the person's events were in. Batches are not written meanwhile (the
+    writers' lock), so no insert is half-way through while the tables change."""
+    project_id, root = deletion.project_id, int(deletion.person_key)
+    deletion.status = PersonDeletion.Status.RUNNING
+    deletion.save(update_fields=["status"])
+    removed: dict[str, int] = {}
+    try:
+        with stream.writers_excluded():
+            keys = person_keys(project_id=project_id, person_key=root)
+            params = {"project_id": project_id, "keys": keys}
+            hours = [
+                row[0]
+                for row in clickhouse.query(
+                    "SELECT DISTINCT toStartOfHour(timestamp) FROM events WHERE project_id = {project_id:UInt64} AND person_key IN {keys:Array(UInt64)}",
+                    params,
+                ).rows
+            ]
+            rebuilt = []
+            for table, columns in sorted(_tables_with_projects().items()):
+                key_columns = KEY_COLUMNS.get(table) or ((PERSON_KEY_COLUMN,) if PERSON_KEY_COLUMN in columns else None)
+                if key_columns is None:
+                    rollup = next((r for r in ROLLUPS if r.table == table), None)
+                    if rollup is None:
+                        raise UnknownTable(f"{table} has project data, and person deletion does not know how to clear it")
+                    rebuilt.append(rollup)
+                    continue
+                condition = " OR ".join(f"{column} IN {{keys:Array(UInt64)}}" for column in key_columns)
+                where = f"project_id = {{project_id:UInt64}} AND ({condition})"
+                removed[table] = clickhouse.query(f"SELECT count() FROM {table} WHERE {where}", params).scalar()
+                if removed[table]:
+                    clickhouse.command(f"DELETE FROM {table} WHERE {where}", params)
+            for rollup in rebuilt:
+                removed[rollup.table] = _rebuild_hours(rollup, project_id=project_id, hours=hours)
+    except Exception as exc:
+        deletion.status = PersonDeletion.Status.FAILED
+        deletion.error = f"{type(exc).__name__}: {exc}"[:2000]
+        deletion.rows_removed = removed
+        deletion.finished_at = django_timezone.now()
+        deletion.save()
+        raise
+    deletion.status = PersonDeletion.Status.DONE
+    deletion.rows_removed = removed
+    deletion.finished_at = django_timezone.now()
+    deletion.save()
+    return deletion
+
+
+def _rebuild_hours(rollup: Rollup, *, project_id: int, hours: list[datetime]) -> int:
+    """Rebuild a rollup's buckets that hold these hours; the rows it lost."""
+    buckets = sorted({hour - (hour - EPOCH) % rollup.bucket for hour in hours})
+    before = after = 0
+    for start in buckets:
+        params = {"project_id": project_id, "start": start, "end": start + rollup.bucket}
+        count = f"SELECT count() FROM {rollup.table} WHERE {rollup.range}"
+        before += clickhouse.query(count, params).scalar()
+        rollup_rebuild(rollup, project_id=project_id, start=start, end=start + rollup.bucket)
+        after += clickhouse.query(count, params).scalar()
+    return before - after

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from apps.persons import api
+
+urlpatterns = [
+    path("api/v1/projects/<int:project_id>/persons", api.PersonsAPI.as_view(), name="api-persons"),
+    path("api/v1/projects/<int:project_id>/persons/<str:person_id>", api.PersonAPI.as_view(), name="api-person"),
+]
