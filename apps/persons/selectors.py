@@ -155,3 +155,10 @@ def person_events(*, project_id: int, person_key: int, limit: int = EVENTS_SHOWN
     """The most recent events of every id of a person, newest first."""
     keys = person_keys(project_id=project_id, person_key=person_key)
     return clickhouse.query(sql.PERSON_EVENTS, {"project_id": project_id, "keys": keys, "limit": limit}).dicts()
+
+
+def ingestion_warnings(*, project_id: int, limit: int = 100):
+    """The project's ingestion warnings, newest first."""
+    from apps.persons.models import IngestionWarning
+
+    return IngestionWarning.objects.filter(project_id=project_id).order_by("-created_at", "-id")[:limit]

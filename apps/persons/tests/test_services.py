@@ -172,3 +172,15 @@ def test_the_list_pages_with_a_cursor(member, ingest_client, send):
         if cursor is None:
             break
     assert seen == [f"u{i:02d}" for i in reversed(range(7))]
+
+
+def test_refused_merges_are_listed_in_the_projects_settings(client, member, ingest_client, send):
+    project = member.project
+    send_all(ingest_client, send, project, [
+        {"event": "login", "user_id": "lee", "timestamp": at(0)},
+        {"event": "$identify", "user_id": "max", "anonymous_id": "lee", "timestamp": at(1)},
+    ])
+    client.force_login(member.user)
+    assert "/settings/ingestion-warnings/" in client.get(f"/projects/{project.id}/settings/").content.decode()
+    section = client.get(f"/projects/{project.id}/settings/ingestion-warnings/", HTTP_HX_REQUEST="true").content.decode()
+    assert "&#x27;lee&#x27; was not merged into &#x27;max&#x27;" in section and "<html" not in section
