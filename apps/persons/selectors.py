@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 import orjson
 
@@ -45,7 +45,17 @@ class Person:
     distinct_ids: list[str]
     first_seen: datetime
     last_seen: datetime
+    own_id: str = ""  # the id the person is named after (its user id, once identified)
     properties: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """What to call the person on a page: a name or email it was given, else its id."""
+        for key in ("name", "email", "$name", "$email", "username"):
+            value = self.properties.get(key)
+            if isinstance(value, str) and value.strip():
+                return value
+        return self.own_id or (self.distinct_ids[0] if self.distinct_ids else "")
 
     def as_json(self) -> dict:
         return {
@@ -110,8 +120,10 @@ def _with_details(project_id: int, persons: list[Person]) -> list[Person]:
 def _persons(project_id: int, *, params: dict, one: bool = False, search: bool = False, cursor: bool = False) -> list[Person]:
     rows = clickhouse.query(sql.persons_page(one=one, search=search, cursor=cursor), {"project_id": project_id, **params}).rows
     return [
-        Person(id=person_uuid(project_id=project_id, person_key=key), key=key, distinct_ids=list(ids), first_seen=first, last_seen=last)
-        for key, ids, first, last in rows
+        Person(
+            id=person_uuid(project_id=project_id, person_key=key), key=key, distinct_ids=list(ids), first_seen=first, last_seen=last, own_id=own
+        )
+        for key, ids, first, last, own in rows
     ]
 
 
@@ -151,10 +163,19 @@ def person_keys(*, project_id: int, person_key: int) -> list[int]:
     return [row[0] for row in clickhouse.query(sql.PERSON_KEYS, {"project_id": project_id, "person_key": person_key}).rows]
 
 
-def person_events(*, project_id: int, person_key: int, limit: int = EVENTS_SHOWN) -> list[dict]:
-    """The most recent events of every id of a person, newest first."""
+# Before every event: the cursor of a first page.
+FIRST_PAGE = (datetime(2299, 12, 31, tzinfo=timezone.utc), uuid.UUID(int=(1 << 128) - 1))
+
+
+def person_events(
+    *, project_id: int, person_key: int, limit: int = EVENTS_SHOWN, before: tuple[datetime, uuid.UUID] | None = None
+) -> list[dict]:
+    """The events of every id of a person, newest first: ``limit`` of them, older than
+    ``before`` (the (timestamp, event_id) of the last one of the previous page)."""
     keys = person_keys(project_id=project_id, person_key=person_key)
-    return clickhouse.query(sql.PERSON_EVENTS, {"project_id": project_id, "keys": keys, "limit": limit}).dicts()
+    cursor_ts, cursor_id = before or FIRST_PAGE
+    params = {"project_id": project_id, "keys": keys, "limit": limit, "cursor_ts": cursor_ts, "cursor_id": cursor_id}
+    return clickhouse.query(sql.PERSON_EVENTS, params).dicts()
 
 
 def ingestion_warnings(*, project_id: int, limit: int = 100):

@@ -78,7 +78,8 @@ SELECT if(count() = 0, {key:UInt64}, any(new_key)) FROM """ + OVERRIDES + """ WH
 # --- Lists of persons ----------------------------------------------------------------------------
 
 _IDS = f"""
-    SELECT {person_of("k.person_key")} AS person, k.distinct_id AS distinct_id, k.first AS first, k.last AS last
+    SELECT {person_of("k.person_key")} AS person, k.distinct_id AS distinct_id, k.first AS first, k.last AS last,
+           k.person_key = person AS own
     FROM
     (
         SELECT person_key, distinct_id, min(first_seen) AS first, max(last_seen) AS last
@@ -108,7 +109,8 @@ def persons_page(*, one: bool, search: bool, cursor: bool) -> str:
         conditions.append("(last_seen, person) < ({cursor_seen:DateTime64(3, 'UTC')}, {cursor_person:UInt64})")
     having = ("HAVING " + " AND ".join(conditions)) if conditions else ""
     return f"""
-SELECT person, groupUniqArray(distinct_id) AS distinct_ids, min(first) AS first_seen, max(last) AS last_seen
+SELECT person, groupUniqArray(distinct_id) AS distinct_ids, min(first) AS first_seen, max(last) AS last_seen,
+       anyIf(distinct_id, own) AS own_id
 FROM
 ({_IDS.replace("{keys}", keys)}
 )
@@ -146,11 +148,12 @@ FROM (SELECT old_key, argMax(new_key, version) AS new_key, argMax(old_id, versio
 WHERE new_key IN {{persons:Array(UInt64)}} AND old_id != ''
 """
 
-# The most recent events of the keys of one person.
+# The events of the keys of one person, newest first, a page at a time (before a cursor).
 PERSON_EVENTS = """
 SELECT event_id, event, timestamp, distinct_id, user_id, anonymous_id, session_id, source, page_url, referrer, properties, received_at
 FROM events
 WHERE project_id = {project_id:UInt64} AND person_key IN {keys:Array(UInt64)}
+  AND (timestamp, event_id) < ({cursor_ts:DateTime64(3, 'UTC')}, {cursor_id:UUID})
 ORDER BY timestamp DESC, event_id DESC
 LIMIT {limit:UInt32}
 """

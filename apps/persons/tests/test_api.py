@@ -23,9 +23,12 @@ def tasks_run_at_once():
     celery_app.conf.task_always_eager = False
 
 
+BASE = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(days=1)
+
+
 def at(minutes: int) -> str:
-    base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)
-    return (base + timedelta(minutes=minutes)).isoformat()
+    """A time ``minutes`` after a fixed point a day ago."""
+    return (BASE + timedelta(minutes=minutes)).isoformat()
 
 
 @pytest.fixture

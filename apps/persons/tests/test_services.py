@@ -11,10 +11,12 @@ from conftest import flush
 pytestmark = pytest.mark.django_db
 
 
+BASE = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(days=2)
+
+
 def at(minutes: int) -> str:
     """A time ``minutes`` after a fixed point two days ago."""
-    base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2)
-    return (base + timedelta(minutes=minutes)).isoformat()
+    return (BASE + timedelta(minutes=minutes)).isoformat()
 
 
 def send_all(client, send, project, events):
