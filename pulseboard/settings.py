@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "apps.projects",
     "apps.ingest",
     "apps.query",
+    "apps.persons",
     "apps.analytics",
     "apps.funnels",
     "apps.demo",  # above every other app: nothing imports it
@@ -234,8 +235,17 @@ if CLICKHOUSE_URL:
 
 # --- Ingest -----------------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
+# A client must send its request body within this many seconds (the embedded server: the
+# whole body; compose's nginx: between two reads), or gets a 408.
+INGEST_BODY_TIMEOUT_SECONDS = env_int("INGEST_BODY_TIMEOUT_SECONDS", 30)
 INGEST_MAX_EVENTS = env_int("INGEST_MAX_EVENTS", 1000)
 INGEST_MAX_PROPERTIES_BYTES = env_int("INGEST_MAX_PROPERTIES_BYTES", 32 * 1024)
+# Objects and lists inside one another in any value an event carries (properties, $set,
+# context, traits...). Stored properties may wrap a value one level deeper ($context), and
+# orjson writes at most 254 levels.
+INGEST_MAX_PROPERTIES_DEPTH = env_int("INGEST_MAX_PROPERTIES_DEPTH", 32)
+if not 1 <= INGEST_MAX_PROPERTIES_DEPTH <= 250:
+    raise ImproperlyConfigured(f"INGEST_MAX_PROPERTIES_DEPTH must be 1 to 250, got {INGEST_MAX_PROPERTIES_DEPTH}")
 INGEST_MAX_FUTURE_HOURS = env_int("INGEST_MAX_FUTURE_HOURS", 24)
 INGEST_MAX_PAST_DAYS = env_int("INGEST_MAX_PAST_DAYS", 365 * 2)
 # The same event_id is stored once; Redis remembers ids for this long (about 100 bytes each).

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("apps.projects.urls")),
     path("", include("apps.ingest.urls")),
+    path("", include("apps.persons.urls")),
     path("", include("apps.analytics.urls")),
     path("", include("apps.funnels.urls")),
 ]

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from apps.query.dates import DateRange
+from apps.query.dates import DateRange, instant_check
 from pulseboard.errors import ParamError
 
 
@@ -35,8 +35,9 @@ def cursor_decode(value: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         millis, event_id = raw.split(":", 1)
-        return datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc), str(uuid.UUID(event_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        moment = instant_check(datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc), field="cursor")
+        return moment, str(uuid.UUID(event_id))
+    except (ValueError, OverflowError, OSError, binascii.Error, UnicodeDecodeError):
         raise ParamError("cursor", "is not a cursor this API returned") from None
 
 

@@ -1,7 +1,14 @@
-"""The flush's one after-storage hook: who wants to know that events were stored.
+"""The flush's hooks: who wants to know that events were stored.
 
-Apps above ingest subscribe in their ``AppConfig.ready()`` (the live feed does, and so can
-sessions, alerts or cache invalidation), so that ingest never imports them::
+There are two, and apps above ingest subscribe to them in their ``AppConfig.ready()``, so
+that ingest never imports them:
+
+* :func:`written_subscribe`: called in the flush, after a batch is in ClickHouse and before
+  it is settled. What must follow from the events, reliably, goes here (persons merge ids).
+  If a receiver raises, the batch is not settled and is written again later, so a receiver
+  must be idempotent: it may see the same batch twice.
+* :func:`stored_subscribe`: the after-storage hook, once the batch is settled, best effort
+  and never in the flush's way (the live feed; sessions, alerts or cache invalidation)::
 
     from apps.ingest.hooks import stored_subscribe
     stored_subscribe(name="live feed", receiver=live_broadcast)
@@ -83,6 +90,20 @@ class _Subscriber:
 
 
 _subscribers: dict[str, _Subscriber] = {}
+_written: dict[str, Receiver] = {}
+
+
+def written_subscribe(*, name: str, receiver: Receiver) -> None:
+    """Call ``receiver`` with every batch the flush has written, before it is settled."""
+    _written[name] = receiver
+
+
+def written_notify(*, stored: list[StoredRows]) -> None:
+    """Run every written-batch receiver, in the flush; an exception stops the batch's settle."""
+    if not stored:
+        return
+    for receiver in list(_written.values()):
+        receiver(stored)
 
 
 def stored_subscribe(*, name: str, receiver: Receiver) -> None:

@@ -128,7 +128,8 @@ def _drifting(rollup: Rollup, *, project_id: int, start: datetime, end: datetime
     return len(buckets), drift
 
 
-def _rebuild(rollup: Rollup, *, project_id: int, start: datetime, end: datetime) -> None:
+def rollup_rebuild(rollup: Rollup, *, project_id: int, start: datetime, end: datetime) -> None:
+    """Compute a rollup's rows of [start, end) again from events (hold the writers' lock)."""
     params = {"project_id": project_id, "start": start, "end": end}
     clickhouse.command(f"DELETE FROM {rollup.table} WHERE {rollup.range}", params)
     # Not deduplicated: a rebuilt bucket may well have the very rows of an earlier insert.
@@ -163,7 +164,7 @@ def rollups_check(*, project_ids: list[int], since: datetime | None = None, repa
             _, still = _drifting(rollup, project_id=project_id, start=start, end=end)
             report.drift += still
             for run_start, run_end in _runs([d.bucket for d in still], rollup.bucket):
-                _rebuild(rollup, project_id=project_id, start=run_start, end=run_end)
+                rollup_rebuild(rollup, project_id=project_id, start=run_start, end=run_end)
             _, after = _drifting(rollup, project_id=project_id, start=start, end=end)
             if after:
                 logger.error("reconcile: %s of project %s still differs after a rebuild in %d buckets", table, project_id, len(after))

@@ -19,11 +19,11 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Greatest, Least
 
 from apps.ingest import stream
-from apps.ingest.hooks import StoredRows, stored_notify
+from apps.ingest.hooks import StoredRows, stored_notify, written_notify
 from apps.ingest.formats import Door
 from apps.ingest.models import EventDefinition, IngestRequest
 from apps.ingest.sql import EVENTS_TABLE, EXISTING_EVENT_IDS
-from apps.ingest.validation import EVENT_COLUMNS, BodyError, Limits, RequestContext, converted_validate
+from apps.ingest.validation import EVENT_COLUMNS, BodyError, Limits, RequestContext, converted_validate, idempotency_key_check
 from apps.projects.models import Project
 from apps.projects.selectors import project_for_ingest_key
 from pulseboard import clickhouse
@@ -37,6 +37,7 @@ def ingest_limits() -> Limits:
         max_body_bytes=settings.INGEST_MAX_BODY_BYTES,
         max_events=settings.INGEST_MAX_EVENTS,
         max_properties_bytes=settings.INGEST_MAX_PROPERTIES_BYTES,
+        max_depth=settings.INGEST_MAX_PROPERTIES_DEPTH,
         max_future=timedelta(hours=settings.INGEST_MAX_FUTURE_HOURS),
         max_past=timedelta(days=settings.INGEST_MAX_PAST_DAYS),
     )
@@ -106,8 +107,11 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
         return IngestResult(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."})
 
     idempotency_key = parsed.idempotency_key
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
-        return IngestResult(400, {"error": "invalid_idempotency_key", "message": "Idempotency-Key must be 1 to 200 characters."})
+    if idempotency_key is not None:
+        try:
+            idempotency_key_check(idempotency_key)
+        except BodyError as exc:
+            return IngestResult(exc.status, exc.as_json())
     if idempotency_key:
         previous = IngestRequest.objects.filter(project_id=target.project_id, idempotency_key=idempotency_key).first()
         if previous is not None and not _abandoned(previous):
@@ -119,7 +123,7 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
     # With an idempotency key, the event ids the server chooses follow from the key, so that
     # a retry that takes over an abandoned request (below) cannot append its events twice.
     id_seed = f"{target.project_id}:{idempotency_key}" if idempotency_key else None
-    validated = converted_validate(converted, context=context, limits=limits, ip_hash_of=ip_hash, id_seed=id_seed)
+    validated = converted_validate(converted, items=parsed.items, context=context, limits=limits, ip_hash_of=ip_hash, id_seed=id_seed)
     body_out = {
         "accepted": len(validated.rows),
         "event_ids": [row["event_id"] for row in validated.rows],
@@ -569,6 +573,7 @@ def events_flush(
         for batch in batches_plan(entries, max_events=max_events, max_bytes=max_bytes):
             with stream.writer_lease():
                 result = batch_write(batch)
+                written_notify(stored=result.stored)
                 stream.batch_settle(manifest=batch.manifest, dead=result.dead)
             if result.dead:
                 logger.error("%d events refused by ClickHouse were moved to the dead-letter stream", len(result.dead))

@@ -52,6 +52,7 @@ IDENTITY_FIELDS = ("distinct_id", "user_id", "anonymous_id")
 ENVELOPE_FIELDS = frozenset({"api_key", "idempotency_key"})
 EVENT_NAME_MAX = 200
 USER_AGENT_MAX = 512
+IDEMPOTENCY_KEY_MAX = 200
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -61,6 +62,9 @@ class Limits:
     max_body_bytes: int = 1024 * 1024
     max_events: int = 1000
     max_properties_bytes: int = 32 * 1024
+    # Objects and lists inside one another, in any value an event carries (properties,
+    # $set, context, traits...). orjson reads 1024 levels but writes only 254.
+    max_depth: int = 32
     max_future: timedelta = timedelta(hours=24)
     max_past: timedelta = timedelta(days=730)
 
@@ -78,11 +82,20 @@ class BodyError(Exception):
         return {"error": self.code, "message": self.message}
 
 
+def field_label(name: str) -> str:
+    """A client's field name as an answer names it: control characters written as
+    ``\\u0000`` escapes, since the answer is also kept in Postgres, which refuses NUL."""
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", name)
+
+
 @dataclass(frozen=True)
 class FieldError:
     index: int
     field: str
     message: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "field", field_label(self.field))
 
     def as_json(self) -> dict[str, Any]:
         return {"index": self.index, "field": self.field, "message": self.message}
@@ -116,6 +129,17 @@ class RequestContext:
         return utc_text(self.received_at)
 
 
+def idempotency_key_check(value: str) -> None:
+    """An idempotency key is 1 to 200 characters without control characters (the database
+    keeps it, and Postgres refuses NUL in text); anything else is a 400 naming it."""
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or _CONTROL.search(value):
+        raise BodyError(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key (or idempotency_key) must be 1 to {IDEMPOTENCY_KEY_MAX} characters without control characters.",
+        )
+
+
 def items_check(items: Any, *, field: str, noun: str, limits: Limits) -> list:
     """The list of events a request carries under ``field``: a list, not empty, and at
     most ``limits.max_events`` long (413 beyond). Every front door checks its batch here."""
@@ -147,8 +171,8 @@ def body_parse(body: bytes, *, limits: Limits) -> Envelope:
         if value is not None and not isinstance(value, str):
             raise BodyError(400, "invalid_body", f"{name} must be a string.")
         setattr(envelope, name, value)
-    if envelope.idempotency_key is not None and not 1 <= len(envelope.idempotency_key) <= 200:
-        raise BodyError(400, "invalid_body", "idempotency_key must be 1 to 200 characters.")
+    if envelope.idempotency_key is not None:
+        idempotency_key_check(envelope.idempotency_key)
 
     if "events" in document:
         unknown = sorted(set(document) - {"events"})
@@ -158,6 +182,52 @@ def body_parse(body: bytes, *, limits: Limits) -> Envelope:
     else:
         envelope.events = [document]
     return envelope
+
+
+# What a JSON integer may be once stored: ClickHouse and orjson take 64 bits at most.
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+
+
+def _value_problem(value: Any, max_depth: int) -> str | None:
+    """Why one JSON value cannot be stored: nested deeper than ``max_depth`` objects and
+    lists, or an integer beyond 64 bits. None when it can."""
+    if type(value) is int:
+        return None if INT_MIN <= value <= INT_MAX else "has an integer beyond 64 bits"
+    if not isinstance(value, (dict, list)):
+        return None
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return f"is nested deeper than the limit of {max_depth} levels"
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+            elif type(child) is int and not INT_MIN <= child <= INT_MAX:
+                return "has an integer beyond 64 bits"
+    return None
+
+
+def values_check(item: Any, *, limits: Limits) -> list[tuple[str, str]]:
+    """The values of one client event (in any door's shape) that cannot be stored, named by
+    the event's own keys: ``[(key, reason)]``. The whole event is serialised once by
+    orjson (C); only an event with more brackets than the depth limit, or that orjson cannot
+    write, is walked in Python."""
+    if not isinstance(item, dict):
+        return []
+    try:
+        text = orjson.dumps(item)
+    except orjson.JSONEncodeError:
+        pass
+    else:
+        if text.count(b"{") + text.count(b"[") <= limits.max_depth:
+            return []  # brackets in strings count too: this only ever walks more, never less
+    problems = []
+    for key, value in item.items():
+        problem = _value_problem(value, limits.max_depth)
+        if problem is not None:
+            problems.append((key, problem))
+    return problems
 
 
 def utc_text(value: datetime) -> str:
@@ -267,9 +337,13 @@ def event_validate(
         if not isinstance(properties, dict):
             errors.append(("properties", "must be a JSON object"))
         else:
-            properties_text = orjson.dumps(properties).decode()
-            if len(properties_text.encode()) > limits.max_properties_bytes:
-                errors.append(("properties", f"is larger than {limits.max_properties_bytes} bytes as JSON"))
+            try:
+                properties_text = orjson.dumps(properties).decode()
+            except orjson.JSONEncodeError as exc:  # the front doors' values_check keeps this from happening
+                errors.append(("properties", f"cannot be stored as JSON: {exc}"))
+            else:
+                if len(properties_text.encode()) > limits.max_properties_bytes:
+                    errors.append(("properties", f"is larger than {limits.max_properties_bytes} bytes as JSON"))
 
     if errors:
         return None, errors
@@ -297,13 +371,16 @@ def event_validate(
 def converted_validate(
     converted: list[Converted],
     *,
+    items: list[Any],
     context: RequestContext,
     limits: Limits,
     ip_hash_of: Callable[[str], str],
     id_seed: str | None = None,
 ) -> Validated:
-    """Validate the events a front door converted; every error names the event's index and
-    the field as the client named it. ``ip_hash_of`` hashes an end-user IP an event reports.
+    """Validate the events a front door converted from the client's ``items``; every error
+    names the event's index and the field as the client named it. A client event with a
+    value that cannot be stored (:func:`values_check`) is rejected whatever its door made of
+    it. ``ip_hash_of`` hashes an end-user IP an event reports.
 
     With an ``id_seed`` (a request's project and idempotency key), an event without an id
     gets one derived from the seed and its index, the same on every retry of the request,
@@ -311,6 +388,11 @@ def converted_validate(
     result = Validated()
     for index, item in enumerate(converted):
         row, problems = None, item.problems
+        unstorable = values_check(items[index], limits=limits)
+        if unstorable:
+            result.errors.extend(FieldError(index, f, m) for f, m in unstorable)
+            result.errors.extend(FieldError(index, f, m) for f, m in problems if f not in dict(unstorable))
+            continue
         generated = str(uuid.uuid5(GENERATED_ID_NAMESPACE, f"{id_seed}:{index}")) if id_seed is not None else None
         if not problems:
             row, problems = event_validate(

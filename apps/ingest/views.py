@@ -28,6 +28,7 @@ from apps.ingest.validation import BodyError
 from apps.projects.navigation import project_url
 from apps.projects.selectors import project_for_ingest_key, project_get_for_user, projects_for_user
 from pulseboard.htmx import page
+from pulseboard.http import client_ip
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> HttpResponse:
@@ -37,24 +38,27 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> HttpR
     return response
 
 
-def client_ip(request) -> str:
-    if settings.INGEST_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "")
-
-
 def body_read(request) -> bytes:
     """The raw body, whatever its Content-Type; a declared or actual size over the limit
-    raises a 413 without reading the rest."""
+    raises a 413 without reading the rest.
+
+    A chunked body (``Transfer-Encoding: chunked``, no ``Content-Length``) is one Django
+    reads as empty: the server has already undone the chunking, so it is read from the WSGI
+    input itself, up to the same limit."""
     limit = settings.INGEST_MAX_BODY_BYTES
+    too_large = BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.")
+    length = request.META.get("CONTENT_LENGTH")
+    if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        body = request.META["wsgi.input"].read(limit + 1)
+        if len(body) > limit:
+            raise too_large
+        return body
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(length or 0)
     except ValueError:
         declared = 0
     if declared > limit:
-        raise BodyError(413, "body_too_large", f"The body is larger than {limit} bytes.")
+        raise too_large
     return request.read(limit + 1)
 
 

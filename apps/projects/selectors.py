@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -28,9 +29,16 @@ class IngestTarget:
 
 _key_cache: dict[str, tuple[float, IngestTarget | None]] = {}
 _key_cache_lock = threading.Lock()
+_API_KEY_MAX = Project._meta.get_field("api_key").max_length
+# Control characters: no key has one, and Postgres refuses NUL in text outright.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def project_for_ingest_key(*, api_key: str) -> IngestTarget | None:
+    """The project of an ingest key, or None. A string that cannot be a key (too long, or
+    with a control character) is None without a look-up, and is not cached."""
+    if not api_key or len(api_key) > _API_KEY_MAX or _CONTROL.search(api_key):
+        return None
     now = time.monotonic()
     hit = _key_cache.get(api_key)
     if hit is not None and hit[0] > now:

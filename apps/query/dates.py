@@ -166,8 +166,20 @@ def date_range_resolve(
     return DateRange(start, end, interval, tz, preset)
 
 
+# The instants ClickHouse's DateTime64 holds: a bound outside is a bad parameter, not a
+# query that fails.
+INSTANT_MIN = datetime(1900, 1, 1, tzinfo=timezone.utc)
+INSTANT_MAX = datetime(2299, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+
+
+def instant_check(moment: datetime, *, field: str) -> datetime:
+    if not INSTANT_MIN <= moment <= INSTANT_MAX:
+        raise ParamError(field, "must be between 1900-01-01 and 2299-12-31")
+    return moment
+
+
 def date_bound(value: str | None, *, field: str, tz: ZoneInfo, end: bool) -> datetime | None:
-    """An ISO date or date-time as a UTC instant.
+    """An ISO date or date-time as a UTC instant, from 1900 to 2299.
 
     A date is a whole day in the project's timezone: as ``date_from`` it means that day's
     start, as ``date_to`` the start of the next day (the range is half-open). A date-time
@@ -180,13 +192,17 @@ def date_bound(value: str | None, *, field: str, tz: ZoneInfo, end: bool) -> dat
             day = date.fromisoformat(value)
             if end:
                 day += timedelta(days=1)
-            return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+            return instant_check(datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc), field=field)
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tz)
+        return instant_check(parsed.astimezone(timezone.utc), field=field)
+    except ValueError as exc:
+        if isinstance(exc, ParamError):
+            raise
         raise ParamError(field, f"{value!r} is not an ISO date (2026-11-22) or date-time (2026-11-22T10:00:00Z)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(timezone.utc)
+    except OverflowError:  # a day after 9999-12-31, or before year 1 in UTC
+        raise ParamError(field, "must be between 1900-01-01 and 2299-12-31") from None
 
 
 def date_range_from_query(*, params: Mapping[str, str], tz_name: str) -> DateRange:

@@ -151,10 +151,13 @@ def _parse_datetime(text: str) -> datetime:
 
 
 def _base_type(type_name: str) -> str:
-    for wrapper in ("Nullable(", "LowCardinality("):
-        while type_name.startswith(wrapper):
-            type_name = type_name[len(wrapper) : -1]
-    return type_name
+    while True:
+        if type_name.startswith(("Nullable(", "LowCardinality(")):
+            type_name = type_name[type_name.index("(") + 1 : -1]
+        elif type_name.startswith("SimpleAggregateFunction("):  # (function, type): the values are of the type
+            type_name = type_name[type_name.index(",") + 1 : -1].strip()
+        else:
+            return type_name
 
 
 def _converter(type_name: str):

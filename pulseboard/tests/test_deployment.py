@@ -94,6 +94,9 @@ print(json.dumps({
     "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "debug": settings.DEBUG,
     "embedded": settings.EMBEDDED,
+    "trust_x_forwarded_for": settings.INGEST_TRUST_X_FORWARDED_FOR,
+    "max_body_bytes": settings.INGEST_MAX_BODY_BYTES,
+    "body_timeout_seconds": settings.INGEST_BODY_TIMEOUT_SECONDS,
     "secret_key_length": len(settings.SECRET_KEY),
 }))
 """
@@ -148,6 +151,13 @@ def test_service_environment_configures_server_settings(name):
     assert found["debug"] is False
     assert found["embedded"] is False
     assert found["secret_key_length"] == len(DOTENV["SECRET_KEY"])
+    # nginx is the only way in and writes X-Forwarded-For itself, and it enforces the app's
+    # body limits before the app sees a body.
+    assert found["trust_x_forwarded_for"] is True
+    nginx = config["services"]["nginx"]["environment"]
+    assert (found["max_body_bytes"], found["body_timeout_seconds"]) == (
+        int(nginx["INGEST_MAX_BODY_BYTES"]), int(nginx["INGEST_BODY_TIMEOUT_SECONDS"])
+    ) == (1024 * 1024, 30)
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "CLICKHOUSE_URL"])
@@ -175,13 +185,18 @@ def test_service_commands_run_real_code():
     services = compose()["services"]
 
     web, asgi = command(services["web"]), command(services["asgi"])
-    assert web[:2] == ["gunicorn", "pulseboard.wsgi:application"]
-    assert asgi[:2] == ["uvicorn", "pulseboard.asgi:application"]
-    assert_defines(web[1])
-    assert_defines(asgi[1])
-    # Each binds the port it publishes.
-    assert web[web.index("--bind") + 1] == "0.0.0.0:8000" and services["web"]["ports"] == ["8000:8000"]
-    assert asgi[asgi.index("--port") + 1] == "8001" and services["asgi"]["ports"] == ["8001:8001"]
+    # gunicorn with the settings of pulseboard/gunicorn_conf.py (no forwarded header trusted).
+    assert web[:4] == ["gunicorn", "-c", "python:pulseboard.gunicorn_conf", "pulseboard.wsgi:application"]
+    assert_defines("pulseboard.gunicorn_conf:forwarded_allow_ips")
+    assert_defines(web[3])
+    # uvicorn with the configuration of `manage.py serve` (pulseboard/servers.py).
+    assert asgi[:3] == ["python", "manage.py", "serve_asgi"]
+    assert (REPO / "pulseboard/management/commands/serve_asgi.py").is_file()
+    assert_defines("pulseboard.asgi:application")
+    # Each listens on the port nginx sends to.
+    nginx = services["nginx"]["environment"]
+    assert web[web.index("--bind") + 1] == "0.0.0.0:8000" and nginx["PULSEBOARD_WEB"] == "web:8000"
+    assert asgi[asgi.index("--port") + 1] == "8001" and nginx["PULSEBOARD_ASGI"] == "asgi:8001"
 
     for name in ("worker", "beat"):
         assert command(services[name])[:4] == ["celery", "-A", "pulseboard", name]
@@ -196,7 +211,30 @@ def test_service_commands_run_real_code():
     # The image's default command is the web tier too.
     cmd_line = [line for line in (REPO / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")][-1]
     docker_cmd = json.loads(cmd_line[len("CMD ") :])
-    assert docker_cmd[:2] == ["gunicorn", "pulseboard.wsgi:application"]
+    assert docker_cmd[:4] == web[:4]
+
+
+def test_only_nginx_is_published_and_it_runs_the_repos_config():
+    services = compose()["services"]
+    published = {name: service["ports"] for name, service in services.items() if service.get("ports")}
+    assert published == {"nginx": ["8000:80"]}
+    nginx = services["nginx"]
+    assert re.fullmatch(r"nginx:\d+\.\d+-alpine", nginx["image"]), "a pinned image of nginx"
+    # The official image fills /etc/nginx/templates/*.template into /etc/nginx/conf.d/ from its environment.
+    assert nginx["volumes"] == ["./pulseboard/deploy/nginx.conf:/etc/nginx/templates/default.conf.template:ro"]
+    template = (REPO / "pulseboard/deploy/nginx.conf").read_text()
+    assert set(re.findall(r"\$\{(\w+)\}", template)) == set(nginx["environment"])
+    assert nginx["environment"]["PULSEBOARD_LISTEN"] == "80"
+    assert nginx["depends_on"] == {"web": {"condition": "service_started"}, "asgi": {"condition": "service_started"}}
+
+
+def test_nginx_and_the_app_share_the_body_limits():
+    services = compose({**DOTENV, "INGEST_MAX_BODY_BYTES": "2000000", "INGEST_BODY_TIMEOUT_SECONDS": "12"})["services"]
+    for name in APP_SERVICES:
+        environment = services[name]["environment"]
+        assert (environment["INGEST_MAX_BODY_BYTES"], environment["INGEST_BODY_TIMEOUT_SECONDS"]) == ("2000000", "12")
+    nginx = services["nginx"]["environment"]
+    assert (nginx["INGEST_MAX_BODY_BYTES"], nginx["INGEST_BODY_TIMEOUT_SECONDS"]) == ("2000000", "12")
 
 
 def test_services_start_in_order():

@@ -1,6 +1,11 @@
 """GET /api/v1/projects/<id>/events: filters, keyset pagination, auth and tenancy."""
 
+import base64
+from datetime import timedelta, timezone
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from apps.projects.services import personal_api_key_create
@@ -84,7 +89,18 @@ def test_cursor_pagination_walks_every_event_once(member, reader, ingest_client,
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"date_from": "last-week"}, "date_from"), ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"), ({"cursor": "%%%"}, "cursor")],
+    [
+        ({"date_from": "last-week"}, "date_from"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"cursor": "%%%"}, "cursor"),
+        # Beyond what ClickHouse's DateTime64 holds (1900 to 2299), or Python's datetime.
+        ({"date_from": "0001-01-01"}, "date_from"),
+        ({"date_to": "9999-12-31"}, "date_to"),
+        ({"date_to": "2300-01-01T00:00:00Z"}, "date_to"),
+        ({"cursor": base64.urlsafe_b64encode(b"99999999999999999999:0b9f1c2e-4c1a-4f7e-9a59-2f6f1d3c8e11").decode()}, "cursor"),
+        ({"cursor": base64.urlsafe_b64encode(b"-62135596800000:0b9f1c2e-4c1a-4f7e-9a59-2f6f1d3c8e11").decode()}, "cursor"),
+    ],
 )
 def test_bad_parameters_are_400_naming_the_field(member, reader, params, field):
     response = reader.get(url(member.project.id, **params))
@@ -125,3 +141,21 @@ def test_posted_event_is_readable_once_the_worker_flushes(member, reader, ingest
     assert reader.get(url(member.project.id)).json()["results"] == []
     flush()
     assert [r["event_id"] for r in reader.get(url(member.project.id)).json()["results"]] == [event_id]
+
+
+dates = st.one_of(
+    st.dates().map(str),  # years 1 to 9999
+    st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))])).map(lambda d: d.isoformat()),
+    st.datetimes().map(lambda d: d.isoformat()),  # no offset: the project's timezone
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=80)
+@given(date_from=dates | st.none(), date_to=dates | st.none(), insight=st.sampled_from(["events", "insights/trends", "insights/top-events", "insights/overview", "insights/active-users"]))
+def test_any_dates_are_an_answer_or_a_400_naming_them(member, reader, date_from, date_to, insight):
+    params = {name: value for name, value in {"date_from": date_from, "date_to": date_to, "events": "a"}.items() if value is not None}
+    response = reader.get(f"/api/v1/projects/{member.project.id}/{insight}", params)
+    assert response.status_code in (200, 400), response.content[:300]
+    if response.status_code == 400:
+        assert response.json()["field"] in ("date_from", "date_to", "interval"), response.json()

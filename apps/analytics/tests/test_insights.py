@@ -254,6 +254,11 @@ def test_overview_of_24_hours_shows_daily_active_users(dataset):
         ("top-events", {"range": "1y"}, "range"),
         ("top-events", {"date_from": "2026-11-10", "date_to": "2026-11-01"}, "date_to"),
         ("overview", {"date_from": "2026-11-10"}, "date_to"),
+        # Beyond what ClickHouse's DateTime64 holds (1900 to 2299), or Python's datetime.
+        ("trends", {"events": "a", "date_from": "0001-01-01", "date_to": "9999-12-31"}, "date_from"),
+        ("trends", {"events": "a", "date_from": "2026-11-01", "date_to": "9999-12-31"}, "date_to"),
+        ("top-events", {"date_from": "1899-12-31T23:00:00Z", "date_to": "2026-11-01"}, "date_from"),
+        ("overview", {"date_from": "2026-11-01", "date_to": "2300-01-01T00:00:00+00:00"}, "date_to"),
     ],
 )
 def test_bad_parameters_are_400_naming_the_field(dataset, insight, params, field):

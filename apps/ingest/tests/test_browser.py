@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from django.conf import settings
 
 from conftest import MembershipFactory, flush
 from pulseboard import clickhouse
@@ -59,6 +60,15 @@ def stored_events(project_id: int) -> list[dict]:
     ).dicts()
 
 
+def json_depth(value) -> int:
+    """Objects and lists inside one another: {"a": 1} is 1 deep, {"a": [1]} 2."""
+    if isinstance(value, dict):
+        return 1 + max(map(json_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(json_depth, value), default=0)
+    return 0
+
+
 def wait_for_events(project_id: int, names: set[str], seconds: float = 30) -> list[dict]:
     """Flush the stream until events with all ``names`` are stored (or give up)."""
     deadline = time.monotonic() + seconds
@@ -104,6 +114,10 @@ def test_posthog_js_from_npm_captures_a_pageview_and_a_custom_event(page, live_s
     properties = orjson.loads(custom["properties"])
     assert properties["plan"] == "pro"
     assert "token" not in properties
+    # What posthog-js really sends ($set, $set_once, autocapture's elements...) nests a few
+    # levels at most, far inside the limit a deeper event is refused at.
+    depths = {row["event"]: json_depth(orjson.loads(row["properties"])) for row in rows}
+    assert max(depths.values()) <= 4 < settings.INGEST_MAX_PROPERTIES_DEPTH, depths
 
 
 def test_a_page_on_another_origin_posts_to_the_native_api(page, live_server):

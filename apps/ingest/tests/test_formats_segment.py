@@ -268,5 +268,5 @@ def test_any_segment_request_is_an_answer_not_a_crash(batch, sent_at):
     except BodyError as exc:
         assert 400 <= exc.status < 500
         return
-    validated = converted_validate(segment.events_convert(parsed, project_id=1, now=NOW), context=context, limits=LIMITS, ip_hash_of=str)
+    validated = converted_validate(segment.events_convert(parsed, project_id=1, now=NOW), items=parsed.items, context=context, limits=LIMITS, ip_hash_of=str)
     assert len(validated.rows) + len({e.index for e in validated.errors}) == len(batch)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from apps.ingest.formats import Parsed, native
-from apps.ingest.validation import BodyError, Limits, RequestContext, body_parse, converted_validate
+from apps.ingest.validation import BodyError, Limits, RequestContext, body_parse, converted_validate, values_check
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 CONTEXT = RequestContext(project_id=7, received_at=NOW, user_agent="ua", ip_hash="h")
@@ -16,7 +16,7 @@ LIMITS = Limits()
 def validated(events):
     """Native events through the production path: the native door's conversion, then validation."""
     converted = native.DOOR.events_convert(Parsed(items=events, api_key="k"), project_id=7, now=NOW)
-    return converted_validate(converted, context=CONTEXT, limits=LIMITS, ip_hash_of=str)
+    return converted_validate(converted, items=events, context=CONTEXT, limits=LIMITS, ip_hash_of=str)
 
 
 def errors_of(event):
@@ -116,7 +116,7 @@ def test_non_object_event_is_named_by_index():
         (b'{"events": {}}', 400, "invalid_body"),
         (b'{"events": [], "x": 1}', 400, "unknown_field"),
         (b'{"events": [{}], "api_key": 5}', 400, "invalid_body"),
-        (b'{"event": "e", "idempotency_key": ""}', 400, "invalid_body"),
+        (b'{"event": "e", "idempotency_key": ""}', 400, "invalid_idempotency_key"),
     ],
 )
 def test_body_errors(body, status, code):
@@ -129,3 +129,19 @@ def test_envelope_fields_are_taken_out_of_a_single_event():
     envelope = body_parse(b'{"event": "e", "distinct_id": "u", "api_key": "k", "idempotency_key": "i"}', limits=LIMITS)
     assert (envelope.api_key, envelope.idempotency_key) == ("k", "i")
     assert envelope.events == [{"event": "e", "distinct_id": "u"}]
+
+
+def test_values_check_names_each_key_whose_value_is_too_deep_or_too_large():
+    limits = Limits(max_depth=2)
+    assert values_check({"event": "e", "properties": {"a": {"b": 1}}, "context": [[1]]}, limits=limits) == []
+    # Brackets inside strings are not nesting.
+    assert values_check({"event": "[[[[{{{{", "properties": {"a": "{[{[{["}}, limits=limits) == []
+    assert values_check({"properties": {"a": {"b": {"c": 1}}}, "context": [[[1]]], "ok": {"a": 1}}, limits=limits) == [
+        ("properties", "is nested deeper than the limit of 2 levels"),
+        ("context", "is nested deeper than the limit of 2 levels"),
+    ]
+    assert values_check({"properties": {"n": 2**64}, "m": -(2**63) - 1, "fine": 2**64 - 1}, limits=limits) == [
+        ("properties", "has an integer beyond 64 bits"),
+        ("m", "has an integer beyond 64 bits"),
+    ]
+    assert values_check("not an event", limits=limits) == []

@@ -2,6 +2,7 @@
 
 import base64
 import gzip
+import json
 import uuid
 
 import orjson
@@ -262,6 +263,11 @@ def posthog_post(client, path, document, *, encode=orjson.dumps, content_type="a
     return client.generic("POST", path, encode(document), content_type=content_type, **extra)
 
 
+def post_events_json(client, path, document, **extra):
+    # The standard library writes the deep documents some tests send, which orjson refuses.
+    return client.generic("POST", path, json.dumps(document).encode(), content_type="application/json", **extra)
+
+
 def stored_rows(project_id: int) -> list[dict]:
     from pulseboard import clickhouse
 
@@ -484,3 +490,164 @@ def test_the_settings_page_lists_the_projects_own_refused_events(client, member)
     empty = ProjectFactory()
     MembershipFactory(project=empty, user=member.user)
     assert "None. Every event accepted" in client.get(f"/projects/{empty.id}/settings/refused-events/").content.decode()
+
+
+# --- Keys the database cannot hold ----------------------------------------------------------
+
+
+NUL_KEY = "pb_\x00nope"
+
+
+def test_a_key_with_a_nul_character_is_401_on_every_door(member, ingest_client):
+    """Postgres cannot hold NUL in text: a key with one is unknown, not a server error."""
+    event = {"event": "e", "distinct_id": "u"}
+    answers = {
+        "native header": post_events_json(ingest_client, "/api/v1/events", event, HTTP_X_API_KEY="pb_\x01nope"),
+        "native body": post_events_json(ingest_client, "/api/v1/events", {**event, "api_key": NUL_KEY}),
+        "posthog": posthog_post(ingest_client, "/batch/", {"api_key": NUL_KEY, "batch": [event]}),
+        "posthog event token": posthog_post(ingest_client, "/e/", {**event, "token": NUL_KEY}),
+        "segment writeKey": posthog_post(ingest_client, "/v1/track", {"writeKey": NUL_KEY, "userId": "u", "event": "e"}),
+        "segment basic auth": posthog_post(ingest_client, "/v1/track", {"userId": "u", "event": "e"}, HTTP_AUTHORIZATION=basic_auth(NUL_KEY)),
+        "flags": posthog_post(ingest_client, "/flags/", {"token": NUL_KEY}),
+        "decide query": ingest_client.get("/decide/", {"token": NUL_KEY}),
+        "remote config": ingest_client.get("/array/pb_%00nope/config"),
+        "remote config script": ingest_client.get("/array/pb_%00nope/config.js"),
+    }
+    statuses = {door: response.status_code for door, response in answers.items()}
+    assert statuses == dict.fromkeys(answers, 401)
+    for door, response in answers.items():
+        body = response.json()
+        assert "invalid_api_key" in (body.get("error"), body.get("code")), (door, body)
+
+
+def test_a_key_longer_than_any_key_is_401_without_asking_the_database(member, ingest_client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = post_events_json(ingest_client, "/api/v1/events", {"event": "e", "distinct_id": "u"}, HTTP_X_API_KEY="pb_" + "x" * 5000)
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_api_key")
+
+
+@pytest.mark.parametrize(
+    ("path", "document", "auth"),
+    [
+        ("/api/v1/events", {"event": "e", "distinct_id": "u"}, "native"),
+        ("/batch/", {"batch": [{"event": "e", "distinct_id": "u"}]}, "posthog"),
+        ("/v1/track", {"userId": "u", "event": "e"}, "segment"),
+    ],
+)
+@pytest.mark.parametrize("idempotency_key", ["order\x00-1", "order\n1", "x" * 201])
+def test_a_bad_idempotency_key_is_400_naming_it(member, ingest_client, flush_stream, count_stored, path, document, auth, idempotency_key):
+    key = member.project.api_key
+    credentials = {"native": {"HTTP_X_API_KEY": key}, "posthog": {}, "segment": {"HTTP_AUTHORIZATION": basic_auth(key)}}[auth]
+    if auth == "posthog":
+        document = {**document, "api_key": key}
+    response = posthog_post(ingest_client, path, document, HTTP_IDEMPOTENCY_KEY=idempotency_key, **credentials)
+    assert response.status_code == 400
+    body = response.json()
+    assert (body.get("error") or body.get("code")) == "invalid_idempotency_key"
+    assert "Idempotency-Key" in (body.get("message") or body.get("detail"))
+    flush_stream()
+    assert count_stored(member.project.id) == 0
+
+
+def test_a_nul_idempotency_key_in_the_body_is_400_naming_it(member, ingest_client):
+    document = {"api_key": member.project.api_key, "idempotency_key": "a\x00b", "event": "e", "distinct_id": "u"}
+    response = post_events_json(ingest_client, "/api/v1/events", document)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_idempotency_key"
+
+
+# --- Values nested too deep ---------------------------------------------------------------
+
+
+def nested(levels: int) -> dict:
+    """A JSON object ``levels`` deep: nested(1) == {"k": 0}."""
+    value: object = 0
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+DEEP = 300  # deeper than orjson writes (254): it reads such a body, but cannot write it back
+
+
+@pytest.mark.parametrize(
+    ("path", "auth", "good", "deep", "field"),
+    [
+        ("/api/v1/events", "native", {"event": "ok", "distinct_id": "u"}, {"event": "deep", "distinct_id": "u", "properties": nested(DEEP)}, "properties"),
+        ("/batch/", "posthog", {"event": "ok", "distinct_id": "u"}, {"event": "deep", "distinct_id": "u", "properties": nested(DEEP)}, "properties"),
+        ("/batch/", "posthog", {"event": "ok", "distinct_id": "u"}, {"event": "deep", "distinct_id": "u", "$set": nested(DEEP)}, "$set"),
+        ("/v1/batch", "segment", {"type": "track", "userId": "u", "event": "ok"}, {"type": "track", "userId": "u", "event": "deep", "properties": nested(DEEP)}, "properties"),
+        ("/v1/batch", "segment", {"type": "track", "userId": "u", "event": "ok"}, {"type": "track", "userId": "u", "event": "deep", "context": nested(DEEP)}, "context"),
+        ("/v1/batch", "segment", {"type": "track", "userId": "u", "event": "ok"}, {"type": "identify", "userId": "u", "traits": nested(DEEP)}, "traits"),
+        ("/v1/batch", "segment", {"type": "track", "userId": "u", "event": "ok"}, {"type": "page", "userId": "u", "name": nested(DEEP)}, "name"),
+    ],
+)
+@pytest.mark.parametrize("levels", [DEEP, 33])
+def test_an_event_nested_too_deep_is_named_and_its_batch_is_stored(member, ingest_client, flush_stream, path, auth, good, deep, field, levels):
+    deep = {key: (nested(levels) if value == nested(DEEP) else value) for key, value in deep.items()}
+    key = member.project.api_key
+    lists = {"native": "events", "posthog": "batch", "segment": "batch"}
+    document = {lists[auth]: [good, deep, good]}
+    credentials = {"native": {"HTTP_X_API_KEY": key}, "posthog": {}, "segment": {"HTTP_AUTHORIZATION": basic_auth(key)}}[auth]
+    if auth == "posthog":
+        document["api_key"] = key
+    response = post_events_json(ingest_client, path, document, **credentials)
+    assert response.status_code in (200, 202)
+    errors = response.json()["errors"]
+    assert [(error["index"], error["field"]) for error in errors] == [(1, field)]
+    assert "32 levels" in errors[0]["message"]
+    flush_stream()
+    assert [row["event"] for row in stored_rows(member.project.id)] == ["ok", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("path", "auth", "event"),
+    [
+        ("/api/v1/events", "native", {"event": "deep", "distinct_id": "u", "properties": nested(32)}),
+        ("/e/", "posthog", {"event": "deep", "distinct_id": "u", "$set": nested(32), "properties": nested(32)}),
+        ("/v1/identify", "segment", {"userId": "u", "traits": nested(32), "context": nested(32)}),
+    ],
+)
+def test_an_event_at_the_depth_limit_is_stored(member, ingest_client, flush_stream, path, auth, event):
+    key = member.project.api_key
+    credentials = {"native": {"HTTP_X_API_KEY": key}, "posthog": {}, "segment": {"HTTP_AUTHORIZATION": basic_auth(key)}}[auth]
+    if auth == "posthog":
+        event = {**event, "api_key": key}
+    response = post_events_json(ingest_client, path, event, **credentials)
+    assert response.status_code in (200, 202) and not response.json().get("errors"), response.json()
+    flush_stream()
+    assert len(stored_rows(member.project.id)) == 1
+
+
+def test_the_depth_limit_is_a_setting(member, ingest_client, settings):
+    settings.INGEST_MAX_PROPERTIES_DEPTH = 3
+    events = [{"event": "ok", "distinct_id": "u", "properties": nested(3)}, {"event": "deep", "distinct_id": "u", "properties": nested(4)}]
+    response = post_events_json(ingest_client, "/api/v1/events", {"events": events}, HTTP_X_API_KEY=member.project.api_key)
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 1
+    assert response.json()["errors"] == [{"index": 1, "field": "properties", "message": "is nested deeper than the limit of 3 levels"}]
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30, 2**64 - 1, -(2**63)])
+def test_integers_beyond_64_bits_are_not_a_server_error(member, ingest_client, flush_stream, number):
+    body = b'{"event": "big", "distinct_id": "u", "properties": {"n": ' + str(number).encode() + b"}}"
+    response = ingest_client.generic("POST", "/api/v1/events", body, content_type="application/json", HTTP_X_API_KEY=member.project.api_key)
+    assert response.status_code == 202
+    flush_stream()
+    stored = orjson.loads(stored_rows(member.project.id)[0]["properties"])["n"]
+    assert stored == pytest.approx(number, rel=1e-15)
+
+
+def test_a_field_name_with_a_nul_is_named_escaped_and_the_answer_is_kept_for_replays(member, ingest_client, flush_stream, count_stored):
+    """The answer to an idempotent request is kept in Postgres, which refuses NUL."""
+    document = {"events": [{"event": "ok", "distinct_id": "u"}, {"event": "ok", "distinct_id": "u", "a\x00b": 1}]}
+    answers = [
+        post_events_json(ingest_client, "/api/v1/events", document, HTTP_X_API_KEY=member.project.api_key, HTTP_IDEMPOTENCY_KEY="nul-field")
+        for _ in range(2)
+    ]
+    assert [answer.status_code for answer in answers] == [202, 200]
+    first, replay = (answer.json() for answer in answers)
+    assert first["errors"] == [{"index": 1, "field": "a\\u0000b", "message": "unknown field 'a\\x00b'"}]
+    assert replay == {"status": "duplicate", **first}
+    flush_stream()
+    assert count_stored(member.project.id) == 1

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from pulseboard.clickhouse import ClickHouseError, backend
 from pulseboard.clickhouse.migrate import migrations_apply
+from pulseboard.servers import uvicorn_config
 
 
 class Command(BaseCommand):
@@ -60,9 +61,7 @@ class Command(BaseCommand):
         # it accepts JSON only, so Celery's warning about running as root does not apply.
         warnings.filterwarnings("ignore", category=SecurityWarning)
 
-        web = uvicorn.Server(
-            uvicorn.Config("pulseboard.asgi:embedded_application", host=host, port=port, lifespan="off", log_level="warning", access_log=False)
-        )
+        web = uvicorn.Server(uvicorn_config("pulseboard.asgi:embedded_application", host=host, port=port))
         web_thread = threading.Thread(target=web.run, name="web", daemon=True)
         web_thread.start()
         beat = EmbeddedService(app, thread=True, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME)

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class PersonsConfig(AppConfig):
+    name = "apps.persons"
+    label = "persons"
+
+    def ready(self) -> None:
+        from apps.ingest.hooks import written_subscribe
+        from apps.persons.services import persons_identify
+
+        # Merges are decided from each batch before the flush settles it (apps/ingest/hooks.py).
+        written_subscribe(name="persons", receiver=persons_identify)

@@ -1,0 +1,159 @@
+"""ClickHouse SQL of persons: the identity facts the merge rules read, the overrides they
+write, and the person lists.
+
+Keys are ``cityHash64`` of an id, computed by ClickHouse only (Python sends the id strings):
+``person_key`` of an event is the key of the first of its user_id, anonymous_id and
+distinct_id. A person's key is its root's: an anonymous key merged into a user's person
+maps to that person's key through ``person_overrides``.
+"""
+
+# --- The identity facts of some ids ------------------------------------------------------------
+
+# Every merge that names one of these ids (as strings) as its anonymous id.
+MERGES_OF = """
+SELECT anon_key, user_key, any(anonymous_id) AS anonymous_id, any(user_id) AS user_id,
+       min(first_seen).1 AS at_time, min(first_seen).2 AS at_id
+FROM identity_merges
+WHERE project_id = {project_id:UInt64}
+  AND anon_key IN (SELECT cityHash64(arrayJoin({ids:Array(String)})))
+GROUP BY anon_key, user_key
+"""
+
+# Every merge into one of these user keys.
+MERGES_INTO = """
+SELECT anon_key, user_key, any(anonymous_id) AS anonymous_id, any(user_id) AS user_id,
+       min(first_seen).1 AS at_time, min(first_seen).2 AS at_id
+FROM identity_merges
+WHERE project_id = {project_id:UInt64} AND user_key IN {keys:Array(UInt64)}
+GROUP BY anon_key, user_key
+"""
+
+# When each of these keys was first seen as a user id.
+IDENTIFIED_AT = """
+SELECT user_key, min(first_seen).1 AS at_time, min(first_seen).2 AS at_id
+FROM identity_users
+WHERE project_id = {project_id:UInt64} AND user_key IN {keys:Array(UInt64)}
+GROUP BY user_key
+"""
+
+# The person each of these keys belongs to now (0: its own).
+OVERRIDES_OF = """
+SELECT old_key, argMax(new_key, version) AS new_key
+FROM person_overrides
+WHERE project_id = {project_id:UInt64} AND old_key IN {keys:Array(UInt64)}
+GROUP BY old_key
+"""
+
+OVERRIDES_TABLE = "person_overrides"
+OVERRIDE_COLUMNS = ("project_id", "old_key", "new_key", "old_id", "version")
+
+
+# --- The person of a key -------------------------------------------------------------------------
+
+# Each merged key of the project and the key of the person it belongs to.
+OVERRIDES = """(SELECT old_key, argMax(new_key, version) AS new_key
+      FROM person_overrides
+      WHERE project_id = {project_id:UInt64}
+      GROUP BY old_key
+      HAVING new_key != 0)"""
+
+
+def person_of(key: str) -> str:
+    """The person of the key ``key`` (a column of a query joined to ``OVERRIDES AS po``)."""
+    return f"if(po.new_key = 0, {key}, po.new_key)"
+
+
+# The keys of one person: its own, and every key merged into it.
+PERSON_KEYS = """
+SELECT {person_key:UInt64} AS person_key
+UNION ALL
+SELECT old_key FROM """ + OVERRIDES + """ WHERE new_key = {person_key:UInt64}
+"""
+
+# The person a key belongs to (its own key when it was never merged).
+PERSON_OF_KEY = """
+SELECT if(count() = 0, {key:UInt64}, any(new_key)) FROM """ + OVERRIDES + """ WHERE old_key = {key:UInt64}
+"""
+
+# --- Lists of persons ----------------------------------------------------------------------------
+
+_IDS = f"""
+    SELECT {person_of("k.person_key")} AS person, k.distinct_id AS distinct_id, k.first AS first, k.last AS last,
+           k.person_key = person AS own
+    FROM
+    (
+        SELECT person_key, distinct_id, min(first_seen) AS first, max(last_seen) AS last
+        FROM person_ids
+        WHERE project_id = {{project_id:UInt64}}{{keys}}
+        GROUP BY person_key, distinct_id
+    ) AS k
+    LEFT JOIN {OVERRIDES} AS po ON k.person_key = po.old_key"""
+
+
+def persons_page(*, one: bool, search: bool, cursor: bool) -> str:
+    """Persons, most recently seen first: the person's key, its ids, first and last seen.
+
+    ``one``: only the person ``{person:UInt64}``; ``search``: only persons with an id or a
+    property value that contains ``{search:String}`` (case-insensitive); ``cursor``: only
+    persons after ``({cursor_seen}, {cursor_person})`` in the order of the list."""
+    keys = "\n          AND person_key IN (" + PERSON_KEYS.strip().replace("\n", " ") + ")" if one else ""
+    conditions = []
+    if one:
+        conditions.append("person = {person:UInt64}")
+    if search:
+        conditions.append(
+            "(arrayExists(id -> positionCaseInsensitiveUTF8(id, {search:String}) > 0, distinct_ids)"
+            f" OR person IN (SELECT person FROM ({person_properties(keys=False)}) WHERE positionCaseInsensitiveUTF8(value, {{search:String}}) > 0))"
+        )
+    if cursor:
+        conditions.append("(last_seen, person) < ({cursor_seen:DateTime64(3, 'UTC')}, {cursor_person:UInt64})")
+    having = ("HAVING " + " AND ".join(conditions)) if conditions else ""
+    return f"""
+SELECT person, groupUniqArray(distinct_id) AS distinct_ids, min(first) AS first_seen, max(last) AS last_seen,
+       anyIf(distinct_id, own) AS own_id
+FROM
+({_IDS.replace("{keys}", keys)}
+)
+GROUP BY person
+{having}
+ORDER BY last_seen DESC, person DESC
+LIMIT {{limit:UInt32}}
+"""
+
+
+def person_properties(*, keys: bool) -> str:
+    """Every current property of persons (of the keys ``{keys:Array(UInt64)}`` when ``keys``):
+    rows (person, key, value as JSON text). A property's value is its latest ``$set``, or
+    else its earliest ``$set_once``, over every key of the person."""
+    only = "\n      AND pp.person_key IN {keys:Array(UInt64)}" if keys else ""
+    return f"""
+SELECT person, key, if(set_value != '', set_value, set_once_value) AS value
+FROM
+(
+    SELECT {person_of("pp.person_key")} AS person, pp.key AS key,
+           argMaxMerge(pp.set_value) AS set_value, argMinMerge(pp.set_once_value) AS set_once_value
+    FROM person_props AS pp
+    LEFT JOIN {OVERRIDES} AS po ON pp.person_key = po.old_key
+    WHERE pp.project_id = {{project_id:UInt64}}{only}
+    GROUP BY person, key
+)
+WHERE value != ''"""
+
+
+# The ids merged into persons that never sent an event under their own key.
+MERGED_IDS = f"""
+SELECT new_key AS person, old_id
+FROM (SELECT old_key, argMax(new_key, version) AS new_key, argMax(old_id, version) AS old_id
+      FROM person_overrides WHERE project_id = {{project_id:UInt64}} GROUP BY old_key)
+WHERE new_key IN {{persons:Array(UInt64)}} AND old_id != ''
+"""
+
+# The events of the keys of one person, newest first, a page at a time (before a cursor).
+PERSON_EVENTS = """
+SELECT event_id, event, timestamp, distinct_id, user_id, anonymous_id, session_id, source, page_url, referrer, properties, received_at
+FROM events
+WHERE project_id = {project_id:UInt64} AND person_key IN {keys:Array(UInt64)}
+  AND (timestamp, event_id) < ({cursor_ts:DateTime64(3, 'UTC')}, {cursor_id:UUID})
+ORDER BY timestamp DESC, event_id DESC
+LIMIT {limit:UInt32}
+"""
