@@ -13,6 +13,7 @@ PAGES = [
     ("project-list", {}),
     ("project-settings", {"project_id": None}),
     ("refused-events", {"project_id": None}),
+    ("ingestion-warnings", {"project_id": None}),
     ("analytics-overview", {"project_id": None}),
     ("analytics-trends", {"project_id": None}),
     ("analytics-explorer", {"project_id": None}),
