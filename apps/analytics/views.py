@@ -22,9 +22,9 @@ from apps.analytics import selectors
 from apps.analytics.live import live_socket_path
 from apps.analytics.params import Series, cursor_decode, series_parse, trend_series_check
 from apps.ingest.selectors import event_names_by_volume
+from apps.projects.selectors import project_get_for_user
 from apps.query.dates import DateRange, date_controls, date_range_from_query
 from apps.query.filters import OPERATOR_CHOICES, FilterError, PropertyFilter, property_filters_clean, property_filters_parse
-from apps.projects.selectors import project_get_for_user
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page, vary_on_htmx, wants_partial
 
