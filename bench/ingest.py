@@ -2,59 +2,60 @@
 
 For each deployment (embedded: ``manage.py serve``; server: gunicorn + a separate Celery
 worker and beat) and each mode (batch: 50 events per request; single: 1), it starts the
-stack fresh in a temporary directory under its own Redis key prefix, warms it up, drives
-``wrk`` until N events are accepted, waits until the stream backlog is empty, stops the
-stack and counts the stored events in chdb. It also measures ``GET /livez`` as the
+stack fresh in a temporary directory under its own Redis key prefix (bench/stack.py), warms
+it up, drives ``wrk`` until N events are accepted, waits until the stream backlog is empty,
+stops the stack and counts the stored events in chdb. It also measures ``GET /livez`` as the
 baseline for the single-event target, then prints a table and the targets.
+
+With ``--baseline REF`` it also checks REF (a commit or branch) out into a temporary git
+worktree and runs that code's stack before each run of the current one, with this same
+bench, on the same machine at the same time of day, then prints the ratio current/baseline
+and whether the current code is within 10% of it. ``--repeat N`` alternates N runs of each
+and compares their medians.
 
     .venv/bin/python bench/ingest.py [--events N] [--concurrency C]
                                      [--only embedded|server] [--mode batch|single]
+                                     [--baseline REF] [--repeat N]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import queue
-import secrets
 import shlex
 import shutil
 import signal
-import socket
+import statistics
 import string
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 try:
-    import psycopg
     import redis
 except ImportError:
     sys.exit("bench/ingest.py needs the project's virtualenv: run it as .venv/bin/python bench/ingest.py")
 
-REPO = Path(__file__).resolve().parent.parent
-REDIS_URL = "redis://127.0.0.1:6379/0"
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-BENCH_DATABASE = "pulseboard_bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack import DEPLOYMENTS, REDIS_URL, REPO, Stack, StackError  # noqa: E402
+
 WRK_THREADS = 2
 BODY_POOL_SIZE = 300
-# Settings read from the environment that must not leak from the caller's shell into a run.
-SCRUBBED_ENV = ("DATABASE_URL", "CLICKHOUSE_URL", "CHDB_PATH", "REDIS_URL", "REDIS_KEY_PREFIX", "CELERY_BROKER_URL", "SECRET_KEY")
-
 TARGET_BATCH_QUERYABLE = {"embedded": 20_000, "server": 50_000}
 TARGET_SINGLE_VS_LIVEZ = 0.6
+# The project's rule: a change may lose at most this share of ingest throughput.
+MAX_LOSS_VS_BASELINE = 0.10
 
 
-class BenchError(Exception):
+class BenchError(StackError):
     pass
 
 
@@ -70,188 +71,16 @@ MODES = {
     "batch": Mode("batch", 50, 200_000, 32),
     "single": Mode("single", 1, 20_000, 64),
 }
-DEPLOYMENTS = ("embedded", "server")
 
 
 # --- wrk ---------------------------------------------------------------------------------
 
-# Shared by both scripts: a wall clock comparable with Python's time.monotonic(), and a
-# line writer that flushes, since the bench reads wrk's stdout while it runs.
-LUA_PRELUDE = """\
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } pb_timespec;
-int clock_gettime(int clock_id, pb_timespec *tp);
-]]
-local timespec = ffi.new("pb_timespec")
-local CLOCK_MONOTONIC = 1  -- Linux; the clock behind Python's time.monotonic()
-local function now()
-  ffi.C.clock_gettime(CLOCK_MONOTONIC, timespec)
-  return tonumber(timespec.tv_sec) + tonumber(timespec.tv_nsec) * 1e-9
-end
-local function emit(line)
-  io.write(line .. "\\n")
-  io.flush()
-end
-"""
-
-INGEST_LUA = string.Template(
-    LUA_PRELUDE
-    + """
--- POST ingest requests until $target events are accepted by all threads together.
-local TARGET = $target
-local PER_REQUEST = $per_request
-local POOL_SIZE = $pool_size
-local THREADS = $threads
-local PROGRESS_EVERY = $progress_every
--- A connection with nothing left to send sleeps this long: the bench stops wrk first.
-local PARK_MS = 3600 * 1000
-
-wrk.method = "POST"
-wrk.path = "/api/v1/events"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-API-Key"] = "$api_key"
-
--- setup() and done() run in wrk's main Lua state, everything else in one state per
--- thread. The threads share one C array, two numbers per thread: events committed
--- (accepted, or reserved by a request in flight) and requests in flight. Each thread
--- writes only its own pair. A request is sent only while the committed total is below
--- TARGET, so the threads never ask for more than needed and all stop together: a thread
--- that stopped early would leave parked connections that block gunicorn's sync workers.
-local threads = {}
-local shared
-
-function setup(thread)
-  shared = shared or ffi.new("double[?]", 2 * THREADS)
-  thread:set("tid", #threads)
-  thread:set("shared_address", tonumber(ffi.cast("uintptr_t", shared)))
-  threads[#threads + 1] = thread
-end
-
--- Per-thread counters, globals so that done() can read them with thread:get().
-accepted, requests, non2xx = 0, 0, 0
-first_sent, last_accepted = nil, nil
-
-local slots, inflight, stopped = nil, 0, false
-local pool, next_body, next_progress = {}, 0, PROGRESS_EVERY
-
-local NAMES = {"pageview", "click", "signup", "search", "purchase", "checkout"}
-local PLANS = {"free", "pro", "team"}
-
--- No event_id: the server makes one, so identical bodies are still distinct events.
-local function event_json()
-  return string.format(
-    '{"event":"%s","distinct_id":"user-%d","properties":{"plan":"%s","path":"/docs/%d","n":%d}}',
-    NAMES[math.random(#NAMES)], math.random(500), PLANS[math.random(#PLANS)], math.random(40), math.random(1000))
-end
-
-local function body_json()
-  if PER_REQUEST == 1 then
-    return event_json()
-  end
-  local events = {}
-  for i = 1, PER_REQUEST do
-    events[i] = event_json()
-  end
-  return '{"events":[' .. table.concat(events, ",") .. ']}'
-end
-
-function init(args)
-  slots = ffi.cast("double *", shared_address)
-  math.randomseed(1000 + tid)
-  for i = 1, POOL_SIZE do
-    pool[i] = wrk.format(nil, nil, nil, body_json())
-  end
-end
-
-local function totals()
-  local committed, in_flight = 0, 0
-  for i = 0, THREADS - 1 do
-    committed = committed + slots[2 * i]
-    in_flight = in_flight + slots[2 * i + 1]
-  end
-  return committed, in_flight
-end
-
-local function publish()
-  slots[2 * tid] = accepted + inflight * PER_REQUEST
-  slots[2 * tid + 1] = inflight
-end
-
--- wrk calls delay() before every request: reserve its events here, or park the connection.
-function delay()
-  if totals() < TARGET then
-    inflight = inflight + 1
-    publish()
-    return 0
-  end
-  return PARK_MS
-end
-
-function request()
-  first_sent = first_sent or now()
-  next_body = next_body % POOL_SIZE + 1
-  return pool[next_body]
-end
-
-function response(status, headers, body)
-  inflight = inflight - 1
-  requests = requests + 1
-  if status == 202 then
-    accepted = accepted + tonumber(body:match('"accepted":(%d+)'))
-    last_accepted = now()
-    if accepted >= next_progress then
-      emit(string.format("PB_PROGRESS %d %d", tid, accepted))
-      next_progress = accepted + PROGRESS_EVERY
-    end
-  elseif status < 200 or status > 299 then
-    non2xx = non2xx + 1
-  end
-  publish()
-  local committed, in_flight = totals()
-  if not stopped and inflight == 0 and committed >= TARGET then
-    stopped = true
-    emit("PB_THREAD_DONE " .. tid)
-    if in_flight == 0 then
-      emit("PB_ALL_DONE")
-    end
-    wrk.thread:stop()
-  end
-end
-
-function done(summary, latency, _)
-  local total = {accepted = 0, requests = 0, non2xx = 0}
-  local first, last = math.huge, 0
-  for _, thread in ipairs(threads) do
-    for name in pairs(total) do
-      total[name] = total[name] + (thread:get(name) or 0)
-    end
-    first = math.min(first, thread:get("first_sent") or math.huge)
-    last = math.max(last, thread:get("last_accepted") or 0)
-  end
-  local e = summary.errors
-  emit(string.format(
-    "PB_RESULT accepted=%d requests=%d non2xx=%d first_sent=%.6f last_accepted=%.6f p50_ms=%.3f p99_ms=%.3f socket_errors=%d",
-    total.accepted, total.requests, total.non2xx, first, last,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, e.connect + e.read + e.write))
-end
-"""
-)
-
-LIVEZ_LUA = (
-    LUA_PRELUDE
-    + """
-wrk.method = "GET"
-
-function done(summary, latency, _)
-  local e = summary.errors
-  emit(string.format(
-    "PB_RESULT requests=%d duration_s=%.6f non2xx=%d p50_ms=%.3f p99_ms=%.3f socket_errors=%d",
-    summary.requests, summary.duration / 1e6, e.status,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, e.connect + e.read + e.write))
-end
-"""
-)
+# The wrk scripts: prelude.lua (a clock comparable with time.monotonic(), a flushing line
+# writer) before each of ingest.lua (a string.Template) and livez.lua.
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+LUA_PRELUDE = (LUA_DIR / "prelude.lua").read_text()
+INGEST_LUA = string.Template((LUA_DIR / "ingest.lua").read_text())
+LIVEZ_LUA = LUA_PRELUDE + (LUA_DIR / "livez.lua").read_text()
 
 
 def wrk_ensure() -> str:
@@ -367,6 +196,15 @@ class Livez:
     non2xx: int
 
 
+@dataclass(frozen=True)
+class Code:
+    """The code a stack runs: this checkout ("current") or --baseline REF in a worktree."""
+
+    role: str
+    repo: Path
+    describe: str
+
+
 @dataclass
 class Outcome:
     deployment: str
@@ -375,8 +213,14 @@ class Outcome:
     warmup_accepted: int
     load: Load
     lag_s: float
+    code: Code
+    run: int
     stored: int | None = None
     livez: Livez | None = None
+
+    @property
+    def tag(self) -> str:
+        return f"{self.code.role} #{self.run}"
 
     @property
     def expected_stored(self) -> int:
@@ -413,7 +257,7 @@ class Progress:
 
 
 def ingest_load(stack: Stack, api_key: str, mode: Mode, *, target: int, concurrency: int, max_seconds: int, label: str) -> Load:
-    lua = INGEST_LUA.substitute(
+    lua = LUA_PRELUDE + INGEST_LUA.substitute(
         target=target,
         per_request=mode.events_per_request,
         pool_size=BODY_POOL_SIZE,
@@ -489,181 +333,77 @@ def wait_drained(stack: Stack, *, label: str, timeout_s: float) -> float:
         time.sleep(0.1)
 
 
-# --- Stacks ------------------------------------------------------------------------------
+# --- The code under test ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BenchError(f"git {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout.strip()
 
 
-def base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSEBOARD_") and k not in SCRUBBED_ENV}
-    env["DJANGO_SETTINGS_MODULE"] = "pulseboard.settings"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+def current_code() -> Code:
+    """This checkout, as it is on disk: uncommitted changes to the application included.
+
+    Changes under bench/ are left out of the description: both sides run this bench.
+    """
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench")
+    except (BenchError, OSError):
+        return Code("current", REPO, "this checkout")
+    return Code("current", REPO, head + (" + uncommitted changes" if dirty else ""))
 
 
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen
-    log: Path
+@contextlib.contextmanager
+def baseline_checkout(ref: str):
+    """REF checked out into a temporary git worktree that shares this checkout's .venv.
 
-
-@dataclass
-class Stack:
-    """One deployment, started fresh: its own var dir, Redis key prefix and port."""
-
-    deployment: str
-    gunicorn_args: list[str]
-    keep_var: bool = False
-    var_dir: Path = field(init=False)
-    prefix: str = field(init=False)
-    port: int = field(init=False)
-    env: dict[str, str] = field(init=False)
-    processes: list[Process] = field(default_factory=list, init=False)
-
-    def __post_init__(self):
-        self.var_dir = Path(tempfile.mkdtemp(prefix=f"pbbench-{self.deployment}-"))
-        self.prefix = f"pbbench:{secrets.token_hex(6)}"
-        self.port = free_port()
-        self.env = base_env() | {
-            "PULSEBOARD_VAR_DIR": str(self.var_dir),
-            "REDIS_URL": REDIS_URL,
-            "REDIS_KEY_PREFIX": self.prefix,
-            "SECRET_KEY": secrets.token_urlsafe(48),
-        }
-        if self.deployment == "server":
-            self.env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
-        self.redis = redis.Redis.from_url(REDIS_URL)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # --- lifecycle
-
-    def start(self) -> None:
-        if self.deployment == "embedded":
-            self._spawn("serve", [sys.executable, "manage.py", "serve", "--port", str(self.port), "--no-demo"])
-        else:
-            self._database_recreate()
-            self.manage("migrate", "--noinput", "-v", "0")
-            self.manage("ch_migrate")  # before the worker opens chdb, and only it, for good
-            self._spawn("worker", [sys.executable, "-m", "celery", "-A", "pulseboard", "worker", "--pool=solo", "--loglevel=WARNING"])
-            schedule = str(self.var_dir / "celerybeat-schedule")
-            self._spawn("beat", [sys.executable, "-m", "celery", "-A", "pulseboard", "beat", "--loglevel=WARNING", "-s", schedule])
-            bind = ["-b", f"127.0.0.1:{self.port}"]
-            self._spawn("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "python:pulseboard.gunicorn_conf", "pulseboard.wsgi:application", *self.gunicorn_args, *bind])
-        self._wait_live(timeout_s=90)
-
-    def stop(self, timeout_s: float = 30) -> None:
-        """SIGTERM each process group, newest first (web before worker), SIGKILL if it lingers."""
-        for process in reversed(self.processes):
-            popen = process.popen
-            if popen.poll() is not None:
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(popen.pid, signal.SIGTERM)
-            try:
-                popen.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                print(f"    {process.name} ignored SIGTERM for {timeout_s:.0f} s: SIGKILL", flush=True)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(popen.pid, signal.SIGKILL)
-                popen.wait()
-            # The group may outlive its leader (a gunicorn worker, a celery child).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(popen.pid, signal.SIGKILL)
-
-    def cleanup(self) -> None:
-        self.stop()
-        keys = list(self.redis.scan_iter(match=f"{self.prefix}:*", count=5000))
-        for i in range(0, len(keys), 5000):
-            self.redis.unlink(*keys[i : i + 5000])
-        if self.keep_var:
-            print(f"    kept {self.var_dir}")
-        else:
-            shutil.rmtree(self.var_dir, ignore_errors=True)
-
-    def _spawn(self, name: str, cmd: list[str]) -> None:
-        log = self.var_dir / f"{name}.log"
-        with open(log, "wb") as out:
-            popen = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.processes.append(Process(name, popen, log))
-
-    def check_alive(self) -> None:
-        for process in self.processes:
-            if process.popen.poll() is not None:
-                tail = process.log.read_text(errors="replace").splitlines()[-25:]
-                raise BenchError(f"{process.name} exited with code {process.popen.returncode}:\n  " + "\n  ".join(tail))
-
-    def _wait_live(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_alive()
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.base_url}/livez", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            time.sleep(0.2)
-        raise BenchError(f"{self.deployment}: /livez did not answer within {timeout_s:.0f} s")
-
-    def _database_recreate(self) -> None:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-
-    # --- application
-
-    def manage(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=self.env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise BenchError(f"manage.py {' '.join(args[:1])} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-        return done.stdout
-
-    def bootstrap(self) -> str:
-        # "--password=..." because a random password may start with "-".
-        password = secrets.token_urlsafe(16)
-        out = self.manage("bootstrap", "--username", "bench", f"--password={password}", "--project", "Bench", "--json")
-        return json.loads(out.strip().splitlines()[-1])["api_key"]
-
-    def stream_length(self) -> int:
-        return int(self.redis.xlen(f"{self.prefix}:events"))
-
-    def backlog(self) -> int:
-        """Stream entries not yet in ClickHouse.
-
-        The embedded process answers /healthz itself; in the server tier /healthz would make
-        a gunicorn worker open chdb and fight the Celery worker for its lock, so the stream
-        is read directly (the same XLEN that /healthz reports as ``stream.pending``).
-        """
-        if self.deployment == "embedded":
-            with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=30) as answer:
-                return int(json.load(answer)["stream"]["pending"])
-        return self.stream_length()
-
-    def stored_count(self) -> int:
-        """Count the events in chdb from a fresh process: call it once the stack is stopped."""
-        code = 'from pulseboard import clickhouse; print(clickhouse.query("SELECT count() FROM events").scalar())'
-        return int(self.manage("shell", "-c", code).strip().splitlines()[-1])
+    The bench, its Lua and bench/stack.py stay this checkout's: only the application code
+    differs. The worktree is removed on the way out, on an error or Ctrl-C too.
+    """
+    try:
+        commit = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except BenchError:
+        raise BenchError(f"--baseline {ref}: no such commit or branch in {REPO}") from None
+    short = git("rev-parse", "--short", commit)
+    describe = short if short.startswith(ref) or commit.startswith(ref) else f"{ref} ({short})"
+    path = Path(tempfile.mkdtemp(prefix="pbbench-baseline-"))
+    venv = path / ".venv"
+    try:
+        git("worktree", "add", "--detach", "--quiet", str(path), commit)
+        if (REPO / ".venv").is_dir():
+            venv.symlink_to(REPO / ".venv")
+        yield Code("baseline", path, describe)
+    finally:
+        if venv.is_symlink():
+            venv.unlink()  # before any recursive removal, which must not reach the real one
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO, capture_output=True)
+        shutil.rmtree(path, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=REPO, capture_output=True)
+        print(f"removed the baseline worktree {path}", flush=True)
 
 
 # --- One run -----------------------------------------------------------------------------
 
 
-def run_one(deployment: str, mode: Mode, args: argparse.Namespace) -> Outcome:
+def run_one(deployment: str, mode: Mode, args: argparse.Namespace, code: Code, run: int) -> Outcome:
     events = args.events or mode.default_events
     concurrency = args.concurrency or mode.default_concurrency
-    print(f"\n== {deployment} / {mode.name}: {events:,} events, {mode.events_per_request} per request, concurrency {concurrency}", flush=True)
+    which = f" [{code.role} {code.describe}" + (f", run {run}/{args.repeat}]" if args.repeat > 1 else "]") if labelled(args) else ""
+    print(
+        f"\n== {deployment} / {mode.name}: {events:,} events, {mode.events_per_request} per request, concurrency {concurrency}{which}",
+        flush=True,
+    )
     with contextlib.ExitStack() as cleanup:
-        stack = Stack(deployment, args.gunicorn, keep_var=args.keep_var)
+        stack = Stack(deployment, repo=code.repo, gunicorn_args=args.gunicorn, keep_var=args.keep_var)
         cleanup.callback(stack.cleanup)
         started = time.monotonic()
-        stack.start()
-        api_key = stack.bootstrap()
+        if deployment == "server":
+            stack.prepare()  # the Postgres database and ClickHouse schema, before the worker opens chdb for good
+        stack.start(timeout_s=90)
+        api_key = stack.bootstrap()["api_key"]
         print(f"    up in {time.monotonic() - started:.1f} s at {stack.base_url} (var {stack.var_dir}, redis prefix {stack.prefix})")
 
         warm = ingest_load(
@@ -686,7 +426,9 @@ def run_one(deployment: str, mode: Mode, args: argparse.Namespace) -> Outcome:
             flush=True,
         )
         drained_at = wait_drained(stack, label="load", timeout_s=args.drain_timeout)
-        outcome = Outcome(deployment, mode, concurrency, warm.accepted, load, lag_s=max(0.0, drained_at - load.last_accepted))
+        outcome = Outcome(
+            deployment, mode, concurrency, warm.accepted, load, lag_s=max(0.0, drained_at - load.last_accepted), code=code, run=run
+        )
         print(f"    drained {outcome.lag_s:.2f} s after the last 202: {outcome.queryable_per_s:,.0f} ev/s accepted to queryable")
 
         if mode.name == "single":
@@ -727,12 +469,21 @@ def pass_miss(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
-    headers = ["deployment", "mode", "conc", "events accepted", "accepted ev/s", "acc->queryable ev/s", "p50 ms", "p99 ms", "e2e lag s", "req/s", "stored"]
+def labelled(args: argparse.Namespace) -> bool:
+    """Whether runs need telling apart: more than one of each (deployment, mode)."""
+    return args.baseline is not None or args.repeat > 1
+
+
+def report(outcomes: list[Outcome], args: argparse.Namespace, codes: list[Code]) -> bool:
+    """Print the table, the targets and the comparison with the baseline; False if a ratio misses."""
+    tagged = labelled(args)
+    headers = ["deployment", "mode", *(["run"] if tagged else []), "conc", "events accepted", "accepted ev/s",
+               "acc->queryable ev/s", "p50 ms", "p99 ms", "e2e lag s", "req/s", "stored"]
     rows = [
         [
             o.deployment,
             o.mode.name,
+            *([o.tag] if tagged else []),
             str(o.concurrency),
             f"{o.load.accepted:,}",
             f"{o.load.events_per_s:,.0f}",
@@ -745,24 +496,30 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
         ]
         for o in outcomes
     ]
+    left = 4 if tagged else 3  # text columns, left-aligned; the numbers are right-aligned
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     line = "  ".join("-" * w for w in widths)
     print("\n" + "=" * len(line))
     print(machine_summary())
     print(f"server tier: gunicorn {' '.join(args.gunicorn)} + celery worker --pool=solo + celery beat; wrk -t {WRK_THREADS}")
+    if tagged:
+        print("code: " + "; ".join(f"{c.role} = {c.describe}" for c in codes))
     print(line)
-    print("  ".join(h.rjust(w) if i > 2 else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths))))
+    print("  ".join(h.rjust(w) if i >= left else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths))))
     print(line)
     for row in rows:
-        print("  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        print("  ".join(c.rjust(w) if i >= left else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
     print(line)
+
+    def name(o: Outcome) -> str:
+        return f"{o.deployment} ({o.tag})" if tagged else o.deployment
 
     print("baseline (GET /livez, same server, same concurrency as single mode):")
     for o in outcomes:
         if o.livez is not None:
             ratio = o.load.requests_per_s / o.livez.requests_per_s
             print(
-                f"  {o.deployment}: livez {o.livez.requests_per_s:,.0f} req/s (p50 {o.livez.p50_ms:.1f} ms, p99 {o.livez.p99_ms:.1f} ms); "
+                f"  {name(o)}: livez {o.livez.requests_per_s:,.0f} req/s (p50 {o.livez.p50_ms:.1f} ms, p99 {o.livez.p99_ms:.1f} ms); "
                 f"single-event {o.load.requests_per_s:,.0f} req/s; ratio {ratio:.3f}"
             )
     print("targets:")
@@ -770,19 +527,56 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> None:
         if o.mode.name == "batch":
             target = TARGET_BATCH_QUERYABLE[o.deployment]
             print(
-                f"  [{pass_miss(o.queryable_per_s >= target)}] {o.deployment} batched accepted->queryable "
+                f"  [{pass_miss(o.queryable_per_s >= target)}] {name(o)} batched accepted->queryable "
                 f"{o.queryable_per_s:,.0f} ev/s >= {target:,} ev/s"
             )
         if o.livez is not None:
             ratio = o.load.requests_per_s / o.livez.requests_per_s
             print(
-                f"  [{pass_miss(ratio >= TARGET_SINGLE_VS_LIVEZ)}] {o.deployment} single-event req/s >= "
+                f"  [{pass_miss(ratio >= TARGET_SINGLE_VS_LIVEZ)}] {name(o)} single-event req/s >= "
                 f"{TARGET_SINGLE_VS_LIVEZ}x livez: {ratio:.3f}x"
             )
+    within = compare(outcomes, args, codes) if args.baseline is not None else True
     mismatches = [o for o in outcomes if not o.stored_ok]
     if mismatches:
-        print("STORED COUNT MISMATCH in: " + ", ".join(f"{o.deployment}/{o.mode.name}" for o in mismatches))
+        print("STORED COUNT MISMATCH in: " + ", ".join(f"{o.deployment}/{o.mode.name}" + (f" ({o.tag})" if tagged else "") for o in mismatches))
     print("=" * len(line))
+    return within
+
+
+def compare(outcomes: list[Outcome], args: argparse.Namespace, codes: list[Code]) -> bool:
+    """Current/baseline per (deployment, mode), on the medians of their runs."""
+    described = {c.role: c.describe for c in codes}
+    floor = 1 - MAX_LOSS_VS_BASELINE
+    print(
+        f"current ({described.get('current')}) / baseline ({described.get('baseline')}), "
+        f"median of each side's runs; within {MAX_LOSS_VS_BASELINE:.0%} means a ratio >= {floor:.2f}:"
+    )
+    within = True
+    pairs = list(dict.fromkeys((o.deployment, o.mode) for o in outcomes))
+    for deployment, mode in pairs:
+        sides = {
+            role: [o for o in outcomes if (o.deployment, o.mode, o.code.role) == (deployment, mode, role)]
+            for role in ("baseline", "current")
+        }
+        if not sides["baseline"] or not sides["current"]:
+            print(f"  [----] {deployment} {mode.name}: no ratio, a side has no run")
+            continue
+        metrics = [("accepted->queryable ev/s", lambda o: o.queryable_per_s)]
+        if mode.name == "single":
+            metrics.append(("single-event req/s", lambda o: o.load.requests_per_s))
+        for metric, value in metrics:
+            base = statistics.median(value(o) for o in sides["baseline"])
+            current = statistics.median(value(o) for o in sides["current"])
+            ratio = current / base
+            ok = ratio >= floor
+            within = within and ok
+            runs = f" ({len(sides['current'])} vs {len(sides['baseline'])} runs)" if args.repeat > 1 else ""
+            print(
+                f"  [{pass_miss(ok)}] {deployment} {mode.name} {metric}: current {current:,.0f} / baseline {base:,.0f} "
+                f"= {ratio:.3f}{'' if ok else ', more than ' + format(MAX_LOSS_VS_BASELINE, '.0%') + ' below'}{runs}"
+            )
+    return within
 
 
 def parse_args() -> argparse.Namespace:
@@ -800,8 +594,20 @@ def parse_args() -> argparse.Namespace:
         help="gunicorn options of the server tier, besides -b (default: '-w 2 -k gthread --threads 4', "
         "faster here than sync workers, which close the connection after every request)",
     )
+    parser.add_argument(
+        "--baseline", metavar="REF",
+        help="also run the code of REF (a commit or branch, checked out into a temporary git worktree) before each "
+        "run of the current code, and print the ratio current/baseline; exits 1 if one is more than 10%% below",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, metavar="N",
+        help="runs of each (deployment, mode), alternating with the baseline's; the comparison takes the medians (default 1)",
+    )
     parser.add_argument("--keep-var", action="store_true", help="keep each run's var dir (logs, chdb) for inspection")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
 
 
 def interrupt(signum, frame):
@@ -821,21 +627,28 @@ def main() -> int:
     print(machine_summary(), flush=True)
     deployments = [args.only] if args.only else list(DEPLOYMENTS)
     modes = [MODES[args.mode]] if args.mode else list(MODES.values())
-    outcomes = []
-    try:
-        for deployment in deployments:
-            for mode in modes:
-                outcomes.append(run_one(deployment, mode, args))
-    except BenchError as exc:
-        print(f"\nbench failed: {exc}", file=sys.stderr)
-        if outcomes:
-            report(outcomes, args)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; stacks stopped and cleaned up", file=sys.stderr)
-        return 130
-    report(outcomes, args)
-    return 0 if all(o.stored_ok for o in outcomes) else 1
+    outcomes: list[Outcome] = []
+    codes = [current_code()]
+    with contextlib.ExitStack() as checkouts:
+        try:
+            if args.baseline is not None:
+                codes.insert(0, checkouts.enter_context(baseline_checkout(args.baseline)))
+                print(f"baseline: {codes[0].describe}, checked out in {codes[0].repo}; current: {codes[1].describe}", flush=True)
+            for deployment in deployments:
+                for mode in modes:
+                    for run in range(1, args.repeat + 1):
+                        for code in codes:  # the baseline first, then the current code
+                            outcomes.append(run_one(deployment, mode, args, code, run))
+        except StackError as exc:
+            print(f"\nbench failed: {exc}", file=sys.stderr)
+            if outcomes:
+                report(outcomes, args, codes)
+            return 1
+        except KeyboardInterrupt:
+            print("\ninterrupted; stacks stopped and cleaned up", file=sys.stderr)
+            return 130
+    within = report(outcomes, args, codes)
+    return 0 if within and all(o.stored_ok for o in outcomes) else 1
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Live feed benchmark: how long from an event's 202 until it arrives on an open live socket.
 
 Starts the embedded deployment (``manage.py serve --no-demo``: web, worker and beat in one
-process) in a temporary var dir, creates a login and a project with ``manage.py bootstrap``,
-logs in through the login form, opens the project's live socket with that session, and
-sends N events one at a time at a steady rate, each with its own ``event_id``. For each
-event it takes the delay from the moment the 202 was received to the moment the event
-arrived on the socket, and prints p50, p95, p99 and max (and how many never arrived).
+process) in a temporary var dir (bench/stack.py), creates a login and a project with
+``manage.py bootstrap``, logs in through the login form, opens the project's live socket
+with that session, and sends N events one at a time at a steady rate, each with its own
+``event_id``. For each event it takes the delay from the moment the 202 was received to the
+moment the event arrived on the socket, and prints p50, p95, p99 and max (and how many
+never arrived).
 
 By default the server uses the Redis at 127.0.0.1:6379 under a key prefix of its own, as
 ``make run`` does when that Redis answers; ``--private-redis`` makes it start its private
@@ -21,14 +22,8 @@ import argparse
 import json
 import os
 import platform
-import secrets
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -36,94 +31,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 try:
-    import redis
     import requests
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 except ImportError:
     sys.exit("bench/live.py needs the project's virtualenv: run it as .venv/bin/python bench/live.py")
 
-REPO = Path(__file__).resolve().parent.parent
-REDIS_URL = "redis://127.0.0.1:6379/0"
-USERNAME = "bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack import REDIS_URL, Stack, StackError  # noqa: E402
+
+# Nothing answers on port 1: the server starts its private redis-server.
+NO_REDIS_URL = "redis://127.0.0.1:1/0"
+PASSWORD = "bench-password-1"
 WARMUP_EVENTS = 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
-class Server:
-    """``manage.py serve`` in a temporary var dir; stopped (and its Redis keys removed) on exit."""
-
-    def __init__(self, private_redis: bool, keep_var: bool, flush_interval: float | None):
-        self.var = Path(tempfile.mkdtemp(prefix="pulseboard-bench-live-"))
-        self.keep_var = keep_var
-        self.prefix = f"pbbench-live:{secrets.token_hex(4)}"
-        self.private_redis = private_redis
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", str(self.var)),
-            "DJANGO_SETTINGS_MODULE": "pulseboard.settings",
-            "PULSEBOARD_VAR_DIR": str(self.var / "var"),
-            # Nothing answers on port 1: the server starts its private redis-server.
-            "REDIS_URL": "redis://127.0.0.1:1/0" if private_redis else REDIS_URL,
-            "REDIS_KEY_PREFIX": self.prefix,
-            "PORT": str(self.port),
-            "LOG_LEVEL": "WARNING",
-        }
-        if flush_interval is not None:
-            self.env["FLUSH_INTERVAL_SECONDS"] = str(flush_interval)
-        self.process: subprocess.Popen | None = None
-
-    def manage(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=self.env, capture_output=True, text=True, timeout=300)
-        if done.returncode:
-            raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr}")
-        return done.stdout
-
-    def __enter__(self) -> "Server":
-        log = open(self.var / "serve.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--no-demo"], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"serve exited early:\n{(self.var / 'serve.log').read_text()}")
-            try:
-                if requests.get(f"{self.base}/livez", timeout=1).ok:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise SystemExit("serve did not answer within 180 s")
-
-    def __exit__(self, *exc) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if not self.private_redis:
-            client = redis.Redis.from_url(REDIS_URL)
-            for key in client.scan_iter(match=f"{self.prefix}:*", count=1000):
-                client.delete(key)
-        if self.keep_var:
-            print(f"var dir kept: {self.var}")
-        else:
-            shutil.rmtree(self.var, ignore_errors=True)
 
 
 class Listener(threading.Thread):
@@ -162,11 +87,11 @@ class Listener(threading.Thread):
             time.sleep(0.02)
 
 
-def login(base: str) -> str:
+def login(base: str, username: str, password: str) -> str:
     """The session cookie of the bench login, through the login form as a browser gets it."""
     browser = requests.Session()
     browser.get(f"{base}/login/", timeout=10)
-    form = {"username": USERNAME, "password": "bench-password-1", "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
     if not browser.post(f"{base}/login/", data=form, timeout=10).ok or "sessionid" not in browser.cookies:
         raise SystemExit("could not log in")
     return f"sessionid={browser.cookies['sessionid']}"
@@ -198,16 +123,23 @@ def main() -> None:
 
     started_at = datetime.now(timezone.utc)
     load_at_start = os.getloadavg()
-    with Server(args.private_redis, args.keep_var, args.flush_interval) as server:
-        keys = json.loads(server.manage("bootstrap", "--username", USERNAME, "--password", "bench-password-1", "--project", "Bench", "--json"))
-        cookie = login(server.base)
-        socket_url = f"ws://127.0.0.1:{server.port}/ws/projects/{keys['project_id']}/live/"
-        with connect(socket_url, origin=server.base, additional_headers={"Cookie": cookie}, proxy=None, open_timeout=10) as ws:
+    env = {"LOG_LEVEL": "WARNING"}
+    if args.flush_interval is not None:
+        env["FLUSH_INTERVAL_SECONDS"] = str(args.flush_interval)
+    stack = Stack(
+        "embedded", redis_url=NO_REDIS_URL if args.private_redis else REDIS_URL, extra_env=env, keep_var=args.keep_var, label="live"
+    )
+    try:
+        stack.start(timeout_s=180)
+        keys = stack.bootstrap(password=PASSWORD)
+        cookie = login(stack.base_url, keys["username"], keys["password"])
+        socket_url = f"ws://127.0.0.1:{stack.port}/ws/projects/{keys['project_id']}/live/"
+        with connect(socket_url, origin=stack.base_url, additional_headers={"Cookie": cookie}, proxy=None, open_timeout=10) as ws:
             listener = Listener(ws)
             listener.start()
             http = requests.Session()
 
-            warmup = [send(http, server.base, keys["api_key"], n)[0] for n in range(WARMUP_EVENTS)]
+            warmup = [send(http, stack.base_url, keys["api_key"], n)[0] for n in range(WARMUP_EVENTS)]
             listener.wait_for(warmup, timeout=30)
 
             sent: list[tuple[str, float, float]] = []
@@ -216,9 +148,13 @@ def main() -> None:
                 pause = t0 + n / args.rate - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
-                sent.append(send(http, server.base, keys["api_key"], n))
+                sent.append(send(http, stack.base_url, keys["api_key"], n))
             send_seconds = time.monotonic() - t0
             listener.wait_for([event_id for event_id, _, _ in sent], timeout=30)
+    except StackError as exc:
+        raise SystemExit(f"live bench failed: {exc}") from None
+    finally:
+        stack.cleanup()
 
     with listener.lock:
         delays = [(listener.arrived[i] - answered) * 1000 for i, _, answered in sent if i in listener.arrived]

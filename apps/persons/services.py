@@ -62,10 +62,28 @@ def persons_identify(stored: list[StoredRows]) -> None:
             _project_identify(project_id=project_id, ids=sorted(ids))
 
 
+def persons_reidentify(*, project_id: int, chunk: int = 20_000) -> int:
+    """Decide the person of every anonymous id of a project again, from all its facts (after
+    events were written without the flush, as demo seeding does). Returns the ids looked at."""
+    after, seen = -1, 0
+    while True:
+        merges = _merges(sql.MERGES_AFTER, {"project_id": project_id, "after": after, "limit": chunk})
+        if not merges:
+            return seen
+        _decide(project_id=project_id, merges=merges)
+        seen += len(merges)
+        after = max(merges)
+
+
 def _project_identify(*, project_id: int, ids: list[str]) -> None:
     merges = _merges(sql.MERGES_OF, {"project_id": project_id, "ids": ids})
-    if not merges:
-        return
+    if merges:
+        _decide(project_id=project_id, merges=merges)
+
+
+def _decide(*, project_id: int, merges: dict[int, list[Merge]]) -> None:
+    """Decide the person of each anonymous key of ``merges``, write what changed, and follow
+    the change to the ids merged into the keys whose person changed."""
     decided: dict[int, int] = {}
     refusals = []
     for _ in range(CASCADE_ROUNDS):

@@ -19,6 +19,17 @@ WHERE project_id = {project_id:UInt64}
 GROUP BY anon_key, user_key
 """
 
+# Every merge of the anonymous keys after ``{after}``, a chunk of keys at a time.
+MERGES_AFTER = """
+SELECT anon_key, user_key, any(anonymous_id) AS anonymous_id, any(user_id) AS user_id,
+       min(first_seen).1 AS at_time, min(first_seen).2 AS at_id
+FROM identity_merges
+WHERE project_id = {project_id:UInt64}
+  AND anon_key IN (SELECT DISTINCT anon_key FROM identity_merges WHERE project_id = {project_id:UInt64} AND anon_key > {after:Int128}
+                   ORDER BY anon_key LIMIT {limit:UInt32})
+GROUP BY anon_key, user_key
+"""
+
 # Every merge into one of these user keys.
 MERGES_INTO = """
 SELECT anon_key, user_key, any(anonymous_id) AS anonymous_id, any(user_id) AS user_id,

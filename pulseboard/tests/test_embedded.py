@@ -150,8 +150,13 @@ def test_embedded_deployment_end_to_end(embedded_server):
     assert refused.returncode != 0
     assert f"in use by PulseBoard process {server.pid}" in refused.stderr
 
+    registry = tmp_path / "var" / "redis.rdb.settings"
+    redis_pid = int(Path(json.loads(registry.read_text())["pidfile"]).read_text())
     server.send_signal(signal.SIGINT)
     assert server.wait(timeout=30) == 0
+    # Its private redis-server stopped with it, and left nothing behind.
+    wait_for(lambda: not Path(f"/proc/{redis_pid}").exists(), 10, "the private redis-server to stop")
+    assert not registry.exists()
     # Once the server is gone, the data is there for anyone to read, exactly once: the
     # demo traffic seeded on first start, and the four events sent above.
     count = manage(env, "shell", "-c", "from pulseboard import clickhouse; print(clickhouse.query('SELECT count() FROM events').scalar())")

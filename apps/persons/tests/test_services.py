@@ -1,12 +1,17 @@
 """Merging ids into persons through the real ingest path: doors, stream, flush, ClickHouse."""
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
+import orjson
 import pytest
 
+from apps.ingest.validation import EVENT_COLUMNS
 from apps.persons.models import IngestionWarning
 from apps.persons.selectors import person_by_distinct_id, persons_list
+from apps.persons.services import persons_reidentify
 from conftest import flush
+from pulseboard import clickhouse
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +191,20 @@ def test_refused_merges_are_listed_in_the_projects_settings(client, member, inge
     assert "/settings/ingestion-warnings/" in client.get(f"/projects/{project.id}/settings/").content.decode()
     section = client.get(f"/projects/{project.id}/settings/ingestion-warnings/", HTTP_HX_REQUEST="true").content.decode()
     assert "&#x27;lee&#x27; was not merged into &#x27;max&#x27;" in section and "<html" not in section
+
+
+def test_events_written_without_the_flush_are_merged_by_a_reidentify(member):
+    """Demo seeding writes straight to ClickHouse; persons_reidentify decides its merges."""
+    def row(**fields):
+        text = {"timestamp": fields.pop("timestamp").replace("T", " ")[:19] + ".000"}
+        base = {column: "" for column in EVENT_COLUMNS}
+        base.update(project_id=member.project.id, event_id=str(uuid.uuid4()), event="e", properties="{}", received_at=text["timestamp"])
+        base.update(fields, **text)
+        base["distinct_id"] = base["user_id"] or base["anonymous_id"]
+        return base
+
+    rows = [row(anonymous_id="seed-anon", timestamp=at(0)), row(user_id="seed-user", anonymous_id="seed-anon", timestamp=at(1))]
+    clickhouse.insert_json_each_row("events", EVENT_COLUMNS, b"\n".join(orjson.dumps(r) for r in rows))
+    assert ids_of(member.project, "seed-anon") == ["seed-anon"]
+    assert persons_reidentify(project_id=member.project.id) == 1
+    assert ids_of(member.project, "seed-anon") == ["seed-anon", "seed-user"]

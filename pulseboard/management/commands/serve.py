@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from pulseboard import embedded
 from pulseboard.clickhouse import ClickHouseError, backend
 from pulseboard.clickhouse.migrate import migrations_apply
 from pulseboard.servers import uvicorn_config
@@ -81,3 +82,4 @@ class Command(BaseCommand):
             beat.stop()
             web.should_exit = True
             web_thread.join(timeout=10)
+            embedded.private_redis_stop()
