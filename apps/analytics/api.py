@@ -12,6 +12,7 @@ from apps.analytics import selectors
 from apps.analytics.params import cursor_decode, int_param, series_parse, trend_series_check
 from apps.analytics.selectors import EventFilters, events_list
 from apps.projects.selectors import project_get_for_user
+from apps.query.breakdown import breakdown_type_parse
 from apps.query.dates import date_bound, date_range_resolve
 from apps.query.filters import property_filters_parse
 from pulseboard.errors import ParamError
@@ -133,7 +134,8 @@ class TrendsAPI(InsightAPI):
             OpenApiParameter("events", OpenApiTypes.STR, required=True, description="Comma-separated event names, one series each."),
             OpenApiParameter("math", OpenApiTypes.STR, description="total (events), unique (users), wau or mau; one for all series or comma-separated per series."),
             OpenApiParameter("breakdown", OpenApiTypes.STR, description="A property name: one line per value, top 10 values, the rest as $other (total and unique math)."),
-            OpenApiParameter("filters", OpenApiTypes.STR, description='JSON list of {"key", "operator": equals|not_equals|contains|is_set, "value"}, all must hold.'),
+            OpenApiParameter("breakdown_type", OpenApiTypes.STR, enum=["event", "person"], description="Whose property `breakdown` names: the event's (default) or its person's (current person properties)."),
+            OpenApiParameter("filters", OpenApiTypes.STR, description='JSON list of {"key", "operator": equals|not_equals|contains|is_set, "value", "type": event|person}, all must hold; type person filters on the current person properties (default event).'),
             *RANGE_PARAMETERS,
         ],
         responses=inline_serializer(
@@ -141,6 +143,7 @@ class TrendsAPI(InsightAPI):
             {
                 **AXIS_FIELDS,
                 "breakdown": serializers.CharField(allow_null=True),
+                "breakdown_type": serializers.CharField(allow_null=True, help_text="event or person; null without a breakdown."),
                 "series": inline_serializer(
                     "TrendSeries",
                     {
@@ -162,9 +165,12 @@ class TrendsAPI(InsightAPI):
     def compute(self, project, date_range, params):
         series = series_parse(params.get("events"), params.get("math"))
         breakdown = params.get("breakdown") or None
+        breakdown_type = breakdown_type_parse(params.get("breakdown_type"))
         trend_series_check(series=series, date_range=date_range, breakdown=breakdown)
         filters = property_filters_parse(params.get("filters"))
-        return selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+        return selectors.trends(
+            project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, breakdown_type=breakdown_type, filters=filters
+        )
 
 
 class TopEventsAPI(InsightAPI):

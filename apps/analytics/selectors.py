@@ -227,14 +227,16 @@ def trends(
     date_range: DateRange,
     series: list[Series],
     breakdown: str | None = None,
+    breakdown_type: str = "event",
     filters: list[PropertyFilter] = (),
 ) -> dict:
     """One line per series (or per breakdown value of each series).
 
     ``total`` counts events, ``unique`` distinct persons per bucket, ``wau``/``mau`` the
     distinct persons of the trailing 7/30 days (day or week buckets). A breakdown keeps the
-    10 most frequent values of the property for each series and folds the rest into
-    ``$other``; lines are ordered by their total, ``$other`` last.
+    10 most frequent values of the property (of the event, or with ``breakdown_type=person``
+    of its person) for each series and folds the rest into ``$other``; lines are ordered by
+    their total, ``$other`` last.
     """
     filters = list(filters)
     days = date_range.interval != "hour"
@@ -249,12 +251,21 @@ def trends(
             values = persons_in_day_windows(project_id=project_id, tz=date_range.tz, windows=windows, event=s.event, filters=filters)
             lines.append(TrendLine(s.event, s.math, None, values))
         else:
-            lines.extend(_raw_lines(project_id=project_id, date_range=date_range, series=s, breakdown=breakdown, filters=filters))
+            lines.extend(
+                _raw_lines(
+                    project_id=project_id, date_range=date_range, series=s, breakdown=breakdown, breakdown_type=breakdown_type, filters=filters
+                )
+            )
     for line in lines:
         line.label = _label(Series(line.event, line.math), line.breakdown_value)
         if line.math == "total":
             line.total = sum(line.data)
-    return {**axis(date_range), "breakdown": breakdown, "series": [line.as_json() for line in lines]}
+    return {
+        **axis(date_range),
+        "breakdown": breakdown,
+        "breakdown_type": breakdown_type if breakdown else None,
+        "series": [line.as_json() for line in lines],
+    }
 
 
 def _rollup_lines(*, project_id: int, date_range: DateRange, series: list[Series]) -> dict[Series, TrendLine]:
@@ -271,13 +282,14 @@ def _rollup_lines(*, project_id: int, date_range: DateRange, series: list[Series
 
 
 def _raw_lines(
-    *, project_id: int, date_range: DateRange, series: Series, breakdown: str | None, filters: list[PropertyFilter]
+    *, project_id: int, date_range: DateRange, series: Series, breakdown: str | None, breakdown_type: str, filters: list[PropertyFilter]
 ) -> list[TrendLine]:
     params = _range_params(project_id, date_range, event=series.event)
     filters_sql = property_filters(filters, params)
     if breakdown is not None:
         params["breakdown"] = breakdown
-    rows = clickhouse.query(sql.raw_series(date_range.interval, series.math, filters_sql, breakdown is not None), params).rows
+    query = sql.raw_series(date_range.interval, series.math, filters_sql, breakdown_type if breakdown is not None else None)
+    rows = clickhouse.query(query, params).rows
     if breakdown is None:
         return [TrendLine(series.event, series.math, None, _place(date_range, rows))]
     by_value: dict[str, list] = {}

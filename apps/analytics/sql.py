@@ -20,6 +20,7 @@ Conventions shared by every query here:
 
 from __future__ import annotations
 
+from apps.query.persons import person_breakdown_join, with_persons
 from apps.query.sql import property_text
 
 # The one definition of who a user is, as text. events.person_key = cityHash64(PERSON_ID).
@@ -63,54 +64,87 @@ GROUP BY bucket, event
 
 
 def unique_persons(interval: str) -> str:
-    """Distinct persons per bucket and event name, from the 15-minute rollup (hour buckets)."""
+    """Distinct persons per bucket and event name, from the 15-minute rollup (hour buckets):
+    the keys of each bucket first, then their persons."""
+    keys = f"""
+    SELECT DISTINCT {bucket(interval, 'slot')} AS bucket, event, person_key
+    FROM person_slots_15m
+    WHERE project_id = {{project_id:UInt64}}
+      AND {slot_range()}
+      AND event IN {{events:Array(String)}}"""
     return f"""
-SELECT {bucket(interval, 'slot')} AS bucket, event, uniqExact(person_key) AS value
-FROM person_slots_15m
-WHERE project_id = {{project_id:UInt64}}
-  AND {slot_range()}
-  AND event IN {{events:Array(String)}}
+SELECT bucket, event, uniqExact(person) AS value
+FROM ({with_persons(keys)})
 GROUP BY bucket, event
 """
 
 
-def raw_series(interval: str, math: str, filters_sql: str, breakdown: bool) -> str:
+def raw_series(interval: str, math: str, filters_sql: str, breakdown: str | None) -> str:
     """One event's count or distinct persons per bucket from the raw events, optionally
-    broken down by a property: its 10 most frequent values in the range, the rest as
-    ``$other``. Events without the property have the value ''."""
-    aggregate = "count()" if math == "total" else "uniqExact(person_key)"
+    broken down by a property of the event (``breakdown="event"``) or of its person
+    (``"person"``): the 10 values with the most events in the range, the rest as
+    ``$other``. Events without the property have the value ''.
+
+    Distinct persons are counted from the distinct keys of each bucket (and value), mapped
+    to their persons."""
     where = f"""project_id = {{project_id:UInt64}}
   AND event = {{event:String}}
   AND timestamp >= {RANGE[0]} AND timestamp < {RANGE[1]}{filters_sql}"""
-    if not breakdown:
-        return f"""
-SELECT {bucket(interval, 'timestamp')} AS bucket, '' AS breakdown_value, {aggregate} AS value
+    if breakdown is None:
+        if math == "total":
+            return f"""
+SELECT {bucket(interval, 'timestamp')} AS bucket, '' AS breakdown_value, count() AS value
 FROM events
 WHERE {where}
 GROUP BY bucket
 """
-    value = property_text("breakdown")
-    return f"""
-SELECT bucket, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_value, {aggregate} AS value
-FROM
-(
-    SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value, person_key
-    FROM events
-    WHERE {where}
-) AS matching
-CROSS JOIN
-(
+        keys = f"SELECT DISTINCT {bucket(interval, 'timestamp')} AS bucket, person_key FROM events WHERE {where}"
+        return f"""
+SELECT bucket, '' AS breakdown_value, uniqExact(person) AS value
+FROM ({with_persons(keys)})
+GROUP BY bucket
+"""
+    if breakdown == "person":
+        joined = person_breakdown_join("breakdown", on="e.person_key")
+        value, source = "bp.value", f"events AS e{joined}"
+        where = where.replace("project_id =", "e.project_id =", 1)
+    else:
+        value, source = property_text("breakdown"), "events"
+    top = f"""
     SELECT groupArray(raw_value) AS values
     FROM
     (
         SELECT {value} AS raw_value, count() AS n
-        FROM events
+        FROM {source}
         WHERE {where}
         GROUP BY raw_value
         ORDER BY n DESC, raw_value ASC
         LIMIT 10
-    )
-) AS top
+    )"""
+    if math == "total":
+        return f"""
+SELECT bucket, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_value, count() AS value
+FROM
+(
+    SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value
+    FROM {source}
+    WHERE {where}
+) AS matching
+CROSS JOIN ({top}) AS top
+GROUP BY bucket, breakdown_value
+"""
+    keys = f"""
+        SELECT DISTINCT bucket, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_value, person_key
+        FROM
+        (
+            SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value, person_key
+            FROM {source}
+            WHERE {where}
+        ) AS matching
+        CROSS JOIN ({top}) AS top"""
+    return f"""
+SELECT bucket, breakdown_value, uniqExact(person) AS value
+FROM ({with_persons(keys)})
 GROUP BY bucket, breakdown_value
 """
 
@@ -177,13 +211,14 @@ def _person_day_sets(*, bits: int, source: str, segments: int, parts: int, filte
     """
     type_ = f"UInt{bits}"
     if source == "raw":
-        return f"""
+        keys = f"""
         SELECT person_key, groupBitOr(bitShiftLeft(to{type_}(1), toUInt32(toDate(timestamp, {{tz:String}}) - {{origin:Date}}))) AS m
         FROM events
         WHERE project_id = {{project_id:UInt64}}
           AND event = {{event:String}}
           AND timestamp >= {{span_from:DateTime64(3, 'UTC')}} AND timestamp < {{span_to:DateTime64(3, 'UTC')}}{filters_sql}
         GROUP BY person_key"""
+        return _per_person(keys)
     start = f"toUInt32(toInt64(day - {{first_utc_day:Date}}) + {_by_segment(segments, 'offset', 'Int64')}) AS s"
     flags = ", ".join(
         _meets(_by_segment(segments, f"p{j}lo", "UInt64"), _by_segment(segments, f"p{j}hi", "UInt32")) + f" AS on{j}"
@@ -191,7 +226,7 @@ def _person_day_sets(*, bits: int, source: str, segments: int, parts: int, filte
     )
     day_bits = " + ".join(f"bitShiftLeft(to{type_}(on{j}), s + {j})" for j in range(parts))
     event_filter = "\n              AND event = {event:String}" if source == "event" else ""
-    return f"""
+    keys = f"""
         SELECT person_key, groupBitOr({day_bits}) AS m
         FROM
         (
@@ -201,6 +236,15 @@ def _person_day_sets(*, bits: int, source: str, segments: int, parts: int, filte
               AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{event_filter}
         )
         GROUP BY person_key"""
+    return _per_person(keys)
+
+
+def _per_person(keys: str) -> str:
+    """Day sets ``m`` per key, ORed into one per person (the rows keep the name person_key)."""
+    return f"""
+        SELECT person AS person_key, groupBitOr(m) AS m
+        FROM ({with_persons(keys)})
+        GROUP BY person"""
 
 
 def persons_in_windows(*, source: str, segments: int = 1, parts: int = 3, filters_sql: str = "") -> str:
@@ -266,13 +310,18 @@ def persons_in_ranges(*, ranges: int, by_event: bool) -> str:
     """Distinct persons active in each of ``ranges`` ranges of instants, over all events,
     or per event name of ``events``. Only a range's first and last UTC day can be partial,
     so only rows of those two days test their quarters."""
-    counts = ", ".join(f"uniqExactIf(person_key, {_in_range(k)}) AS persons{k}" for k in range(ranges))
-    table, group, names = ("person_event_days", "event, ", "\n  AND event IN {events:Array(String)}") if by_event else ("person_days", "", "")
+    flags = ", ".join(f"max({_in_range(k)}) AS in{k}" for k in range(ranges))
+    counts = ", ".join(f"uniqExactIf(person, in{k}) AS persons{k}" for k in range(ranges))
+    table, group, names = ("person_event_days", "event, ", "\n      AND event IN {events:Array(String)}") if by_event else ("person_days", "", "")
+    keys = f"""
+    SELECT {group}person_key, {flags}
+    FROM {table}
+    WHERE project_id = {{project_id:UInt64}}
+      AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{names}
+    GROUP BY {group}person_key"""
     return f"""
 SELECT {group}{counts}
-FROM {table}
-WHERE project_id = {{project_id:UInt64}}
-  AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{names}
+FROM ({with_persons(keys)})
 {"GROUP BY event" if by_event else ""}
 """
 

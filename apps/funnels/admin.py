@@ -69,7 +69,7 @@ class FunnelAdmin(ProjectScopedAdmin):
     inlines = [FunnelStepInline]
     fieldsets = [
         (None, {"fields": ["project", "name", "description"]}),
-        ("Counting", {"fields": ["order_mode", ("window_value", "window_unit"), "breakdown_property"]}),
+        ("Counting", {"fields": ["order_mode", ("window_value", "window_unit"), ("breakdown_property", "breakdown_type")]}),
         ("Preview", {"fields": ["results_preview"]}),
         ("History", {"fields": ["created_by", "created_at", "updated_at"], "classes": ["collapse"]}),
     ]

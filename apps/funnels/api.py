@@ -12,6 +12,7 @@ from apps.funnels import selectors, services
 from apps.funnels.models import definition_build
 from apps.funnels.serializers import FunnelQuerySerializer, FunnelResultsSerializer, FunnelSerializer, funnel_fields
 from apps.projects.selectors import project_get_for_user
+from apps.query.breakdown import breakdown_type_parse
 from apps.query.dates import date_range_resolve
 
 TAGS = ["funnels"]
@@ -85,6 +86,9 @@ class FunnelResultsAPI(APIView):
                 OpenApiTypes.STR,
                 description="A property to break down by, instead of the funnel's own breakdown_property; empty for none.",
             ),
+            OpenApiParameter(
+                "breakdown_type", OpenApiTypes.STR, enum=["event", "person"], description="Whose property, instead of the funnel's own breakdown_type."
+            ),
         ],
         responses=FunnelResultsSerializer,
     )
@@ -93,7 +97,11 @@ class FunnelResultsAPI(APIView):
         funnel = selectors.funnel_get(project=project, funnel_id=funnel_id)
         date_range = date_range_resolve(params=request.query_params, tz_name=project.timezone)
         breakdown = request.query_params.get("breakdown")
-        definition = funnel.definition(breakdown=breakdown.strip() if breakdown is not None else None)
+        breakdown_type = request.query_params.get("breakdown_type")
+        definition = funnel.definition(
+            breakdown=breakdown.strip() if breakdown is not None else None,
+            breakdown_type=breakdown_type_parse(breakdown_type) if breakdown_type is not None else None,
+        )
         return Response(selectors.funnel_results(project=project, definition=definition, date_range=date_range))
 
 
@@ -120,5 +128,6 @@ class FunnelQueryAPI(APIView):
             window_unit=fields["window_unit"],
             order_mode=fields["order_mode"],
             breakdown_property=fields["breakdown_property"],
+            breakdown_type=fields["breakdown_type"],
         )
         return Response(selectors.funnel_results(project=project, definition=definition, date_range=date_range))

@@ -29,6 +29,7 @@ class FunnelDefinition:
     window_seconds: int = 14 * 86400
     mode: str = "ordered"
     breakdown: str | None = None
+    breakdown_type: str = "event"  # or "person": a current property of the person
 
 
 def _figures(definition: FunnelDefinition, rows: dict[int, tuple]) -> list[dict]:
@@ -78,7 +79,8 @@ def _run(definition: FunnelDefinition, bounds: tuple[int, int, int], params: dic
         "time_shift": layout.time_shift,
         "index_bits": layout.index_bits,
     }
-    funnel = sql.FunnelSQL(definition.steps, definition.mode, layout, params, breakdown=bool(definition.breakdown), exact=exact)
+    breakdown = definition.breakdown_type if definition.breakdown else None
+    funnel = sql.FunnelSQL(definition.steps, definition.mode, layout, params, breakdown=breakdown, exact=exact)
     return clickhouse.query(funnel.query(), params).rows
 
 
@@ -114,6 +116,7 @@ def funnel_run(*, project_id: int, definition: FunnelDefinition, date_from: date
         "mode": definition.mode,
         "window_seconds": definition.window_seconds,
         "breakdown": definition.breakdown,
+        "breakdown_type": definition.breakdown_type if definition.breakdown else None,
         "steps": _figures(definition, total),
         "breakdown_values": values,
     }

@@ -37,11 +37,15 @@ class FunnelForm(forms.Form):
         max_length=200,
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "property, e.g. browser"}),
-        help_text="Split the results by an event property of the first step.",
+        help_text="Split the results by a property: of the first step's event, or of the person.",
+    )
+    breakdown_type = forms.ChoiceField(
+        label="Breakdown property of", choices=Funnel.BreakdownType.choices, initial=Funnel.BreakdownType.EVENT, required=False
     )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        data["breakdown_type"] = data.get("breakdown_type") or Funnel.BreakdownType.EVENT
         if data.get("window_value") and data.get("window_unit"):
             try:
                 validate_window(value=data["window_value"], unit=data["window_unit"])
@@ -59,6 +63,7 @@ class FunnelForm(forms.Form):
             "window_value": funnel.window_value,
             "window_unit": funnel.window_unit,
             "breakdown_property": funnel.breakdown_property,
+            "breakdown_type": funnel.breakdown_type,
         }
 
 

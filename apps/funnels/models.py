@@ -54,6 +54,7 @@ def definition_build(
     window_unit: str,
     order_mode: str,
     breakdown_property: str = "",
+    breakdown_type: str = "event",
 ) -> FunnelDefinition:
     """The engine's definition from plain values (a saved funnel's, or an ad-hoc one).
 
@@ -66,7 +67,12 @@ def definition_build(
                 event=step["event"],
                 label=step.get("label") or "",
                 filters=tuple(
-                    PropertyFilter(key=f["key"], operator=f["operator"], value="" if f["operator"] == "is_set" else f.get("value", ""))
+                    PropertyFilter(
+                        key=f["key"],
+                        operator=f["operator"],
+                        value="" if f["operator"] == "is_set" else f.get("value", ""),
+                        type=f.get("type", "event"),
+                    )
                     for f in step.get("filters") or ()
                 ),
             )
@@ -75,6 +81,7 @@ def definition_build(
         window_seconds=window_value * WINDOW_UNITS[window_unit],
         mode=order_mode,
         breakdown=breakdown_property or None,
+        breakdown_type=breakdown_type,
     )
 
 
@@ -110,8 +117,19 @@ class Funnel(models.Model):
             "Any order: all steps happen within the window, in any order."
         ),
     )
+    class BreakdownType(models.TextChoices):
+        EVENT = "event", "of the first step's event"
+        PERSON = "person", "of the person"
+
     breakdown_property = models.CharField(
-        max_length=200, blank=True, help_text="An event property to split the results by, e.g. browser or plan."
+        max_length=200, blank=True, help_text="A property to split the results by, e.g. browser or plan."
+    )
+    breakdown_type = models.CharField(
+        max_length=8,
+        choices=BreakdownType.choices,
+        default=BreakdownType.EVENT,
+        blank=True,
+        help_text="Whose property: the first step's event's, or the person's current one.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="funnels_created"
@@ -136,19 +154,22 @@ class Funnel(models.Model):
         return f"{self.window_value} {unit}"
 
     def clean(self) -> None:
+        self.breakdown_type = self.breakdown_type or self.BreakdownType.EVENT
         if self.order_mode not in MODES:
             raise ValidationError({"order_mode": f"Choose one of {', '.join(MODES)}."})
         validate_window(value=self.window_value, unit=self.window_unit)
 
-    def definition(self, breakdown: str | None = None) -> FunnelDefinition:
+    def definition(self, breakdown: str | None = None, breakdown_type: str | None = None) -> FunnelDefinition:
         """The engine's definition of this saved funnel. ``breakdown`` overrides the saved
-        ``breakdown_property`` ("" for none); None keeps the saved one."""
+        ``breakdown_property`` ("" for none), ``breakdown_type`` the saved type; None keeps
+        the saved ones."""
         return definition_build(
             steps=[{"event": s.event, "label": s.label, "filters": s.filters} for s in self.steps.all()],
             window_value=self.window_value,
             window_unit=self.window_unit,
             order_mode=self.order_mode,
             breakdown_property=self.breakdown_property if breakdown is None else breakdown,
+            breakdown_type=self.breakdown_type if breakdown_type is None else breakdown_type,
         )
 
 

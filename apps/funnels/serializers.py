@@ -73,7 +73,12 @@ class FunnelSerializer(serializers.Serializer):
         "person's very next event; unordered: all steps within the window, in any order.",
     )
     breakdown_property = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default="", help_text="An event property to split the results by."
+        max_length=200, required=False, allow_blank=True, default="", help_text="A property to split the results by."
+    )
+    breakdown_type = serializers.ChoiceField(
+        choices=["event", "person"],
+        default="event",
+        help_text="Whose property breakdown_property names: the first step's event's (event) or the person's current one (person).",
     )
     created_by = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
@@ -99,6 +104,7 @@ class FunnelSerializer(serializers.Serializer):
             "window": {"value": funnel.window_value, "unit": funnel.window_unit},
             "order_mode": funnel.order_mode,
             "breakdown_property": funnel.breakdown_property,
+            "breakdown_type": funnel.breakdown_type,
             "created_by": self.get_created_by(funnel),
             "created_at": DATETIME.to_representation(funnel.created_at),
             "updated_at": DATETIME.to_representation(funnel.updated_at),
@@ -115,6 +121,7 @@ def funnel_fields(data: dict[str, Any]) -> dict[str, Any]:
         "window_unit": data["window"]["unit"],
         "order_mode": data["order_mode"],
         "breakdown_property": data.get("breakdown_property", ""),
+        "breakdown_type": data.get("breakdown_type", "event"),
     }
 
 

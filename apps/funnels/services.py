@@ -73,6 +73,7 @@ def funnel_create(
     window_unit: str = Funnel.WindowUnit.DAYS,
     order_mode: str = Funnel.OrderMode.ORDERED,
     breakdown_property: str = "",
+    breakdown_type: str = Funnel.BreakdownType.EVENT,
     created_by: AbstractBaseUser | None = None,
 ) -> Funnel:
     funnel = Funnel(
@@ -83,6 +84,7 @@ def funnel_create(
         window_unit=window_unit,
         order_mode=order_mode,
         breakdown_property=breakdown_property.strip(),
+        breakdown_type=breakdown_type,
         created_by=created_by if created_by is not None and created_by.is_authenticated else None,
     )
     return _save(funnel, steps, replace=False)
@@ -98,6 +100,7 @@ def funnel_update(
     window_unit: str = Funnel.WindowUnit.DAYS,
     order_mode: str = Funnel.OrderMode.ORDERED,
     breakdown_property: str = "",
+    breakdown_type: str = Funnel.BreakdownType.EVENT,
 ) -> Funnel:
     """Replace the whole definition, steps included."""
     funnel.name = name.strip()
@@ -106,6 +109,7 @@ def funnel_update(
     funnel.window_unit = window_unit
     funnel.order_mode = order_mode
     funnel.breakdown_property = breakdown_property.strip()
+    funnel.breakdown_type = breakdown_type
     try:
         return _save(funnel, steps, replace=True)
     except ValidationError:

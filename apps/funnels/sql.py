@@ -74,6 +74,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from apps.query.persons import person_breakdown_join, person_keys_where, with_persons
 from apps.query.sql import property_filters, property_text
 
 # funnel_events.order_key: milliseconds * 2**22 + the event id's first 22 bits.
@@ -139,9 +140,13 @@ class FunnelSQL:
     reports (``ambiguous``) when that was not enough for someone.
     """
 
-    def __init__(self, steps, mode: str, layout: Layout, params: dict, *, breakdown: bool, exact: bool):
+    def __init__(self, steps, mode: str, layout: Layout, params: dict, *, breakdown: str | None, exact: bool):
+        """``breakdown``: None, ``"event"`` (a property of each attempt's first event) or
+        ``"person"`` (a current property of the person: joined once per person at the end)."""
         self.steps, self.mode, self.layout, self.params = steps, mode, layout, params
-        self.breakdown, self.exact = breakdown, exact
+        self.breakdown = breakdown == "event"
+        self.person_breakdown = breakdown == "person"
+        self.exact = exact
         self.n = len(steps)
 
     # --- 1. the events that can matter, packed -------------------------------------------
@@ -179,12 +184,13 @@ class FunnelSQL:
         tie = ", toUInt128(event_id) AS tie" if self.exact else ""
         starters = ""
         if mode != "unordered":
-            # Only people with a step-1 event in the range can start an attempt. (Unordered
-            # attempts start at any step's event: nearly everyone read has one.)
-            starters = """
-          AND person_key IN (SELECT person_key FROM funnel_events
+            # Only people with a step-1 event in the range can start an attempt, and every
+            # key of theirs counts. (Unordered attempts start at any step's event: nearly
+            # everyone read has one.)
+            step_one_keys = """SELECT DISTINCT person_key FROM funnel_events
                              WHERE project_id = {project_id:UInt64} AND event IN {start_events:Array(String)}
-                               AND order_key >= {from_key:UInt64} AND order_key < {to_key:UInt64})"""
+                               AND order_key >= {from_key:UInt64} AND order_key < {to_key:UInt64}"""
+            starters = "\n          AND " + person_keys_where(f"SELECT DISTINCT person FROM ({with_persons(step_one_keys)})")
         parts = []
         if plain or mode == "strict":
             names_sql = "\n          AND event IN {plain_events:Array(String)}"
@@ -221,28 +227,40 @@ class FunnelSQL:
 
     def sorted(self) -> str:
         """Per person ``ks1``, the packed events in time order (ties by event id), ``vs1``
-        their breakdown values, and ``ambiguous``."""
+        their breakdown values, and ``ambiguous``.
+
+        The events are gathered per key first, and the keys then per person (the ids
+        merged into one: see apps/query/persons.py), so the join with the person overrides
+        meets one row per key, not one per event."""
         mb = self.layout.mask_bits
+        arrays = ["groupArray(key) AS ks0"]
+        if self.exact:
+            arrays.append("groupArray(tie) AS us0")
+        if self.breakdown:
+            arrays.append("groupArray(value) AS vs0")
+        per_key = f"""
+        SELECT person_key, {", ".join(arrays)}
+        FROM
+        ({self.sources()}
+        )
+        GROUP BY person_key"""
+        flat = ", ".join(f"arrayFlatten(groupArray({a.split(' AS ')[1]})) AS {a.split(' AS ')[1]}" for a in arrays)
+        per_person = f"""
+        SELECT person AS person_key, {flat}
+        FROM ({with_persons(per_key)})
+        GROUP BY person"""
         if self.exact:
             by = f"(bitShiftRight(k, {mb}), u)"
             values = f", arraySort((v, k, u) -> {by}, vs0, ks0, us0) AS vs1" if self.breakdown else ""
             return f"""
     SELECT person_key, arraySort((k, u) -> {by}, ks0, us0) AS ks1{values}
-    FROM
-    (
-        SELECT person_key, groupArray(key) AS ks0, groupArray(tie) AS us0{", groupArray(value) AS vs0" if self.breakdown else ""}
-        FROM
-        ({self.sources()}
-        )
-        GROUP BY person_key
+    FROM ({per_person}
     )"""
-        values = ", arraySort((v, k) -> k, groupArray(value), groupArray(key)) AS vs1" if self.breakdown else ""
+        values = ", arraySort((v, k) -> k, vs0, ks0) AS vs1" if self.breakdown else ""
         return f"""
-    SELECT person_key, arraySort(groupArray(key)) AS ks1{values}
-    FROM
-    ({self.sources()}
-    )
-    GROUP BY person_key"""
+    SELECT person_key, arraySort(ks0) AS ks1{values}
+    FROM ({per_person}
+    )"""
 
     def collapsed(self) -> str:
         """Per person ``ks`` (and ``vs``): the sorted events less those that cannot change
@@ -362,23 +380,30 @@ class FunnelSQL:
             times = "arraySort(arrayFilter(t -> t >= 0, [" + ", ".join(f"if(D{k}[start], NT{k}[start], -1)" for k in range(1, n + 1)) + "]))"
         else:
             times = "[" + ", ".join(f"T[C{k}]" for k in range(1, n + 1)) + "]"
-        return f"""
-    SELECT level, arrayMap(i -> times[i + 1] - times[i], range(1, level)) AS deltas, {f"vs[{start}]" if bd else "''"} AS breakdown_value, ambiguous
+        who = ", person_key" if self.person_breakdown else ""
+        people = f"""
+    SELECT level, arrayMap(i -> times[i + 1] - times[i], range(1, level)) AS deltas, {f"vs[{start}]" if bd else "''"} AS breakdown_value, ambiguous{who}
     FROM
     (
         SELECT *, {", ".join(then)}, {times} AS times
         FROM
         (
-            SELECT ambiguous, T, M, J{", vs" if bd else ""}, {", ".join(exprs)}
+            SELECT ambiguous, T, M, J{", vs" if bd else ""}{who}, {", ".join(exprs)}
             FROM
             (
                 SELECT ambiguous, arrayMap(k -> toInt64(bitShiftRight(k, {{time_shift:UInt8}})), ks) AS T, arrayMap(k -> bitAnd(k, {lay.mask}), ks) AS M,
-                       arrayEnumerate(ks) AS J{", vs" if bd else ""}{guard}
+                       arrayEnumerate(ks) AS J{", vs" if bd else ""}{who}{guard}
                 FROM ({self.collapsed()})
             )
         )
         WHERE level > 0
     )"""
+        if self.person_breakdown:
+            # The person's current value of the property, once per person.
+            people = f"""
+    SELECT pl.level AS level, pl.deltas AS deltas, ifNull(bp.value, '') AS breakdown_value, pl.ambiguous AS ambiguous
+    FROM ({people}) AS pl{person_breakdown_join("breakdown", on="pl.person_key")}"""
+        return people
 
     # --- 4. the figures ----------------------------------------------------------------------
 
@@ -387,7 +412,7 @@ class FunnelSQL:
         per step over everyone (``is_total`` 1) and, with a breakdown, per step and value
         of the 10 values with the most people, the rest as ``$other``."""
         people = self.people()
-        if self.breakdown:
+        if self.breakdown or self.person_breakdown:
             # Everyone counts in the total and in the group of their value.
             people = f"""
     SELECT level, deltas, ambiguous, arrayJoin([(1, ''), (0, if(value_rank <= 10, breakdown_value, '$other'))]) AS group

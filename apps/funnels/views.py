@@ -252,6 +252,7 @@ def funnel_adhoc(request: HttpRequest, project_id: int) -> HttpResponse:
             window_unit=data["window_unit"],
             order_mode=data["order_mode"],
             breakdown_property=data["breakdown_property"],
+            breakdown_type=data.get("breakdown_type") or "event",
         )
         preset = request.POST.get("adhoc_range")
         date_range = date_range_resolve(
@@ -277,12 +278,16 @@ def funnel_detail(request: HttpRequest, project_id: int, funnel_id: int) -> Http
         return _render(request, "query/partials/param_error.html", {**context, "error": error}, status=400)
     override = request.GET.get("breakdown")
     breakdown = override.strip() if override is not None else None
-    results = selectors.funnel_results(project=project, definition=funnel.definition(breakdown=breakdown), date_range=date_range)
+    kind = request.GET.get("breakdown_type")
+    breakdown_type = kind if kind in ("event", "person") else None
+    definition = funnel.definition(breakdown=breakdown, breakdown_type=breakdown_type)
+    results = selectors.funnel_results(project=project, definition=definition, date_range=date_range)
     context.update(
         r=results_context(results, chart_id="funnel-chart"),
-        date_controls=date_controls(params=request.GET, date_range=date_range, intervals=(), keep=("breakdown",)),
+        date_controls=date_controls(params=request.GET, date_range=date_range, intervals=(), keep=("breakdown", "breakdown_type")),
         range_hidden=[(k, v) for k, v in date_range.query_params().items() if k != "interval"],
         breakdown=results["breakdown"] or "",
+        breakdown_type=definition.breakdown_type,
         steps=list(funnel.steps.all()),
     )
     return _render(request, "funnels/partials/detail_body.html", context)

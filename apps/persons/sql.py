@@ -7,6 +7,8 @@ distinct_id. A person's key is its root's: an anonymous key merged into a user's
 maps to that person's key through ``person_overrides``.
 """
 
+from apps.query.persons import OVERRIDES
+
 # --- The identity facts of some ids ------------------------------------------------------------
 
 # Every merge that names one of these ids (as strings) as its anonymous id.
@@ -61,12 +63,7 @@ OVERRIDE_COLUMNS = ("project_id", "old_key", "new_key", "old_id", "version")
 
 # --- The person of a key -------------------------------------------------------------------------
 
-# Each merged key of the project and the key of the person it belongs to.
-OVERRIDES = """(SELECT old_key, argMax(new_key, version) AS new_key
-      FROM person_overrides
-      WHERE project_id = {project_id:UInt64}
-      GROUP BY old_key
-      HAVING new_key != 0)"""
+# OVERRIDES: the merged keys of the project with their person's key (apps/query/persons.py).
 
 
 def person_of(key: str) -> str:

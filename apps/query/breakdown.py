@@ -6,6 +6,8 @@ folds the others into :data:`OTHER`; events without the property have the value 
 
 from __future__ import annotations
 
+from pulseboard.errors import ParamError
+
 OTHER = "$other"
 
 
@@ -15,3 +17,16 @@ def breakdown_label(value: str) -> str:
     if value == OTHER:
         return "Other"
     return value if value else "(none)"
+
+
+BREAKDOWN_TYPES = ("event", "person")
+
+
+def breakdown_type_parse(value: str | None) -> str:
+    """``breakdown_type``: whose property a breakdown names, the event's (default) or its
+    person's; anything else is a :class:`ParamError`."""
+    if not value:
+        return "event"
+    if value not in BREAKDOWN_TYPES:
+        raise ParamError("breakdown_type", f"must be one of {', '.join(BREAKDOWN_TYPES)} (default event)")
+    return value

@@ -1,7 +1,8 @@
 """Property filters: the one rule for what a filter is, wherever it comes from.
 
 A filter is ``{"key", "operator", "value"}``: a property name, one of :data:`OPERATORS`,
-and a value unless the operator is ``is_set`` (whose value is always ""). The insights'
+and a value unless the operator is ``is_set`` (whose value is always ""); ``"type":
+"person"`` makes it look at the person's current properties instead of the event's. The insights'
 ``filters`` parameter, the trends page, a funnel step (API, editor, admin) all go through
 :func:`property_filter_clean`, so they accept the same filters and store the same text.
 
@@ -25,6 +26,8 @@ import orjson
 from pulseboard.errors import ParamError
 
 OPERATORS = ("equals", "not_equals", "contains", "is_set")
+# What a filter looks at: the event's own properties, or its person's (apps/query/persons.py).
+TYPES = ("event", "person")
 OPERATOR_LABELS = {"equals": "equals", "not_equals": "does not equal", "contains": "contains", "is_set": "is set"}
 OPERATOR_CHOICES = [(operator, OPERATOR_LABELS[operator]) for operator in OPERATORS]
 MAX_FILTERS = 10
@@ -38,10 +41,14 @@ class PropertyFilter:
     key: str
     operator: str
     value: str = ""
+    type: str = "event"
 
     def as_json(self) -> dict[str, str]:
-        """As stored with a funnel step and sent by the API."""
-        return {"key": self.key, "operator": self.operator, "value": self.value}
+        """As stored with a funnel step and sent by the API (``type`` only for person filters)."""
+        shape = {"key": self.key, "operator": self.operator, "value": self.value}
+        if self.type != "event":
+            shape["type"] = self.type
+        return shape
 
 
 class FilterError(ValueError):
@@ -108,8 +115,11 @@ def property_filter_clean(item: Any, *, index: int | None = None) -> PropertyFil
     operator = item.get("operator", "equals")
     if operator not in OPERATORS:
         raise FilterError(f"the operator must be one of {', '.join(OPERATORS)}", index=index, field="operator")
+    kind = item.get("type", "event")
+    if kind not in TYPES:
+        raise FilterError(f"the type must be one of {', '.join(TYPES)} (default event)", index=index, field="type")
     if operator == "is_set":
-        return PropertyFilter(key=key, operator=operator)
+        return PropertyFilter(key=key, operator=operator, type=kind)
     raw = item.get("value")
     text = filter_value_text(raw)
     if text is None and raw is not None:
@@ -118,7 +128,7 @@ def property_filter_clean(item: Any, *, index: int | None = None) -> PropertyFil
         raise FilterError("needs a value (or choose “is set”)", index=index, field="value")
     if len(text) > VALUE_MAX_LENGTH:
         raise FilterError(f"the value is longer than {VALUE_MAX_LENGTH} characters", index=index, field="value")
-    return PropertyFilter(key=key, operator=operator, value=text)
+    return PropertyFilter(key=key, operator=operator, value=text, type=kind)
 
 
 def property_filters_clean(items: Any) -> list[PropertyFilter]:

@@ -6,6 +6,7 @@ Keys and values are always parameters (``{name:String}``), never formatted into 
 from __future__ import annotations
 
 from apps.query.filters import PropertyFilter
+from apps.query.persons import person_property_filters
 
 
 def property_text(key_param: str) -> str:
@@ -15,12 +16,19 @@ def property_text(key_param: str) -> str:
 
 
 def property_filters(filters: list[PropertyFilter], params: dict, prefix: str = "f") -> str:
-    """``AND``-ed conditions for ``filters``; keys and values go into ``params`` under
-    names that start with ``prefix``.
+    """``AND``-ed conditions for ``filters`` on the rows of ``events``; keys and values go
+    into ``params`` under names that start with ``prefix``. Filters on person properties
+    become conditions on ``person_key`` (see :mod:`apps.query.persons`).
 
     equals / contains (case-insensitive) / is_set need the property to be present;
     not_equals also matches events that do not have it.
     """
+    person = [f for f in filters if f.type == "person"]
+    own = [f for f in filters if f.type != "person"]
+    return _event_property_filters(own, params, prefix) + person_property_filters(person, params, prefix + "p")
+
+
+def _event_property_filters(filters: list[PropertyFilter], params: dict, prefix: str) -> str:
     parts = []
     for i, f in enumerate(filters):
         key, value = f"{prefix}k{i}", f"{prefix}v{i}"
