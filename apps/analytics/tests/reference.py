@@ -20,7 +20,15 @@ OTHER = "$other"
 
 
 def person(e: dict) -> str:
-    return e.get("user_id") or e.get("anonymous_id") or e["distinct_id"]
+    """Who an event counts for: its ``person`` when a test has merged ids into persons (see
+    apps/persons/tests/reference.py), else the first of its ids."""
+    return e.get("person") or e.get("user_id") or e.get("anonymous_id") or e["distinct_id"]
+
+
+def props_of(e: dict, kind: str = "event") -> dict:
+    """The properties a filter or breakdown of ``kind`` reads: the event's, or its person's
+    (``person_properties``, set by the tests that merge ids)."""
+    return e.get("person_properties", {}) if kind == "person" else e["properties"]
 
 
 def bucket_of(ts: datetime, interval: str, tz: ZoneInfo) -> datetime:
@@ -55,7 +63,7 @@ def prop_text(props: dict, key: str) -> str | None:
 
 def matches(e: dict, filters: list[dict]) -> bool:
     for f in filters:
-        text = prop_text(e["properties"], f["key"])
+        text = prop_text(props_of(e, f.get("type", "event")), f["key"])
         value = f.get("value", "")
         if f["operator"] == "is_set" and text is None:
             return False
@@ -97,7 +105,7 @@ def last_days(buckets: list[datetime], date_to: datetime, tz: ZoneInfo) -> list[
     return [(end - timedelta(microseconds=1)).astimezone(tz).date() for end in ends]
 
 
-def trend(events, *, event, math, buckets, date_from, date_to, interval, tz, filters=(), breakdown=None) -> list[dict]:
+def trend(events, *, event, math, buckets, date_from, date_to, interval, tz, filters=(), breakdown=None, breakdown_type="event") -> list[dict]:
     """Lines as (breakdown_value, data), in the API's order."""
     chosen = [e for e in events if e["event"] == event and matches(e, list(filters))]
     if math in ("wau", "mau"):
@@ -107,11 +115,11 @@ def trend(events, *, event, math, buckets, date_from, date_to, interval, tz, fil
     unique = math == "unique"
     if breakdown is None:
         return [{"breakdown_value": None, "data": count_by_bucket(chosen, buckets, interval, tz, unique)}]
-    raw = Counter(prop_text(e["properties"], breakdown) or "" for e in chosen)
+    raw = Counter(prop_text(props_of(e, breakdown_type), breakdown) or "" for e in chosen)
     top = {value for value, _ in sorted(raw.items(), key=lambda kv: (-kv[1], kv[0]))[:10]}
     lines = defaultdict(list)
     for e in chosen:
-        value = prop_text(e["properties"], breakdown) or ""
+        value = prop_text(props_of(e, breakdown_type), breakdown) or ""
         lines[value if value in top else OTHER].append(e)
     result = [{"breakdown_value": v, "data": count_by_bucket(es, buckets, interval, tz, unique)} for v, es in lines.items()]
     result.sort(key=lambda line: (line["breakdown_value"] == OTHER, -sum(line["data"]), line["breakdown_value"]))
