@@ -282,7 +282,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Front-end packages come from npm (package.json, `make node_modules/.installed`), not the repo.
+# Front-end packages come from npm (package.json, installed by `make run` and `make test`), not the repo.
 if (BASE_DIR / "node_modules" / "chart.js" / "dist").is_dir():
     STATICFILES_DIRS.append(("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"))
 WHITENOISE_USE_FINDERS = True
