@@ -106,6 +106,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A project's pages print datetimes in the project's timezone.
+    "apps.projects.middleware.ProjectTimezoneMiddleware",
     # Last: turns a login refused by the lockout into the "too many failed logins" page.
     "axes.middleware.AxesMiddleware",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -263,7 +262,6 @@ def explorer(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         "project": project,
         "title": "Explorer",
-        "tz": ZoneInfo(project.timezone),
         "events": page.events,
         "next_url": _page_links(request, page.next_cursor),
         "event_names": _event_names(project),
@@ -339,7 +337,6 @@ def users(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         "project": project,
         "title": "Users",
-        "tz": ZoneInfo(project.timezone),
         "people": people,
         "date_controls": _date_controls(request, date_range, intervals=()),
     }
@@ -361,7 +358,6 @@ def user_detail(request: HttpRequest, project_id: int) -> HttpResponse:
         "project": project,
         "title": person or "User",
         "person": person,
-        "tz": ZoneInfo(project.timezone),
         "events": page.events,
         "next_url": _page_links(request, page.next_cursor),
         "users_url": reverse("analytics-users", kwargs={"project_id": project.id}),

@@ -21,12 +21,6 @@ def number(value) -> str:
 
 
 @register.filter
-def local(value, tz):
-    """A UTC datetime in the project's timezone."""
-    return value.astimezone(tz) if value is not None else value
-
-
-@register.filter
 def pretty_json(value) -> str:
     import json
 

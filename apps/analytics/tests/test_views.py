@@ -1,5 +1,9 @@
 """Dashboard pages: they render for members, 404 for everyone else, and show the API's numbers."""
 
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.test import Client
 
@@ -84,3 +88,26 @@ def test_explorer_filters_and_new_events_badge(browser, member, ingest_client, s
     since = "2000-01-01T00:00:00+00:00"
     badge = browser.get(f"{base}/explorer/new", {"since": since, "range": "7d", "event": "$pageview"}).content.decode()
     assert "<strong>9</strong> new events" in badge
+
+
+def test_explorer_and_users_show_the_project_local_time(browser, member, ingest_client, send, reader):
+    member.project.timezone = "Asia/Tokyo"
+    member.project.save()
+    moment = (datetime.now(timezone.utc) - timedelta(hours=3)).replace(microsecond=0)
+    event = {"event": "signed_up", "distinct_id": "tokyo-user", "timestamp": moment.isoformat()}
+    assert send(ingest_client, member.project.api_key, event).status_code == 202
+    flush()
+    local = moment.astimezone(ZoneInfo("Asia/Tokyo"))
+    base = f"/projects/{member.project.id}"
+
+    explorer = browser.get(f"{base}/explorer/?distinct_id=tokyo-user&range=7d").content.decode()
+    assert "Times are in Asia/Tokyo" in explorer
+    assert f'<time role="cell" datetime="{local.isoformat()}">{local:%Y-%m-%d %H:%M:%S}</time>' in explorer
+    users = browser.get(f"{base}/users/?range=7d").content.decode()
+    row = re.search(r"tokyo-user</a></td>(.*?)</tr>", users, re.S).group(1)
+    assert re.findall(r"<td>([\d-]+ [\d:]+)</td>", row) == [f"{local:%Y-%m-%d %H:%M}"] * 2
+    person = browser.get(f"{base}/users/person/?id=tokyo-user").content.decode()
+    assert f">{local:%Y-%m-%d %H:%M:%S}</time>" in person
+    # The API keeps UTC.
+    api = reader.get(f"/api/v1/projects/{member.project.id}/events?distinct_id=tokyo-user").json()
+    assert api["results"][0]["timestamp"] == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
