@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -347,6 +347,8 @@ def users(request: HttpRequest, project_id: int) -> HttpResponse:
 def user_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id)
     person = request.GET.get("id", "")
+    if not person:  # no filter at all would list everyone's events
+        raise Http404("No such user.")
     try:
         cursor = cursor_decode(request.GET["cursor"]) if request.GET.get("cursor") else None
     except ParamError as error:

@@ -111,3 +111,10 @@ def test_explorer_and_users_show_the_project_local_time(browser, member, ingest_
     # The API keeps UTC.
     api = reader.get(f"/api/v1/projects/{member.project.id}/events?distinct_id=tokyo-user").json()
     assert api["results"][0]["timestamp"] == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("query", ["", "?id=", "?cursor=x"])
+def test_a_user_page_without_an_id_is_404(browser, member, query):
+    response = browser.get(f"/projects/{member.project.id}/users/person/{query}")
+    assert response.status_code == 404
+    assert b"Unknown user" not in response.content and b"event-row" not in response.content
