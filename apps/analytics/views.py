@@ -125,6 +125,7 @@ def overview(request: HttpRequest, project_id: int) -> HttpResponse:
 
 # --- Trends -------------------------------------------------------------------------------
 
+DATE_FIELDS = ("range", "date_from", "date_to", "interval")
 TREND_KEEP = ("events", "event", "math", "breakdown", "filters", "fkey", "fop", "fvalue", "chart")
 
 
@@ -154,8 +155,10 @@ def _form_filters(request: HttpRequest) -> list[PropertyFilter]:
     return found
 
 
-def _trend_request(request: HttpRequest, project) -> tuple[DateRange, list[Series], str | None, list[PropertyFilter]]:
-    date_range = _range(request, project)
+def _trend_request(
+    request: HttpRequest, project, date_range: DateRange | None = None
+) -> tuple[DateRange, list[Series], str | None, list[PropertyFilter]]:
+    date_range = date_range or _range(request, project)
     events, math = _form_series(request)
     if not events:
         names = _event_names(project)
@@ -173,24 +176,44 @@ def _trend_request(request: HttpRequest, project) -> tuple[DateRange, list[Serie
 @login_required
 def trends(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id)
+    date_error = None
     try:
         date_range, series, breakdown, filters = _trend_request(request, project)
     except ParamError as error:
-        return _error(request, project, error, "Trends")
-    data = selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+        if error.field not in DATE_FIELDS:
+            return _error(request, project, error, "Trends")
+        # A bad range: the editor stays as it was, the error shows by the date controls.
+        date_error = error
+        try:
+            default = date_range_resolve(params={}, tz_name=project.timezone)
+            date_range, series, breakdown, filters = _trend_request(request, project, date_range=default)
+        except ParamError as error:
+            return _error(request, project, error, "Trends")
+    if date_error is None:
+        data = selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+        range_hidden = list(date_range.query_params().items())
+    else:
+        data = {"buckets": [], "series": [], "interval": date_range.interval, "breakdown": breakdown}
+        range_hidden = [(name, request.GET[name]) for name in DATE_FIELDS if request.GET.get(name)]
     chart_kind = "bar" if request.GET.get("chart") == "bar" else "line"
     query = request.GET.copy()
     query.pop("preset", None)
-    query.update(date_range.query_params())
+    query.update(dict(range_hidden))
+    date_controls = _date_controls(request, date_range, keep=TREND_KEEP)
+    if date_error is not None:  # the dates as they were typed, to be corrected
+        date_controls.update(
+            preset=None, date_from=request.GET.get("date_from", ""), date_to=request.GET.get("date_to", ""), error=date_error
+        )
     context = {
         "project": project,
         "title": "Trends",
-        "date_controls": _date_controls(request, date_range, keep=TREND_KEEP),
+        "date_controls": date_controls,
+        "date_error": date_error,
         "data": data,
         "series": series,
         "breakdown": breakdown or "",
         "filters": filters,
-        "range_hidden": list(date_range.query_params().items()),
+        "range_hidden": range_hidden,
         "maths": [("total", "Total events"), ("unique", "Unique users"), ("wau", "Weekly active (WAU)"), ("mau", "Monthly active (MAU)")],
         "operators": [(op, OPERATOR_LABELS[op]) for op in OPERATORS],
         "chart_kind": chart_kind,
@@ -200,7 +223,7 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
         "csv_url": reverse("analytics-trends-csv", kwargs={"project_id": project.id}) + "?" + query.urlencode(),
         "has_data": any(sum(s["data"]) for s in data["series"]),
     }
-    return _render(request, "analytics/partials/trends_body.html", context)
+    return _render(request, "analytics/partials/trends_body.html", context, status=400 if date_error else 200)
 
 
 @login_required

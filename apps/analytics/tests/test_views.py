@@ -118,3 +118,26 @@ def test_a_user_page_without_an_id_is_404(browser, member, query):
     response = browser.get(f"/projects/{member.project.id}/users/person/{query}")
     assert response.status_code == 404
     assert b"Unknown user" not in response.content and b"event-row" not in response.content
+
+
+def test_a_reversed_range_on_trends_keeps_the_query_and_shows_the_error_by_the_dates(browser, member):
+    today = datetime.now(timezone.utc).date()
+    later, earlier = (today - timedelta(days=2)).isoformat(), (today - timedelta(days=9)).isoformat()
+    query = (
+        "event=%24pageview&math=unique&event=signed_up&math=total&fkey=browser&fop=equals&fvalue=Chrome"
+        f"&breakdown=browser&chart=bar&date_from={later}&date_to={earlier}&interval=day"
+    )
+    response = browser.get(f"/projects/{member.project.id}/trends/?{query}")
+    assert response.status_code == 400
+    html = response.content.decode()
+    controls = re.search(r'<form class="toolbar date-controls".*?</form>', html, re.S).group(0)
+    assert "<strong>date_to</strong>: must be after date_from." in controls
+    assert f'name="date_from" value="{later}"' in controls and f'name="date_to" value="{earlier}"' in controls
+    editor = re.search(r'<form class="card trend-form".*?</form>', html, re.S).group(0)
+    assert re.findall(r'name="event" value="([^"]+)"', editor) == ["$pageview", "signed_up"]
+    assert re.findall(r'<option value="(\w+)" selected>', editor) == ["unique", "total", "equals"]
+    assert 'name="fkey" value="browser"' in editor and 'name="fvalue" value="Chrome"' in editor
+    assert 'name="breakdown" value="browser"' in editor and 'value="bar" checked' in editor
+    # Submitting the editor again keeps the typed dates (still the same error, nothing lost).
+    assert f'name="date_from" value="{later}"' in editor and f'name="date_to" value="{earlier}"' in editor
+    assert "Reset the page" not in html and "trend-chart" not in html
