@@ -1,6 +1,7 @@
 """Dashboard pages: they render for members, 404 for everyone else, and show the API's numbers."""
 
 import re
+from html import unescape
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -141,3 +142,38 @@ def test_a_reversed_range_on_trends_keeps_the_query_and_shows_the_error_by_the_d
     # Submitting the editor again keeps the typed dates (still the same error, nothing lost).
     assert f'name="date_from" value="{later}"' in editor and f'name="date_to" value="{earlier}"' in editor
     assert "Reset the page" not in html and "trend-chart" not in html
+
+
+def test_overview_badges_say_new_and_cap_huge_changes(member, ingest_client, send):
+    """ann was the one visitor of the week before; this week she visits 1,200 times, in a
+    session (the week before had none)."""
+    before = (datetime.now(timezone.utc) - timedelta(days=10)).isoformat()
+    assert send(ingest_client, member.project.api_key, {"event": "visit", "distinct_id": "ann", "timestamp": before}).status_code == 202
+    for _ in range(2):
+        batch = {"events": [{"event": "visit", "distinct_id": "ann", "session_id": "s1"}] * 600}
+        assert send(ingest_client, member.project.api_key, batch).status_code == 202
+    flush()
+    client = Client()
+    assert client.login(username=member.user.username, password=PASSWORD)
+    html = client.get(f"/projects/{member.project.id}/?range=7d").content.decode()
+    badges = {card: unescape(label) for card, label in re.findall(r'data-card="(\w+)">.*?data-change>\s*(.*?)\s*</span>', html, re.S)}
+    assert badges == {"events": ">999%", "users": "0%", "sessions": "new", "events_per_user": ">999%"}
+    assert '<span class="value" data-value>1,200</span>' in html
+
+
+@pytest.mark.parametrize(
+    ("card", "label"),
+    [
+        ({"value": 5, "previous": 0, "change_pct": None}, "new"),
+        ({"value": 0, "previous": 0, "change_pct": None}, "—"),
+        ({"value": 112, "previous": 100, "change_pct": 12.0}, "+12.0%"),
+        ({"value": 50, "previous": 100, "change_pct": -50.0}, "-50.0%"),
+        ({"value": 1099, "previous": 110, "change_pct": 899.1}, "+899.1%"),
+        ({"value": 1099, "previous": 110, "change_pct": 999.0}, "+999.0%"),
+        ({"value": 68766, "previous": 100, "change_pct": 68666.0}, ">999%"),
+    ],
+)
+def test_change_badge_labels(card, label):
+    from django.template import Context, Template
+
+    assert unescape(Template("{% load analytics %}{{ card|change_label }}").render(Context({"card": card}))) == label
