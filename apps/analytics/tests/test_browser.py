@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 
+from apps.analytics.views import NEW_EVENTS_POLL_SECONDS
 from conftest import PASSWORD, MembershipFactory, browser_login, flush, post_events
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -127,3 +128,21 @@ def test_a_reversed_range_is_corrected_by_the_date_controls_without_losing_the_q
     page.click("form.date-controls [data-custom-apply]")
     page.wait_for_url(f"**date_to={day(4)}**")
     assert f"date_from={day(6)}" in page.url and "breakdown=browser" in page.url
+
+
+def test_explorer_polls_for_new_events_without_console_errors(page, shop, ingest_client):
+    """The "new events" poll runs every NEW_EVENTS_POLL_SECONDS; the browser's clock is moved
+    on instead of waiting. Any console error fails the test (see chromium_tab)."""
+    membership, api = shop
+    browser_login(page, membership.user.username)
+    page.clock.install()
+    page.goto(f"/projects/{membership.project.id}/explorer/")
+    page.wait_for_selector(".event-row")
+    assert post_events(ingest_client, membership.project.api_key, {"event": "late_arrival", "distinct_id": "v1"}).status_code == 202
+    flush()
+    for _ in range(2):  # two polls: the badge stays right and nothing is logged
+        with page.expect_response(lambda response: "/explorer/new" in response.url):
+            page.clock.run_for(NEW_EVENTS_POLL_SECONDS * 1000)
+    badge = page.locator("#new-events .new-events")
+    badge.wait_for()
+    assert badge.inner_text().startswith("1 new event since you loaded this page.")
