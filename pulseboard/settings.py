@@ -307,6 +307,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The ingest routes are plain Django views: documented by these hooks.
+    "PREPROCESSING_HOOKS": ["apps.ingest.openapi.ingest_endpoints"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.ingest.openapi.ingest_security_schemes"],
 }
 
 if not EMBEDDED:
