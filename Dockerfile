@@ -4,10 +4,12 @@
 # All configuration comes from the environment at run time (pulseboard/settings.py).
 # Front-end packages (Chart.js, esbuild) come from the npm registry, pinned by
 # package-lock.json; esbuild builds the browser SDK (sdk/) into static/sdk/pulseboard.js.
+# Only the runtime's packages (no devDependencies), and no install scripts: none is needed
+# (package.json "allowScripts"), and this image's npm predates that field.
 FROM node:20-bookworm-slim AS assets
 WORKDIR /assets
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --omit=dev --ignore-scripts
 COPY sdk sdk
 RUN node sdk/build.mjs
 
@@ -19,7 +21,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so that a code change does not reinstall them.
+# Dependencies first, so that a code change does not reinstall them. The runtime's only:
+# the test tools are in requirements-test.txt.
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 

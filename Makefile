@@ -3,29 +3,49 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# What is installed, one stamp each: the runtime (make run) and the runtime plus the test
+# tools (make test, make venv). Installing the test tools also marks the runtime as done.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP := $(VENV)/.installed-test
+# npm ci empties node_modules first, so these stamps say which of the two installs is there.
+NPM_RUNTIME := node_modules/.installed-runtime
+NPM_TEST := node_modules/.installed-test
+# No dependency needs its install scripts (package.json "allowScripts"): --ignore-scripts
+# says the same to an npm older than 11.
+NPM_CI := npm ci --no-audit --no-fund --ignore-scripts
 
 .PHONY: run test venv sdk services browser nginx bench-ingest bench-query bench-sdk bench-live chaos clean
 
-$(STAMP): requirements.txt
+$(RUNTIME_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	@touch $(STAMP)
-
-venv: $(STAMP)
-
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
 	@touch $@
+
+$(TEST_STAMP): requirements.txt requirements-test.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	@touch $@ $(RUNTIME_STAMP)
+
+# The development environment: runtime and test tools.
+venv: $(TEST_STAMP)
+
+# Runtime: Chart.js and esbuild (it builds the SDK). Tests add posthog-js (devDependencies).
+$(NPM_RUNTIME): package.json package-lock.json
+	$(NPM_CI) --omit=dev
+	@touch $@
+
+$(NPM_TEST): package.json package-lock.json
+	$(NPM_CI)
+	@touch $@ $(NPM_RUNTIME)
 
 # The browser SDK: sdk/src bundled and minified into static/sdk/pulseboard.js (not committed).
 SDK_BUNDLE := static/sdk/pulseboard.js
-$(SDK_BUNDLE): node_modules/.installed sdk/build.mjs $(wildcard sdk/src/*.js)
+$(SDK_BUNDLE): $(NPM_RUNTIME) sdk/build.mjs $(wildcard sdk/src/*.js)
 	node sdk/build.mjs
 
 sdk: $(SDK_BUNDLE)
 
-run: venv node_modules/.installed sdk
+run: $(RUNTIME_STAMP) $(NPM_RUNTIME) sdk
 	$(PY) manage.py serve
 
 # Postgres and Redis on 127.0.0.1 (started if they are down), Debian's Chromium and nginx.
@@ -39,7 +59,7 @@ browser:
 nginx:
 	@bash .ci/nginx
 
-test: venv node_modules/.installed sdk services browser nginx
+test: $(TEST_STAMP) $(NPM_TEST) sdk services browser nginx
 	$(PY) -m pytest
 
 bench-ingest: venv services

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import factory
@@ -45,6 +46,21 @@ hypothesis.settings.register_profile(
     suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.data_too_large],
 )
 hypothesis.settings.load_profile("pulseboard")
+
+
+def pytest_configure(config):
+    """``PULSEBOARD_TEST_NOW=2029-06-01T12:00:00+00:00``: the run's clock starts at that
+    moment and ticks on (time-machine moves this process's clock: the tests, the server code
+    they call, Django's live server) and the browser's, to show which tests depend on
+    today's date. Redis, Postgres, chdb's own now() and processes the tests start keep the
+    real time."""
+    moment = os.environ.get("PULSEBOARD_TEST_NOW")
+    if moment:
+        import time_machine
+
+        traveller = time_machine.travel(datetime.fromisoformat(moment), tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -193,6 +209,8 @@ def chromium_tab(base_url: str):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # Reduced motion: charts draw without animation, so screenshots show the final chart.
         context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=base_url, reduced_motion="reduce")
+        if os.environ.get("PULSEBOARD_TEST_NOW"):  # the browser's clock too (see pytest_configure)
+            context.clock.install(time=datetime.now())
         tab = context.new_page()
         tab.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
         tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))

@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "pulseboard.middleware.DomainErrorMiddleware",
+    # A project's pages print datetimes in the project's timezone.
+    "apps.projects.middleware.ProjectTimezoneMiddleware",
     # Last: turns a login refused by the lockout into the "too many failed logins" page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -295,7 +297,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Front-end packages come from npm (package.json, `make node_modules/.installed`), not the repo.
+# Front-end packages come from npm (package.json, installed by `make run` and `make test`), not the repo.
 if (BASE_DIR / "node_modules" / "chart.js" / "dist").is_dir():
     STATICFILES_DIRS.append(("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"))
 WHITENOISE_USE_FINDERS = True
@@ -320,6 +322,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The ingest routes are plain Django views: documented by these hooks.
+    "PREPROCESSING_HOOKS": ["apps.ingest.openapi.ingest_endpoints"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.ingest.openapi.ingest_security_schemes"],
 }
 
 if not EMBEDDED:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timezone
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -23,7 +22,7 @@ from apps.analytics.live import live_socket_path
 from apps.analytics.params import Series, cursor_decode, series_parse, trend_series_check
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.selectors import project_get_for_user
-from apps.query.dates import DateRange, date_controls, date_range_from_query
+from apps.query.dates import DateRange, date_controls, date_range_from_query, date_range_resolve
 from apps.query.filters import OPERATOR_CHOICES, FilterError, PropertyFilter, property_filters_clean, property_filters_parse
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page, vary_on_htmx, wants_partial
@@ -97,6 +96,7 @@ def overview(request: HttpRequest, project_id: int) -> HttpResponse:
 
 # --- Trends -------------------------------------------------------------------------------
 
+DATE_FIELDS = ("range", "date_from", "date_to", "interval")
 TREND_KEEP = ("events", "event", "math", "breakdown", "filters", "fkey", "fop", "fvalue", "chart")
 
 
@@ -129,8 +129,10 @@ def _form_filters(request: HttpRequest) -> list[PropertyFilter]:
         raise ParamError("filters", str(error)) from None
 
 
-def _trend_request(request: HttpRequest, project) -> tuple[DateRange, list[Series], str | None, list[PropertyFilter]]:
-    date_range = _range(request, project)
+def _trend_request(
+    request: HttpRequest, project, date_range: DateRange | None = None
+) -> tuple[DateRange, list[Series], str | None, list[PropertyFilter]]:
+    date_range = date_range or _range(request, project)
     events, math = _form_series(request)
     if not events:
         names = _event_names(project)
@@ -144,24 +146,44 @@ def _trend_request(request: HttpRequest, project) -> tuple[DateRange, list[Serie
 @login_required
 def trends(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id)
+    date_error = None
     try:
         date_range, series, breakdown, filters = _trend_request(request, project)
     except ParamError as error:
-        return _error(request, project, error, "Trends")
-    data = selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+        if error.field not in DATE_FIELDS:
+            return _error(request, project, error, "Trends")
+        # A bad range: the editor stays as it was, the error shows by the date controls.
+        date_error = error
+        try:
+            default = date_range_resolve(params={}, tz_name=project.timezone)
+            date_range, series, breakdown, filters = _trend_request(request, project, date_range=default)
+        except ParamError as error:
+            return _error(request, project, error, "Trends")
+    if date_error is None:
+        data = selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+        range_hidden = list(date_range.query_params().items())
+    else:
+        data = {"buckets": [], "series": [], "interval": date_range.interval, "breakdown": breakdown}
+        range_hidden = [(name, request.GET[name]) for name in DATE_FIELDS if request.GET.get(name)]
     chart_kind = "bar" if request.GET.get("chart") == "bar" else "line"
     query = request.GET.copy()
     query.pop("preset", None)
-    query.update(date_range.query_params())
+    query.update(dict(range_hidden))
+    controls = date_controls(params=request.GET, date_range=date_range, keep=TREND_KEEP)
+    if date_error is not None:  # the dates as they were typed, to be corrected
+        controls.update(
+            preset=None, date_from=request.GET.get("date_from", ""), date_to=request.GET.get("date_to", ""), error=date_error
+        )
     context = {
         "project": project,
         "title": "Trends",
-        "date_controls": date_controls(params=request.GET, date_range=date_range, keep=TREND_KEEP),
+        "date_controls": controls,
+        "date_error": date_error,
         "data": data,
         "series": series,
         "breakdown": breakdown or "",
         "filters": filters,
-        "range_hidden": list(date_range.query_params().items()),
+        "range_hidden": range_hidden,
         "maths": [("total", "Total events"), ("unique", "Unique users"), ("wau", "Weekly active (WAU)"), ("mau", "Monthly active (MAU)")],
         "operators": OPERATOR_CHOICES,
         "chart_kind": chart_kind,
@@ -171,7 +193,7 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
         "csv_url": reverse("analytics-trends-csv", kwargs={"project_id": project.id}) + "?" + query.urlencode(),
         "has_data": any(sum(s["data"]) for s in data["series"]),
     }
-    return _render(request, "analytics/partials/trends_body.html", context)
+    return _render(request, "analytics/partials/trends_body.html", context, status=400 if date_error else 200)
 
 
 @login_required
@@ -233,7 +255,6 @@ def explorer(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         "project": project,
         "title": "Explorer",
-        "tz": ZoneInfo(project.timezone),
         "events": page.events,
         "next_url": _page_links(request, page.next_cursor),
         "event_names": _event_names(project),
@@ -308,7 +329,6 @@ def users(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         "project": project,
         "title": "Users",
-        "tz": ZoneInfo(project.timezone),
         "people": people,
         "date_controls": date_controls(params=request.GET, date_range=date_range, intervals=()),
     }
@@ -319,6 +339,8 @@ def users(request: HttpRequest, project_id: int) -> HttpResponse:
 def user_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id)
     person = request.GET.get("id", "")
+    if not person:  # no filter at all would list everyone's events
+        raise Http404("No such user.")
     try:
         cursor = cursor_decode(request.GET["cursor"]) if request.GET.get("cursor") else None
     except ParamError as error:
@@ -330,7 +352,6 @@ def user_detail(request: HttpRequest, project_id: int) -> HttpResponse:
         "project": project,
         "title": person or "User",
         "person": person,
-        "tz": ZoneInfo(project.timezone),
         "events": page.events,
         "next_url": _page_links(request, page.next_cursor),
         "users_url": reverse("analytics-users", kwargs={"project_id": project.id}),

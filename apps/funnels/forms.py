@@ -27,7 +27,13 @@ MODE_HELP = {
 
 
 class FunnelForm(forms.Form):
-    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"placeholder": "e.g. Signup → purchase"}))
+    # Needed to save, not to run (funnel_adhoc lifts it). The editor's form has novalidate:
+    # each error is the server's, shown by its field, never a browser bubble out of view.
+    name = forms.CharField(
+        max_length=200,
+        error_messages={"required": "Name the funnel to save it."},
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Signup → purchase"}),
+    )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What this funnel measures"}))
     order_mode = forms.ChoiceField(label="Step order", choices=Funnel.OrderMode.choices, initial=Funnel.OrderMode.ORDERED)
     window_value = forms.IntegerField(label="Conversion window", min_value=1, initial=14, widget=forms.NumberInput(attrs={"min": 1}))
@@ -137,8 +143,9 @@ class StepForm(forms.Form):
 
 class BaseStepFormSet(forms.BaseFormSet):
     def clean(self) -> None:
-        # Counted even when a row has errors, so that every problem is reported at once.
-        filled = [form for form in self.forms if (getattr(form, "cleaned_data", None) or {}).get("event", "").strip()]
+        # Rows as typed, counted even when a row has errors (a name too long, say): that row
+        # shows its own error, and the count is not wrong on top of it.
+        filled = [form for form in self.forms if (form["event"].value() or "").strip()]
         try:
             validate_step_count(len(filled))
         except ValidationError as exc:

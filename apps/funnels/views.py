@@ -184,6 +184,15 @@ def _spare_row(rows: list[dict]) -> list[dict]:
     return rows + [{}] if len(rows) < MAX_STEPS else rows
 
 
+def _focus_first_error(form: FunnelForm) -> None:
+    """The first field of the settings with an error gets the focus (htmx honours autofocus
+    in what it swaps in), which brings it into view."""
+    for name, field in form.fields.items():
+        if name in form.errors:
+            field.widget.attrs["autofocus"] = True
+            return
+
+
 def _editor(request: HttpRequest, project: Project, funnel: Funnel | None) -> HttpResponse:
     """GET: the editor filled with the funnel (or empty rows). POST: a row button, or save."""
     if request.method != "POST":
@@ -218,6 +227,7 @@ def _editor(request: HttpRequest, project: Project, funnel: Funnel | None) -> Ht
                 form.add_error(field if field in form.fields else None, errors)
         else:
             return go(request, _urls(project, funnel)["detail_url"])
+    _focus_first_error(form)
     return _render(request, "funnels/partials/editor_body.html", _editor_context(request, project, funnel, form, formset))
 
 
@@ -242,6 +252,7 @@ def funnel_adhoc(request: HttpRequest, project_id: int) -> HttpResponse:
     editing = request.POST.get("editing", "")
     funnel = selectors.funnel_get(project=project, funnel_id=int(editing)) if editing.isdigit() else None
     form = FunnelForm(request.POST)
+    form.fields["name"].required = False  # a run needs no name; saving does
     formset = StepFormSet(request.POST, prefix="steps")
     adhoc = None
     if form.is_valid() & formset.is_valid():

@@ -92,6 +92,16 @@
     if (button) button.click(); else form.requestSubmit();
   });
 
+  // Custom range: each date bounds the other as it is changed, not only as the page was
+  // loaded (else moving both dates past the old ones is refused).
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("form.date-controls input[type=date]")) return;
+    var from = input.form.elements.date_from, to = input.form.elements.date_to;
+    if (input === from && to && to.hasAttribute("min")) to.min = from.value;
+    if (input === to && from && from.hasAttribute("max")) from.max = to.value;
+  });
+
   // Date controls: a preset button sends only the preset (its own dates and, unless the
   // interval select was just changed, its own default interval), so the URL stays clean.
   document.addEventListener("htmx:configRequest", function (event) {

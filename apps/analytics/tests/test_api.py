@@ -1,9 +1,10 @@
 """GET /api/v1/projects/<id>/events: filters, keyset pagination, auth and tenancy."""
 
 import base64
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
+import time_machine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
@@ -12,6 +13,16 @@ from apps.projects.services import personal_api_key_create
 from conftest import PASSWORD, MembershipFactory, flush
 
 pytestmark = pytest.mark.django_db
+
+# The events below are of the two days before NOW, and the whole stack (ingest's limit on
+# past timestamps included) runs as of NOW.
+NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    with time_machine.travel(NOW, tick=True):
+        yield
 
 
 def seed(client, send, project, events):

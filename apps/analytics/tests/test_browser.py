@@ -2,10 +2,13 @@
 with a row expanded. Visible numbers are checked against the JSON API."""
 
 import random
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
 
+from apps.analytics.views import NEW_EVENTS_POLL_SECONDS
 from conftest import PASSWORD, MembershipFactory, browser_login, flush, post_events
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -91,3 +94,55 @@ def test_dashboards_show_the_api_numbers(page, shop):
     assert listed[0]["event_id"] in detail.inner_text()
     assert '"browser"' in detail.locator("pre.properties").inner_text()
     page.screenshot_as("explorer-expanded")
+
+
+def test_a_reversed_range_is_corrected_by_the_date_controls_without_losing_the_query(page, shop):
+    membership, api = shop
+    project = membership.project
+    page.tolerate("400")  # the reversed range, asked for on purpose
+    browser_login(page, membership.user.username)
+    today = datetime.now(ZoneInfo(project.timezone)).date()
+    day = lambda n: (today - timedelta(days=n)).isoformat()  # noqa: E731
+    page.goto(f"/projects/{project.id}/trends/?event=%24pageview&math=unique&breakdown=browser&date_from={day(2)}&date_to={day(9)}")
+    error = page.locator("form.date-controls [data-date-error]")
+    assert error.inner_text() == "date_to: must be after date_from."
+    assert page.input_value("form.trend-form input[name=event] >> nth=0") == "$pageview"
+    assert page.input_value("form.trend-form input[name=breakdown]") == "browser"
+
+    # Fix the end: the same trend, over the corrected range.
+    page.fill("form.date-controls input[name=date_to]", day(0))
+    page.click("form.date-controls [data-custom-apply]")
+    page.wait_for_selector("#trend-table")
+    assert f"date_to={day(0)}" in page.url and "breakdown=browser" in page.url
+    assert page.input_value("form.trend-form input[name=event] >> nth=0") == "$pageview"
+    assert page.locator("form.date-controls [data-date-error]").count() == 0
+    assert page.input_value("form.trend-form select[name=math] >> nth=0") == "unique"
+    trends = api.get(f"/api/v1/projects/{project.id}/insights/trends?events=$pageview&math=unique&breakdown=browser&date_from={day(2)}&date_to={day(0)}").json()
+    today_row = page.locator("#trend-table tbody tr").last.locator("td.num").all_inner_texts()
+    assert [int(v) for v in today_row] == [s["data"][-1] for s in trends["series"]] and sum(map(int, today_row)) > 0
+
+    # Move both dates before the old start: each date bounds the other as it changes, so the
+    # end may now go below the start the page was loaded with.
+    page.fill("form.date-controls input[name=date_from]", day(6))
+    page.fill("form.date-controls input[name=date_to]", day(4))
+    page.click("form.date-controls [data-custom-apply]")
+    page.wait_for_url(f"**date_to={day(4)}**")
+    assert f"date_from={day(6)}" in page.url and "breakdown=browser" in page.url
+
+
+def test_explorer_polls_for_new_events_without_console_errors(page, shop, ingest_client):
+    """The "new events" poll runs every NEW_EVENTS_POLL_SECONDS; the browser's clock is moved
+    on instead of waiting. Any console error fails the test (see chromium_tab)."""
+    membership, api = shop
+    browser_login(page, membership.user.username)
+    page.clock.install()
+    page.goto(f"/projects/{membership.project.id}/explorer/")
+    page.wait_for_selector(".event-row")
+    assert post_events(ingest_client, membership.project.api_key, {"event": "late_arrival", "distinct_id": "v1"}).status_code == 202
+    flush()
+    for _ in range(2):  # two polls: the badge stays right and nothing is logged
+        with page.expect_response(lambda response: "/explorer/new" in response.url):
+            page.clock.run_for(NEW_EVENTS_POLL_SECONDS * 1000)
+    badge = page.locator("#new-events .new-events")
+    badge.wait_for()
+    assert badge.inner_text().startswith("1 new event since you loaded this page.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -55,10 +56,12 @@ async def open_live(project_id: int, cookie: bytes) -> WebsocketCommunicator:
 def test_a_member_receives_an_event_posted_and_flushed(member):
     project = member.project
     cookie = session_cookie(member.user)
+    # A day ago, in a client's +01:00, with milliseconds: the feed sends it as UTC.
+    moment = (datetime.now(timezone.utc) - timedelta(days=1)).replace(microsecond=678000)
     sent = {
         "event": "signed_up",
         "distinct_id": "user-42",
-        "timestamp": "2026-01-02T03:04:05.678+01:00",
+        "timestamp": moment.astimezone(timezone(timedelta(hours=1))).isoformat(),
         "page_url": "https://shop.example.com/pricing",
         "source": "web",
         "properties": {"plan": "pro", "secret_blob": "x" * 1000},
@@ -82,7 +85,7 @@ def test_a_member_receives_an_event_posted_and_flushed(member):
         "event_id": event_ids[0],
         "event": "signed_up",
         "distinct_id": "user-42",
-        "timestamp": "2026-01-02T02:04:05.678Z",
+        "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.678Z"),
         "page_url": "https://shop.example.com/pricing",
         "source": "web",
     }

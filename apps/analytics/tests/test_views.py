@@ -1,5 +1,10 @@
 """Dashboard pages: they render for members, 404 for everyone else, and show the API's numbers."""
 
+import re
+from datetime import datetime, timedelta, timezone
+from html import unescape
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.test import Client
 
@@ -7,7 +12,40 @@ from conftest import PASSWORD, MembershipFactory, flush
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["", "trends/", "explorer/", "live/", "users/", "users/person/?id=u1", "trends.csv", "explorer/new?since=2026-01-01T00:00:00%2B00:00"]
+
+def shows(*patterns: str, counts: dict[str, int] | None = None):
+    """A check of a page: each pattern is found (regex), and each of ``counts`` that often."""
+
+    def check(text: str) -> None:
+        for pattern in patterns:
+            assert re.search(pattern, text, re.S), pattern
+        for pattern, expected in (counts or {}).items():
+            assert len(re.findall(pattern, text)) == expected, pattern
+
+    return check
+
+
+def csv_total(expected: int):
+    def check(text: str) -> None:
+        lines = text.splitlines()
+        assert lines[0] == "bucket,$pageview · total"
+        assert sum(int(line.split(",")[1]) for line in lines[1:]) == expected
+
+    return check
+
+
+AN_HOUR_AGO = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat().replace("+", "%2B")
+# What each page shows of the fixture's 9 pageviews, 3 by each of u0, u1 and u2.
+PAGES = {
+    "": shows(r'data-card="events">.*?data-value>9<', r'data-card="users">.*?data-value>3<', r"\$pageview</a></td>\s*<td class=\"num\">9</td>"),
+    "trends/": shows(r'name="event" value="\$pageview"', r'<th class="num" data-total="0">9</th>'),
+    "explorer/": shows(counts={r'<span class="event-name" role="cell">\$pageview</span>': 9}),
+    "live/": shows(r'data-socket-path="/ws/projects/\d+/live/"', r"<h2>Waiting for events</h2>", r"X-API-Key: pb_"),
+    "users/": shows(counts={r'\?id=u\d">u\d</a></td>\s*<td class="num">3</td>\s*<td class="num">1</td>': 3}),
+    "users/person/?id=u1": shows(r"<h1>u1</h1>", counts={r'<details class="event-row"': 3}),
+    "trends.csv": csv_total(9),
+    f"explorer/new?since={AN_HOUR_AGO}": shows(r"<strong>9</strong> new events since you loaded this page"),
+}
 
 
 @pytest.fixture
@@ -24,9 +62,10 @@ def browser(member, ingest_client, send):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_pages_render_for_members(browser, member, page):
+def test_pages_show_members_their_figures(browser, member, page):
     response = browser.get(f"/projects/{member.project.id}/{page}")
     assert response.status_code == 200
+    PAGES[page](response.content.decode())
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -64,11 +103,13 @@ def test_overview_shows_the_api_figures(browser, member):
 def test_trends_form_fields_and_csv(browser, member):
     base = f"/projects/{member.project.id}"
     query = "event=%24pageview&math=total&event=%24pageview&math=unique&fkey=browser&fop=equals&fvalue=Chrome&range=7d"
-    assert browser.get(f"{base}/trends/?{query}").status_code == 200
+    html = browser.get(f"{base}/trends/?{query}").content.decode()
+    assert '<th class="num" data-total="0">4</th>' in html
+    assert 'name="fkey" value="browser"' in html and 'name="fvalue" value="Chrome"' in html
     csv = browser.get(f"{base}/trends.csv?{query}").content.decode().splitlines()
     assert csv[0] == "bucket,$pageview · total,$pageview · unique users"
-    assert sum(int(line.split(",")[1]) for line in csv[1:]) == 4
-    assert sum(int(line.split(",")[2]) for line in csv[1:]) <= 3
+    # Chrome: events 1, 3, 5 and 7, by u1, u0, u2 and u1, all in this day's bucket.
+    assert [line.split(",")[1:] for line in csv[1:] if line.split(",")[1] != "0"] == [["4", "3"]]
 
 
 def test_bad_parameters_show_an_error_not_a_crash(browser, member):
@@ -84,3 +125,91 @@ def test_explorer_filters_and_new_events_badge(browser, member, ingest_client, s
     since = "2000-01-01T00:00:00+00:00"
     badge = browser.get(f"{base}/explorer/new", {"since": since, "range": "7d", "event": "$pageview"}).content.decode()
     assert "<strong>9</strong> new events" in badge
+
+
+def test_explorer_and_users_show_the_project_local_time(browser, member, ingest_client, send, reader):
+    member.project.timezone = "Asia/Tokyo"
+    member.project.save()
+    moment = (datetime.now(timezone.utc) - timedelta(hours=3)).replace(microsecond=0)
+    event = {"event": "signed_up", "distinct_id": "tokyo-user", "timestamp": moment.isoformat()}
+    assert send(ingest_client, member.project.api_key, event).status_code == 202
+    flush()
+    local = moment.astimezone(ZoneInfo("Asia/Tokyo"))
+    base = f"/projects/{member.project.id}"
+
+    explorer = browser.get(f"{base}/explorer/?distinct_id=tokyo-user&range=7d").content.decode()
+    assert "Times are in Asia/Tokyo" in explorer
+    assert f'<time role="cell" datetime="{local.isoformat()}">{local:%Y-%m-%d %H:%M:%S}</time>' in explorer
+    users = browser.get(f"{base}/users/?range=7d").content.decode()
+    row = re.search(r"tokyo-user</a></td>(.*?)</tr>", users, re.S).group(1)
+    assert re.findall(r"<td>([\d-]+ [\d:]+)</td>", row) == [f"{local:%Y-%m-%d %H:%M}"] * 2
+    person = browser.get(f"{base}/users/person/?id=tokyo-user").content.decode()
+    assert f">{local:%Y-%m-%d %H:%M:%S}</time>" in person
+    # The API keeps UTC.
+    api = reader.get(f"/api/v1/projects/{member.project.id}/events?distinct_id=tokyo-user").json()
+    assert api["results"][0]["timestamp"] == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("query", ["", "?id=", "?cursor=x"])
+def test_a_user_page_without_an_id_is_404(browser, member, query):
+    response = browser.get(f"/projects/{member.project.id}/users/person/{query}")
+    assert response.status_code == 404
+    assert b"Unknown user" not in response.content and b"event-row" not in response.content
+
+
+def test_a_reversed_range_on_trends_keeps_the_query_and_shows_the_error_by_the_dates(browser, member):
+    today = datetime.now(timezone.utc).date()
+    later, earlier = (today - timedelta(days=2)).isoformat(), (today - timedelta(days=9)).isoformat()
+    query = (
+        "event=%24pageview&math=unique&event=signed_up&math=total&fkey=browser&fop=equals&fvalue=Chrome"
+        f"&breakdown=browser&chart=bar&date_from={later}&date_to={earlier}&interval=day"
+    )
+    response = browser.get(f"/projects/{member.project.id}/trends/?{query}")
+    assert response.status_code == 400
+    html = response.content.decode()
+    controls = re.search(r'<form class="toolbar date-controls".*?</form>', html, re.S).group(0)
+    assert "<strong>date_to</strong>: must be after date_from." in controls
+    assert f'name="date_from" value="{later}"' in controls and f'name="date_to" value="{earlier}"' in controls
+    editor = re.search(r'<form class="card trend-form".*?</form>', html, re.S).group(0)
+    assert re.findall(r'name="event" value="([^"]+)"', editor) == ["$pageview", "signed_up"]
+    assert re.findall(r'<option value="(\w+)" selected>', editor) == ["unique", "total", "equals"]
+    assert 'name="fkey" value="browser"' in editor and 'name="fvalue" value="Chrome"' in editor
+    assert 'name="breakdown" value="browser"' in editor and 'value="bar" checked' in editor
+    # Submitting the editor again keeps the typed dates (still the same error, nothing lost).
+    assert f'name="date_from" value="{later}"' in editor and f'name="date_to" value="{earlier}"' in editor
+    assert "Reset the page" not in html and "trend-chart" not in html
+
+
+def test_overview_badges_say_new_and_cap_huge_changes(member, ingest_client, send):
+    """ann was the one visitor of the week before; this week she visits 1,200 times, in a
+    session (the week before had none)."""
+    before = (datetime.now(timezone.utc) - timedelta(days=10)).isoformat()
+    assert send(ingest_client, member.project.api_key, {"event": "visit", "distinct_id": "ann", "timestamp": before}).status_code == 202
+    for _ in range(2):
+        batch = {"events": [{"event": "visit", "distinct_id": "ann", "session_id": "s1"}] * 600}
+        assert send(ingest_client, member.project.api_key, batch).status_code == 202
+    flush()
+    client = Client()
+    assert client.login(username=member.user.username, password=PASSWORD)
+    html = client.get(f"/projects/{member.project.id}/?range=7d").content.decode()
+    badges = {card: unescape(label) for card, label in re.findall(r'data-card="(\w+)">.*?data-change>\s*(.*?)\s*</span>', html, re.S)}
+    assert badges == {"events": ">999%", "users": "0%", "sessions": "new", "events_per_user": ">999%"}
+    assert '<span class="value" data-value>1,200</span>' in html
+
+
+@pytest.mark.parametrize(
+    ("card", "label"),
+    [
+        ({"value": 5, "previous": 0, "change_pct": None}, "new"),
+        ({"value": 0, "previous": 0, "change_pct": None}, "—"),
+        ({"value": 112, "previous": 100, "change_pct": 12.0}, "+12.0%"),
+        ({"value": 50, "previous": 100, "change_pct": -50.0}, "-50.0%"),
+        ({"value": 1099, "previous": 110, "change_pct": 899.1}, "+899.1%"),
+        ({"value": 1099, "previous": 110, "change_pct": 999.0}, "+999.0%"),
+        ({"value": 68766, "previous": 100, "change_pct": 68666.0}, ">999%"),
+    ],
+)
+def test_change_badge_labels(card, label):
+    from django.template import Context, Template
+
+    assert unescape(Template("{% load analytics %}{{ card|change_label }}").render(Context({"card": card}))) == label

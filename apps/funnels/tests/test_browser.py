@@ -163,3 +163,37 @@ def test_editor_errors_filters_admin_preview_and_delete(page, shop, admin_user):
     page.click(".funnel-delete button[type=submit]")
     page.wait_for_selector(".empty-state")
     assert not Funnel.objects.exists()
+
+
+def test_editor_buttons_work_before_the_funnel_has_a_name(page, shop):
+    """Only saving needs a name: the row buttons and "Run without saving" work without one,
+    and saving without one puts the error by the Name field, focused and in view."""
+    membership, api = shop
+    browser_login(page, membership.user.username)
+    page.goto(f"/projects/{membership.project.id}/funnels/new/")
+    for i, event in enumerate(["signed_up", "purchase", "created_project"], start=1):
+        page.fill(f"input[aria-label='Step {i} event']", event)
+
+    page.click("[data-add-step]")
+    page.wait_for_selector("[data-step-row='4']")
+    page.click("button[aria-label='Move step 3 up']")
+    page.wait_for_function("document.querySelector(\"input[aria-label='Step 2 event']\").value === 'created_project'")
+    assert [page.input_value(f"input[aria-label='Step {i} event']") for i in (1, 2, 3)] == ["signed_up", "created_project", "purchase"]
+
+    page.click("[data-run]")
+    page.wait_for_selector("#adhoc-results [data-step-count]")
+    assert visible_counts(page, "#adhoc-results") == [15, 9, 4]
+
+    page.click("[data-save]")
+    error = page.locator(".field.has-error:has(#id_name) .field-error")
+    error.wait_for()
+    assert error.inner_text() == "Name the funnel to save it."
+    assert page.evaluate("document.activeElement && document.activeElement.id") == "id_name"
+    box, viewport = page.locator("#id_name").bounding_box(), page.viewport_size
+    assert 0 <= box["y"] and box["y"] + box["height"] <= viewport["height"]
+    assert not Funnel.objects.exists()
+
+    page.fill("#id_name", "Named at last")
+    page.click("[data-save]")
+    page.wait_for_url(re.compile(r"/funnels/\d+/$"))
+    assert Funnel.objects.get().name == "Named at last"

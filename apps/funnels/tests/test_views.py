@@ -165,7 +165,7 @@ def test_htmx_save_redirects_the_browser(browser, member):
         ({"steps-1-event": "", "steps-2-event": ""}, "A funnel needs between 2 and 20 steps."),
         ({"steps-1-event": "", "steps-1-label": "orphan"}, "Name the event of this step, or clear the row."),
         ({"steps-0-f1_key": "plan"}, "Needs a value"),
-        ({"name": ""}, "This field is required."),
+        ({"name": ""}, "Name the funnel to save it."),
         ({"window_value": "0"}, "greater than or equal to 1"),
         ({"window_value": "400"}, "at most 365 days"),
         ({"order_mode": "sideways"}, "Select a valid choice"),
@@ -175,6 +175,21 @@ def test_form_errors_are_shown_and_nothing_is_saved(browser, member, fields, mes
     response = browser.post(f"/projects/{member.project.id}/funnels/new/", editor_data(**fields))
     assert response.status_code == 200
     assert message in response.content.decode()
+    assert not Funnel.objects.exists()
+
+
+def test_a_too_long_step_name_shows_only_its_own_error(browser, member):
+    html = browser.post(f"/projects/{member.project.id}/funnels/new/", editor_data(steps=("x" * 201, "purchase"))).content.decode()
+    row = re.search(r'data-step-row="1">(.*?)</li>', html, re.S).group(1)
+    assert "Ensure this value has at most 200 characters (it has 201)." in row
+    assert "between 2 and 20 steps" not in html and "data-steps-error" not in html
+    assert not Funnel.objects.exists()
+
+
+def test_save_without_a_name_puts_the_error_by_the_name_field(browser, member):
+    html = browser.post(f"/projects/{member.project.id}/funnels/new/", editor_data(name=""), HTTP_HX_REQUEST="true").content.decode()
+    field = re.search(r'<div class="field has-error">\s*<label for="id_name">.*?</div>', html, re.S).group(0)
+    assert '<p class="field-error">Name the funnel to save it.</p>' in field and "autofocus" in field
     assert not Funnel.objects.exists()
 
 
@@ -225,6 +240,8 @@ def test_run_without_saving_shows_results(browser, member, journeys):  # noqa: F
     assert "Unsaved results" in html and "last 7 days" in html
     assert 'data-chart="adhoc-chart"' in html and 'id="adhoc-chart"' in html
     assert not Funnel.objects.exists()
+    nameless = browser.post(url, editor_data(name="", steps=("signed_up", "created_project", "purchase", ""), adhoc_range="7d")).content.decode()
+    assert re.findall(r'data-step-count="\d">(\d+)<', nameless) == ["3", "2", "1"] and "field-error" not in nameless
     invalid = browser.post(url, editor_data(steps=("signed_up", "")), HTTP_HX_REQUEST="true").content.decode()
     assert "A funnel needs between 2 and 20 steps." in invalid and "Unsaved results" not in invalid
     assert browser.get(url).status_code == 405

@@ -16,6 +16,22 @@ def delta_class(change_pct) -> str:
     return "up" if change_pct > 0 else "down"
 
 
+# Beyond this the exact figure says nothing more (a period after a nearly empty one).
+CHANGE_CAP_PCT = 999
+
+
+@register.filter
+def change_label(card: dict) -> str:
+    """The change badge of an overview card: "new" when the previous period had nothing (and
+    this one has something), ">999%" for a larger rise, else the change with one decimal."""
+    change = card.get("change_pct")
+    if change is None:
+        return "new" if card.get("value") else "—"
+    if change > CHANGE_CAP_PCT:
+        return f">{CHANGE_CAP_PCT}%"
+    return f"{change:+,.1f}%" if change else "0%"
+
+
 @register.filter
 def number(value) -> str:
     """Thousands separators; two decimals for fractions."""
@@ -24,12 +40,6 @@ def number(value) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:,.2f}"
     return f"{int(value):,}"
-
-
-@register.filter
-def local(value, tz):
-    """A UTC datetime in the project's timezone."""
-    return value.astimezone(tz) if value is not None else value
 
 
 @register.filter
