@@ -396,7 +396,6 @@ class EventFilters:
     distinct_id: str = ""
     user_id: str = ""
     anonymous_id: str = ""
-    person: str = ""
     properties: tuple[PropertyFilter, ...] = ()
     date_from: datetime | None = None
     date_to: datetime | None = None
@@ -411,7 +410,6 @@ def _events_params(project_id: int, filters: EventFilters) -> tuple[dict, str]:
         "distinct_id": filters.distinct_id,
         "user_id": filters.user_id,
         "anonymous_id": filters.anonymous_id,
-        "person": filters.person,
     }
     return params, property_filters(list(filters.properties), params)
 
@@ -444,8 +442,3 @@ def events_received_since(*, project_id: int, filters: EventFilters, since: date
     params, filters_sql = _events_params(project_id, filters)
     params["since"] = since
     return int(clickhouse.query(sql.events_received_since(filters_sql), params).scalar())
-
-
-def persons_top(*, project_id: int, date_range: DateRange, limit: int = 50) -> list[dict]:
-    """The most active persons of the range: events, active days, first and last seen."""
-    return clickhouse.query(sql.TOP_PERSONS, _range_params(project_id, date_range, limit=limit)).dicts()

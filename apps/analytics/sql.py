@@ -7,9 +7,9 @@ Conventions shared by every query here:
   buckets of the project's timezone (see ``params.DateRange``).
 * Buckets come back as ``toUnixTimestamp`` of their start, so that Python can place them
   exactly even when a local hour repeats at the end of summer time.
-* A *person* is ``person_key``: a 64-bit hash of the first of user_id, anonymous_id and
-  distinct_id that is set (the materialised column of ``events``; ``PERSON_ID`` below is
-  the readable form of the same rule). Distinct counts are exact over these keys.
+* Every figure that counts people counts persons: rows carry ``person_key`` (the hash of
+  their own first id), and queries aggregate per key, then map keys to persons through the
+  person overrides (``apps.query.persons.with_persons``). Distinct counts are exact.
 * Figures without property filters or a breakdown read rollups that materialised views
   keep up to date on every insert: event counts, persons and sessions per 15-minute slot
   (``event_counts_15m``, ``person_slots_15m``, ``session_slots_15m``), and persons per UTC
@@ -22,9 +22,6 @@ from __future__ import annotations
 
 from apps.query.persons import person_breakdown_join, with_persons
 from apps.query.sql import property_text
-
-# The one definition of who a user is, as text. events.person_key = cityHash64(PERSON_ID).
-PERSON_ID = "if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, distinct_id))"
 
 _BUCKETS = {
     "hour": "toStartOfHour({column}, {{tz:String}})",
@@ -361,8 +358,7 @@ EVENTS_WHERE = """project_id = {project_id:UInt64}
   AND ({event:String} = '' OR event = {event:String})
   AND ({distinct_id:String} = '' OR distinct_id = {distinct_id:String})
   AND ({user_id:String} = '' OR user_id = {user_id:String})
-  AND ({anonymous_id:String} = '' OR anonymous_id = {anonymous_id:String})
-  AND ({person:String} = '' OR person_key = cityHash64({person:String}))"""
+  AND ({anonymous_id:String} = '' OR anonymous_id = {anonymous_id:String})"""
 
 
 def events_page(filters_sql: str) -> str:
@@ -395,17 +391,4 @@ SELECT count()
 FROM events
 WHERE {EVENTS_WHERE}{filters_sql}
   AND received_at > {{since:DateTime64(3, 'UTC')}}
-"""
-
-
-# The most active persons in a range, with their readable id.
-TOP_PERSONS = f"""
-SELECT any({PERSON_ID}) AS person, count() AS events, uniqExact(toDate(timestamp, {{tz:String}})) AS active_days,
-       min(timestamp) AS first_seen, max(timestamp) AS last_seen
-FROM events
-WHERE project_id = {{project_id:UInt64}}
-  AND timestamp >= {{date_from:DateTime64(3, 'UTC')}} AND timestamp < {{date_to:DateTime64(3, 'UTC')}}
-GROUP BY person_key
-ORDER BY events DESC, person ASC
-LIMIT {{limit:UInt32}}
 """

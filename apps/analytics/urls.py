@@ -10,7 +10,6 @@ urlpatterns = [
     path("projects/<int:project_id>/explorer/new", views.explorer_new, name="analytics-explorer-new"),
     path("projects/<int:project_id>/live/", views.live, name="analytics-live"),
     path("projects/<int:project_id>/users/", views.users, name="analytics-users"),
-    path("projects/<int:project_id>/users/person/", views.user_detail, name="analytics-user"),
     path("api/v1/projects/<int:project_id>/events", api.EventsAPI.as_view(), name="api-events"),
     path("api/v1/projects/<int:project_id>/insights/active-users", api.ActiveUsersAPI.as_view(), name="api-active-users"),
     path("api/v1/projects/<int:project_id>/insights/trends", api.TrendsAPI.as_view(), name="api-trends"),

@@ -1,4 +1,4 @@
-"""Dashboard pages: overview, trends, explorer, live and users.
+"""Dashboard pages: overview, trends, explorer and live.
 
 Views parse the query string (the page state lives in the URL, so a view can be shared),
 call a selector and render: the whole page on a normal request, only the ``#page-body``
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from apps.analytics import selectors
@@ -315,47 +315,9 @@ def live(request: HttpRequest, project_id: int) -> HttpResponse:
     return page(request, "analytics/live.html", partial, {**context, "partial": partial})
 
 
-# --- Users --------------------------------------------------------------------------------
+# --- Users (now the persons pages) ------------------------------------------------------
 
 
-@login_required
 def users(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(user=request.user, project_id=project_id)
-    try:
-        date_range = _range(request, project)
-    except ParamError as error:
-        return _error(request, project, error, "Users")
-    people = selectors.persons_top(project_id=project.id, date_range=date_range, limit=100)
-    context = {
-        "project": project,
-        "title": "Users",
-        "people": people,
-        "date_controls": date_controls(params=request.GET, date_range=date_range, intervals=()),
-    }
-    return _render(request, "analytics/partials/users_body.html", context)
-
-
-@login_required
-def user_detail(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(user=request.user, project_id=project_id)
-    person = request.GET.get("id", "")
-    if not person:  # no filter at all would list everyone's events
-        raise Http404("No such user.")
-    try:
-        cursor = cursor_decode(request.GET["cursor"]) if request.GET.get("cursor") else None
-    except ParamError as error:
-        return _error(request, project, error, "User")
-    page = selectors.events_list(
-        project_id=project.id, filters=selectors.EventFilters(person=person), cursor=cursor, limit=EXPLORER_PAGE
-    )
-    context = {
-        "project": project,
-        "title": person or "User",
-        "person": person,
-        "events": page.events,
-        "next_url": _page_links(request, page.next_cursor),
-        "users_url": reverse("analytics-users", kwargs={"project_id": project.id}),
-    }
-    if cursor is not None and wants_partial(request):
-        return vary_on_htmx(render(request, "analytics/partials/explorer_rows.html", context))
-    return _render(request, "analytics/partials/user_body.html", context)
+    """The former users list: persons live at ``/projects/<id>/persons/`` now."""
+    return redirect(reverse("persons-list", kwargs={"project_id": project_id}), permanent=True)

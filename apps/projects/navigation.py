@@ -31,7 +31,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Trends", "analytics-trends", "trends"),
     NavItem("Explorer", "analytics-explorer", "explorer"),
     NavItem("Live", "analytics-live", "live"),
-    NavItem("Users", "analytics-users", "users"),
+    NavItem("Persons", "persons-list", "users"),
     NavItem("Funnels", "funnels-list", "funnels"),
     NavItem("Settings", "project-settings", "settings"),
 ]

@@ -18,7 +18,7 @@ PAGES = [
     ("analytics-trends", {"project_id": None}),
     ("analytics-explorer", {"project_id": None}),
     ("analytics-live", {"project_id": None}),
-    ("analytics-users", {"project_id": None}),
+    ("persons-list", {"project_id": None}),
     ("funnels-list", {"project_id": None}),
     ("funnels-new", {"project_id": None}),
     ("funnels-detail", {"project_id": None, "funnel_id": None}),

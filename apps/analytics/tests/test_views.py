@@ -41,8 +41,7 @@ PAGES = {
     "trends/": shows(r'name="event" value="\$pageview"', r'<th class="num" data-total="0">9</th>'),
     "explorer/": shows(counts={r'<span class="event-name" role="cell">\$pageview</span>': 9}),
     "live/": shows(r'data-socket-path="/ws/projects/\d+/live/"', r"<h2>Waiting for events</h2>", r"X-API-Key: pb_"),
-    "users/": shows(counts={r'\?id=u\d">u\d</a></td>\s*<td class="num">3</td>\s*<td class="num">1</td>': 3}),
-    "users/person/?id=u1": shows(r"<h1>u1</h1>", counts={r'<details class="event-row"': 3}),
+    "persons/": shows(counts={r'<tr>\s*<td class="strong"><a href="/projects/\d+/persons/[0-9a-f-]+/">u\d</a></td>': 3}),
     "trends.csv": csv_total(9),
     f"explorer/new?since={AN_HOUR_AGO}": shows(r"<strong>9</strong> new events since you loaded this page"),
 }
@@ -80,7 +79,7 @@ def test_ids_no_project_can_have_are_404(browser, project_id):
     assert browser.get(f"/api/v1/projects/{project_id}/insights/top-events").status_code == 404
 
 
-@pytest.mark.parametrize("page", ["", "trends/", "explorer/", "live/", "users/"])
+@pytest.mark.parametrize("page", ["", "trends/", "explorer/", "live/", "persons/"])
 def test_pages_need_a_login(member, page):
     response = Client().get(f"/projects/{member.project.id}/{page}")
     assert response.status_code == 302 and "/login/" in response["Location"]
@@ -127,7 +126,7 @@ def test_explorer_filters_and_new_events_badge(browser, member, ingest_client, s
     assert "<strong>9</strong> new events" in badge
 
 
-def test_explorer_and_users_show_the_project_local_time(browser, member, ingest_client, send, reader):
+def test_explorer_and_persons_show_the_project_local_time(browser, member, ingest_client, send, reader):
     member.project.timezone = "Asia/Tokyo"
     member.project.save()
     moment = (datetime.now(timezone.utc) - timedelta(hours=3)).replace(microsecond=0)
@@ -140,21 +139,19 @@ def test_explorer_and_users_show_the_project_local_time(browser, member, ingest_
     explorer = browser.get(f"{base}/explorer/?distinct_id=tokyo-user&range=7d").content.decode()
     assert "Times are in Asia/Tokyo" in explorer
     assert f'<time role="cell" datetime="{local.isoformat()}">{local:%Y-%m-%d %H:%M:%S}</time>' in explorer
-    users = browser.get(f"{base}/users/?range=7d").content.decode()
-    row = re.search(r"tokyo-user</a></td>(.*?)</tr>", users, re.S).group(1)
-    assert re.findall(r"<td>([\d-]+ [\d:]+)</td>", row) == [f"{local:%Y-%m-%d %H:%M}"] * 2
-    person = browser.get(f"{base}/users/person/?id=tokyo-user").content.decode()
+    persons = browser.get(f"{base}/persons/").content.decode()
+    row = re.search(r"tokyo-user</a></td>(.*?)</tr>", persons, re.S).group(1)
+    assert re.findall(r'<td class="nowrap">([\d-]+ [\d:]+)</td>', row) == [f"{local:%Y-%m-%d %H:%M}"] * 2
+    person = browser.get(f"{base}/persons/of/?distinct_id=tokyo-user", follow=True).content.decode()
     assert f">{local:%Y-%m-%d %H:%M:%S}</time>" in person
     # The API keeps UTC.
     api = reader.get(f"/api/v1/projects/{member.project.id}/events?distinct_id=tokyo-user").json()
     assert api["results"][0]["timestamp"] == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@pytest.mark.parametrize("query", ["", "?id=", "?cursor=x"])
-def test_a_user_page_without_an_id_is_404(browser, member, query):
-    response = browser.get(f"/projects/{member.project.id}/users/person/{query}")
-    assert response.status_code == 404
-    assert b"Unknown user" not in response.content and b"event-row" not in response.content
+def test_the_old_users_page_leads_to_persons(browser, member):
+    response = browser.get(f"/projects/{member.project.id}/users/")
+    assert response.status_code == 301 and response["Location"] == f"/projects/{member.project.id}/persons/"
 
 
 def test_a_reversed_range_on_trends_keeps_the_query_and_shows_the_error_by_the_dates(browser, member):
@@ -212,4 +209,4 @@ def test_overview_badges_say_new_and_cap_huge_changes(member, ingest_client, sen
 def test_change_badge_labels(card, label):
     from django.template import Context, Template
 
-    assert unescape(Template("{% load analytics %}{{ card|change_label }}").render(Context({"card": card}))) == label
+    assert unescape(Template("{% load query %}{{ card|change_label }}").render(Context({"card": card}))) == label
