@@ -9,6 +9,7 @@ page and in the API are the same numbers.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
@@ -22,6 +23,7 @@ from apps.analytics.live import live_socket_path
 from apps.analytics.params import Series, cursor_decode, series_parse, trend_series_check
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.selectors import project_get_for_user
+from apps.query.breakdown import breakdown_type_parse
 from apps.query.dates import DateRange, date_controls, date_range_from_query, date_range_resolve
 from apps.query.filters import OPERATOR_CHOICES, FilterError, PropertyFilter, property_filters_clean, property_filters_parse
 from pulseboard.errors import ParamError
@@ -97,7 +99,7 @@ def overview(request: HttpRequest, project_id: int) -> HttpResponse:
 # --- Trends -------------------------------------------------------------------------------
 
 DATE_FIELDS = ("range", "date_from", "date_to", "interval")
-TREND_KEEP = ("events", "event", "math", "breakdown", "filters", "fkey", "fop", "fvalue", "chart")
+TREND_KEEP = ("events", "event", "math", "breakdown", "breakdown_type", "filters", "ftype", "fkey", "fop", "fvalue", "chart")
 
 
 def _form_series(request: HttpRequest) -> tuple[str | None, str | None]:
@@ -113,14 +115,16 @@ def _form_series(request: HttpRequest) -> tuple[str | None, str | None]:
 
 
 def _form_filters(request: HttpRequest) -> list[PropertyFilter]:
-    """``filters`` as JSON (the API's form), or the page form's repeated fkey/fop/fvalue rows
-    (rows without a key ignored)."""
+    """``filters`` as JSON (the API's form), or the page form's repeated ftype/fkey/fop/fvalue
+    rows (rows without a key ignored; a row without a type is about the event)."""
     q = request.GET
     if q.get("filters"):
         return property_filters_parse(q["filters"])
+    keys = q.getlist("fkey")
+    types = q.getlist("ftype") + ["event"] * len(keys)
     rows = [
-        {"key": key, "operator": op, "value": value}
-        for key, op, value in zip(q.getlist("fkey"), q.getlist("fop"), q.getlist("fvalue"))
+        {"key": key, "operator": op, "value": value, "type": kind or "event"}
+        for key, op, value, kind in zip(keys, q.getlist("fop"), q.getlist("fvalue"), types)
         if key.strip()
     ]
     try:
@@ -129,9 +133,16 @@ def _form_filters(request: HttpRequest) -> list[PropertyFilter]:
         raise ParamError("filters", str(error)) from None
 
 
-def _trend_request(
-    request: HttpRequest, project, date_range: DateRange | None = None
-) -> tuple[DateRange, list[Series], str | None, list[PropertyFilter]]:
+@dataclass(frozen=True)
+class TrendQuery:
+    date_range: DateRange
+    series: list[Series]
+    breakdown: str | None
+    breakdown_type: str
+    filters: list[PropertyFilter]
+
+
+def _trend_request(request: HttpRequest, project, date_range: DateRange | None = None) -> TrendQuery:
     date_range = date_range or _range(request, project)
     events, math = _form_series(request)
     if not events:
@@ -140,7 +151,19 @@ def _trend_request(
     series = series_parse(events, math)
     breakdown = request.GET.get("breakdown") or None
     trend_series_check(series=series, date_range=date_range, breakdown=breakdown)
-    return date_range, series, breakdown, _form_filters(request)
+    breakdown_type = breakdown_type_parse(request.GET.get("breakdown_type"))
+    return TrendQuery(date_range, series, breakdown, breakdown_type, _form_filters(request))
+
+
+def _trend_data(project, trend: TrendQuery) -> dict:
+    return selectors.trends(
+        project_id=project.id,
+        date_range=trend.date_range,
+        series=trend.series,
+        breakdown=trend.breakdown,
+        breakdown_type=trend.breakdown_type,
+        filters=trend.filters,
+    )
 
 
 @login_required
@@ -148,7 +171,7 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id)
     date_error = None
     try:
-        date_range, series, breakdown, filters = _trend_request(request, project)
+        trend = _trend_request(request, project)
     except ParamError as error:
         if error.field not in DATE_FIELDS:
             return _error(request, project, error, "Trends")
@@ -156,14 +179,15 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
         date_error = error
         try:
             default = date_range_resolve(params={}, tz_name=project.timezone)
-            date_range, series, breakdown, filters = _trend_request(request, project, date_range=default)
+            trend = _trend_request(request, project, date_range=default)
         except ParamError as error:
             return _error(request, project, error, "Trends")
+    date_range = trend.date_range
     if date_error is None:
-        data = selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+        data = _trend_data(project, trend)
         range_hidden = list(date_range.query_params().items())
     else:
-        data = {"buckets": [], "series": [], "interval": date_range.interval, "breakdown": breakdown}
+        data = {"buckets": [], "series": [], "interval": date_range.interval, "breakdown": trend.breakdown}
         range_hidden = [(name, request.GET[name]) for name in DATE_FIELDS if request.GET.get(name)]
     chart_kind = "bar" if request.GET.get("chart") == "bar" else "line"
     query = request.GET.copy()
@@ -180,9 +204,10 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
         "date_controls": controls,
         "date_error": date_error,
         "data": data,
-        "series": series,
-        "breakdown": breakdown or "",
-        "filters": filters,
+        "series": trend.series,
+        "breakdown": trend.breakdown or "",
+        "breakdown_type": trend.breakdown_type,
+        "filters": trend.filters,
         "range_hidden": range_hidden,
         "maths": [("total", "Total events"), ("unique", "Unique users"), ("wau", "Weekly active (WAU)"), ("mau", "Monthly active (MAU)")],
         "operators": OPERATOR_CHOICES,
@@ -200,10 +225,10 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
 def trends_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id)
     try:
-        date_range, series, breakdown, filters = _trend_request(request, project)
+        trend = _trend_request(request, project)
     except ParamError as error:
         return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
-    data = selectors.trends(project_id=project.id, date_range=date_range, series=series, breakdown=breakdown, filters=filters)
+    data = _trend_data(project, trend)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="trends-{project.id}.csv"'
     writer = csv.writer(response)

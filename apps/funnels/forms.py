@@ -77,6 +77,13 @@ def _filter_field_names(slot: int) -> tuple[str, str, str]:
     return f"f{slot}_key", f"f{slot}_operator", f"f{slot}_value"
 
 
+def _filter_type_name(slot: int) -> str:
+    return f"f{slot}_type"
+
+
+FILTER_TYPE_CHOICES = [("event", "event"), ("person", "person")]
+
+
 class StepForm(forms.Form):
     event = forms.CharField(max_length=200, required=False, widget=forms.TextInput(attrs={"placeholder": "Event name", "list": "event-names", "autocomplete": "off"}))
     label = forms.CharField(max_length=200, required=False, widget=forms.TextInput(attrs={"placeholder": "Label (optional)"}))
@@ -89,10 +96,14 @@ class StepForm(forms.Form):
             self.fields[key] = forms.CharField(max_length=KEY_MAX_LENGTH, required=False, widget=forms.TextInput(attrs={"placeholder": "where property…"}))
             self.fields[operator] = forms.ChoiceField(choices=OPERATOR_CHOICES, required=False, initial="equals")
             self.fields[value] = forms.CharField(max_length=VALUE_MAX_LENGTH, required=False, widget=forms.TextInput(attrs={"placeholder": "value"}))
+            self.fields[_filter_type_name(slot)] = forms.ChoiceField(choices=FILTER_TYPE_CHOICES, required=False, initial="event")
 
-    def filter_slots(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
-        """The bound fields of each filter slot, for the template."""
-        return [tuple(self[name] for name in _filter_field_names(slot)) for slot in range(1, FILTER_SLOTS + 1)]
+    def filter_slots(self) -> list[tuple[forms.BoundField, ...]]:
+        """The bound fields of each filter slot, for the template: whose property (the
+        event's or the person's), key, operator, value."""
+        return [
+            (self[_filter_type_name(slot)], *(self[name] for name in _filter_field_names(slot))) for slot in range(1, FILTER_SLOTS + 1)
+        ]
 
     def has_filters(self) -> bool:
         """Whether any filter slot holds something (the editor shows the filters open)."""
@@ -114,7 +125,12 @@ class StepForm(forms.Form):
             if not (data.get(names["key"]) or "").strip():
                 continue  # an empty slot
             filled = True
-            raw = {"key": data.get(names["key"]), "operator": data.get(names["operator"]) or "equals", "value": data.get(names["value"]) or ""}
+            raw = {
+                "key": data.get(names["key"]),
+                "operator": data.get(names["operator"]) or "equals",
+                "value": data.get(names["value"]) or "",
+                "type": data.get(_filter_type_name(slot)) or "event",
+            }
             try:
                 filters.append(property_filter_clean(raw).as_json())
             except FilterError as error:
@@ -135,7 +151,7 @@ class StepForm(forms.Form):
         filters = list(step.get("filters") or [])
         for slot, item in enumerate(filters[:FILTER_SLOTS], start=1):
             key, operator, value = _filter_field_names(slot)
-            initial.update({key: item["key"], operator: item["operator"], value: item.get("value", "")})
+            initial.update({key: item["key"], operator: item["operator"], value: item.get("value", ""), _filter_type_name(slot): item.get("type", "event")})
         if len(filters) > FILTER_SLOTS:
             initial["more_filters"] = json.dumps(filters[FILTER_SLOTS:])
         return initial

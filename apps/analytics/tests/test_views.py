@@ -169,7 +169,7 @@ def test_a_reversed_range_on_trends_keeps_the_query_and_shows_the_error_by_the_d
     assert f'name="date_from" value="{later}"' in controls and f'name="date_to" value="{earlier}"' in controls
     editor = re.search(r'<form class="card trend-form".*?</form>', html, re.S).group(0)
     assert re.findall(r'name="event" value="([^"]+)"', editor) == ["$pageview", "signed_up"]
-    assert re.findall(r'<option value="(\w+)" selected>', editor) == ["unique", "total", "equals"]
+    assert re.findall(r'<option value="(\w+)" selected>', editor) == ["unique", "total", "event", "equals", "event", "event"]
     assert 'name="fkey" value="browser"' in editor and 'name="fvalue" value="Chrome"' in editor
     assert 'name="breakdown" value="browser"' in editor and 'value="bar" checked' in editor
     # Submitting the editor again keeps the typed dates (still the same error, nothing lost).
@@ -210,3 +210,21 @@ def test_change_badge_labels(card, label):
     from django.template import Context, Template
 
     assert unescape(Template("{% load query %}{{ card|change_label }}").render(Context({"card": card}))) == label
+
+
+def test_trends_page_filters_and_breaks_down_by_person_properties(browser, member, ingest_client, send):
+    """The page's person toggles: a person filter and a person breakdown, as the API does them."""
+    events = [
+        {"event": "upgrade", "user_id": "u1", "properties": {"$set": {"plan": "pro"}}},
+        {"event": "$pageview", "anonymous_id": "a1"},
+        {"event": "$identify", "user_id": "u1", "anonymous_id": "a1"},
+    ]
+    assert send(ingest_client, member.project.api_key, {"events": events}).status_code == 202
+    flush()
+    base = f"/projects/{member.project.id}/trends/?range=7d&event=%24pageview&math=total"
+    person = browser.get(base + "&ftype=person&fkey=plan&fop=equals&fvalue=pro&breakdown=plan&breakdown_type=person").content.decode()
+    # u1 (the fixture's distinct id u1, 3 pageviews) has plan pro, and a1's pageview is u1's now
+    assert '<th class="num" data-total="0">4</th>' in person
+    assert '<option value="person" selected>Person</option>' in person
+    event_filter = browser.get(base + "&ftype=event&fkey=plan&fop=equals&fvalue=pro").content.decode()
+    assert "Nothing matches in this period" in event_filter
