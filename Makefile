@@ -14,7 +14,7 @@ NPM_TEST := node_modules/.installed-test
 # says the same to an npm older than 11.
 NPM_CI := npm ci --no-audit --no-fund --ignore-scripts
 
-.PHONY: run test venv sdk services browser nginx bench-ingest bench-query bench-sdk bench-live chaos clean
+.PHONY: run test venv sdk services browser nginx bench-ingest bench-query bench-sdk bench-live bench-merge chaos clean
 
 $(RUNTIME_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,9 @@ bench-sdk: venv sdk
 
 bench-live: venv services
 	$(PY) bench/live.py
+
+bench-merge: venv services
+	$(PY) bench/merge.py
 
 # Kill things under load (embedded server, the server tier's worker, Redis), refuse a poison
 # batch, and count: accepted events lost, duplicated, rollup drift and dead letters.

@@ -30,6 +30,7 @@ TARGET_INSIGHT_MS = 200
 TARGET_OVERVIEW_PAGE_MS = 500
 TARGET_RATIO = 1.5
 TARGET_FUNNEL_MS = 300
+TARGET_PERSONS_MS = 300
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,6 +39,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--keep", help="Use (and keep) this var directory; reuses its data if already seeded.")
+    parser.add_argument(
+        "--signups", type=float, default=3.0,
+        help="Scale of the sign-up chance of the seeded visitors (default 3: about 40%% of persons then have two ids or more).",
+    )
     return parser.parse_args()
 
 
@@ -57,7 +62,7 @@ def setup_django(var_dir: str) -> None:
     migrations_apply()
 
 
-def seed(project_id: int, events: int, days: int) -> tuple[float, float]:
+def seed(project_id: int, events: int, days: int, signups: float) -> tuple[float, float]:
     from pulseboard import clickhouse
 
     stored = clickhouse.query("SELECT count() FROM events WHERE project_id = {p:UInt64}", {"p": project_id}).scalar()
@@ -70,7 +75,7 @@ def seed(project_id: int, events: int, days: int) -> tuple[float, float]:
 
     started = time.perf_counter()
     with tqdm(total=events, unit="ev", unit_scale=True, desc="seeding") as bar:
-        written = events_seed(project_id=project_id, days=days, events=events, seed=1, progress=bar.update)
+        written = events_seed(project_id=project_id, days=days, events=events, seed=1, progress=bar.update, signups=signups)
     elapsed = time.perf_counter() - started
     return elapsed, written / elapsed
 
@@ -129,11 +134,12 @@ def main() -> None:
     if project.timezone != "America/New_York":
         project.timezone = "America/New_York"
         project.save()
-    seed_seconds, seed_rate = seed(project.id, args.events, args.days)
+    seed_seconds, seed_rate = seed(project.id, args.events, args.days, args.signups)
     settle_merges()
-    stats = clickhouse.query(
-        "SELECT count(), uniqExact(person_key) FROM events WHERE project_id = {p:UInt64}", {"p": project.id}
-    ).rows[0]
+    from apps.demo.selectors import persons_with_ids
+
+    events_total = clickhouse.query("SELECT count() FROM events WHERE project_id = {p:UInt64}", {"p": project.id}).scalar()
+    persons, merged = persons_with_ids(project_id=project.id)
 
     client = Client()
     client.force_login(boot.user)
@@ -147,20 +153,26 @@ def main() -> None:
         ("trends hourly (7d)", f"{base}/trends?events=$pageview&interval=hour&range=7d", TARGET_INSIGHT_MS),
         ("trends filter plan=pro (30d)", f'{base}/trends?events=purchase&filters=[{{"key":"plan","operator":"equals","value":"pro"}}]&range=30d', TARGET_INSIGHT_MS),
         ("trends breakdown country (30d)", f"{base}/trends?events=signed_up&breakdown=country&range=30d", TARGET_INSIGHT_MS),
+        ("trends unique, person filter plan=pro", f'{base}/trends?events=$pageview&math=unique&filters=[{{"key":"plan","operator":"equals","value":"pro","type":"person"}}]&range=30d', TARGET_INSIGHT_MS),
+        ("trends unique, person breakdown plan", f"{base}/trends?events=$pageview&math=unique&breakdown=plan&breakdown_type=person&range=30d", TARGET_INSIGHT_MS),
         ("top-events (30d)", f"{base}/top-events?range=30d", TARGET_INSIGHT_MS),
         ("overview API (30d)", f"{base}/overview?range=30d", TARGET_INSIGHT_MS),
         ("overview API (24h)", f"{base}/overview?range=24h", TARGET_INSIGHT_MS),
         ("overview page HTML (30d)", f"/projects/{project.id}/?range=30d", TARGET_OVERVIEW_PAGE_MS),
+        ("persons API (first page)", f"/api/v1/projects/{project.id}/persons", TARGET_PERSONS_MS),
+        ("persons page HTML", f"/projects/{project.id}/persons/", TARGET_PERSONS_MS),
+        ("persons API search", f"/api/v1/projects/{project.id}/persons?search=usr_a", TARGET_PERSONS_MS),
     ]
     funnel_url = f"/api/v1/projects/{project.id}/funnels/query"
-    # Step 1 is the signup: before it people are anonymous and after it identified, so until
-    # identities are merged a funnel that starts before the signup cannot follow anyone across it.
+    # The signup-first funnel of the targets; the visit -> signup one crosses the merge of
+    # each visitor's anonymous id into their user id.
     steps = [{"event": name} for name in ("signed_up", "$pageview", "created_project", "purchase")]
     for mode in ("ordered", "strict", "unordered"):
         body = {"steps": steps, "window": {"value": 14, "unit": "days"}, "order_mode": mode, "range": "30d"}
         cases.append((f"funnel 4 steps, {mode} (30d)", (funnel_url, body), TARGET_FUNNEL_MS))
-    # A browsing funnel: everyone with a pageview starts it (about 8M events to order), and
-    # its steps happen within one identity (anonymous or signed up) and one day.
+    body = {"steps": [{"event": "$pageview"}, {"event": "signed_up"}], "window": {"value": 14, "unit": "days"}, "range": "30d"}
+    cases.append(("funnel $pageview -> signed_up (30d)", (funnel_url, body), TARGET_FUNNEL_MS))
+    # A browsing funnel: everyone with a pageview starts it (about 8M events to order).
     steps = [{"event": name} for name in ("$pageview", "searched", "viewed_item", "clicked_cta")]
     for mode in ("ordered", "strict", "unordered"):
         body = {"steps": steps, "window": {"value": 1, "unit": "days"}, "order_mode": mode, "range": "30d"}
@@ -195,7 +207,10 @@ def main() -> None:
     print()
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"load average at the start of the timings: {load_start}, at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"data: {stats[0]:,} events over {args.days} days, {stats[1]:,} distinct users; chdb at {var_dir}")
+    print(
+        f"data: {events_total:,} events over {args.days} days, {persons:,} persons, {merged:,} ({merged / max(persons, 1):.0%}) "
+        f"of them with two ids or more; chdb at {var_dir}"
+    )
     if seed_seconds:
         print(f"seed_events: {args.events:,} events in {seed_seconds:.1f} s = {seed_rate:,.0f} events/s ({1_000_000 / seed_rate:.1f} s per 1M)")
     print()

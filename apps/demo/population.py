@@ -19,7 +19,13 @@ The model, in short:
   ``viewed_item``, ``clicked_cta`` and ``searched``, and, for people at that stage of the
   journey, ``signed_up`` → ``created_project`` → ``purchase``, each with drop-off;
 * people are anonymous (``anonymous_id`` only) until they sign up; from their
-  ``signed_up`` event on, ``user_id`` is set and is the ``distinct_id``.
+  ``signed_up`` event on, ``user_id`` is set and is the ``distinct_id``, and the anonymous
+  id rides along, which merges it into the user's person;
+* some people also use a second device: once signed up, a share of their sessions start
+  there anonymously (a new ``anonymous_id``) and log in after the first event, merging
+  that device too;
+* a few anonymous ids are ``undefined`` (a client that sends no id): those visitors count
+  as one person, and their sign-ups are not merged (an ingestion warning says so).
 """
 
 from __future__ import annotations
@@ -72,6 +78,12 @@ UPGRADE_CHANCE = 0.002
 CEILINGS = ((SIGNED_UP, 40), (ACTIVATED, 35), (PAYING, 25))
 # Stages of the base people when the period starts.
 BASE_STAGES = ((ANONYMOUS, 62), (SIGNED_UP, 8), (ACTIVATED, 10), (PAYING, 20))
+
+# Of the people: those with a second device, and those whose client sends no anonymous id.
+SECOND_DEVICE_SHARE = 0.3
+SECOND_DEVICE_SESSIONS = 0.35  # of a signed-up person's sessions, on the second device
+UNDEFINED_ID_SHARE = 0.005
+UNDEFINED_ID = "undefined"
 
 MAX_SESSION_EVENTS = 40
 IP_POOL_SIZE = 400
@@ -152,6 +164,7 @@ class _Population:
         ips = [f"{getrandbits(128):032x}" for _ in range(IP_POOL_SIZE)]
         self.weights: list[float] = []
         self.anonymous_ids: list[str] = []
+        self.second_ids: list[str] = []  # a second device's anonymous id, or ""
         self.user_ids: list[str] = []
         self.devices: list[int] = []
         self.countries: list[str] = []
@@ -166,7 +179,8 @@ class _Population:
             if index >= base and rand() < BOUNCER_SHARE:
                 weight *= 0.03
             self.weights.append(weight)
-            self.anonymous_ids.append(_uuid4(getrandbits(128)))
+            self.anonymous_ids.append(_uuid4(getrandbits(128)) if rand() >= UNDEFINED_ID_SHARE else UNDEFINED_ID)
+            self.second_ids.append(_uuid4(getrandbits(128)) if rand() < SECOND_DEVICE_SHARE else "")
             self.user_ids.append(f"usr_{getrandbits(48):012x}")
             self.devices.append(_DEVICES[int(rand() * len(_DEVICES))])
             self.countries.append(_COUNTRIES[int(rand() * len(_COUNTRIES))])
@@ -240,11 +254,13 @@ def traffic_chunks(
     users: int | None = None,
     seed: int = 0,
     timezone_name: str = "America/New_York",
+    signups: float = 1.0,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield rows for ``[start, end)``, one list per local day, exactly ``events`` in all.
 
     ``users`` is about how many distinct people show up over the period (default
-    ``events // 100``). Rows within a day come session by session, sessions in order of
+    ``events // 100``); ``signups`` scales the chance that an anonymous visitor signs up in
+    a session (and so how many persons merge ids). Rows within a day come session by session, sessions in order of
     their start.
     """
     if start.tzinfo is None or end.tzinfo is None:
@@ -270,7 +286,7 @@ def traffic_chunks(
     budgets = _apportion(day_weights, events)
     arrivals = _apportion([float(b) for b in budgets], people - base)
 
-    writer = _Writer(rng, population, project_id=project_id, end_ms=end_ms)
+    writer = _Writer(rng, population, project_id=project_id, end_ms=end_ms, signups=signups)
     eligible = base
     for (_, slots), budget, arriving in zip(days, budgets, arrivals):
         newcomers = range(eligible, eligible + arriving)
@@ -287,8 +303,9 @@ def traffic_rows(**kwargs: Any) -> Iterator[dict[str, Any]]:
 class _Writer:
     """Turns the sessions of one day into rows; holds the people's journey state."""
 
-    def __init__(self, rng: random.Random, population: _Population, *, project_id: int, end_ms: int):
+    def __init__(self, rng: random.Random, population: _Population, *, project_id: int, end_ms: int, signups: float = 1.0):
         self.rng = rng
+        self.signup_chance = tuple(chance * signups for chance in SIGNUP_CHANCE)
         self.people = population
         self.project_id = project_id
         self.last_ms = end_ms - 1
@@ -336,7 +353,7 @@ class _Writer:
         stage = people.stages[person]
         ceiling = people.ceilings[person]
         position = 1
-        if stage == ANONYMOUS and length >= 3 and rand() < SIGNUP_CHANCE[0 if first_visit else 1]:
+        if stage == ANONYMOUS and length >= 3 and rand() < self.signup_chance[0 if first_visit else 1]:
             position = 2 + int(rand() * (length - 2))
             steps[position] = SIGNUP_EVENT
             stage = SIGNED_UP
@@ -353,6 +370,9 @@ class _Writer:
         anonymous_id = people.anonymous_ids[person]
         identified = people.stages[person] != ANONYMOUS
         user_id = people.user_ids[person] if identified else ""
+        log_in_at = 0  # the event at which a session on the second device logs in
+        if identified and people.second_ids[person] and rand() < SECOND_DEVICE_SESSIONS:
+            anonymous_id, user_id, log_in_at = people.second_ids[person], "", 1
         distinct_id = user_id or anonymous_id
         props = people.props[person]
         closed_props = props + "}"
@@ -371,6 +391,8 @@ class _Writer:
                 now_ms += 1500 + int(-40_000 * log(1.0 - rand()))  # exponential gaps, mean 40 s
                 if now_ms > last_ms:  # never past the end of the period
                     now_ms = last_ms
+                if index == log_in_at:  # logged in on the second device: its id merges
+                    user_id = distinct_id = people.user_ids[person]
             step = steps.get(index)
             if step is None:
                 kind = "page" if index == 0 else browse[int(rand() * n_browse)]

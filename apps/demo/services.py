@@ -19,6 +19,7 @@ from apps.funnels.services import funnel_create
 from apps.ingest.services import event_definitions_update
 from apps.ingest.sql import EVENTS_TABLE
 from apps.ingest.validation import EVENT_COLUMNS
+from apps.persons.services import persons_reidentify
 from apps.projects.models import Project
 from apps.projects.services import user_bootstrap
 from pulseboard import clickhouse, embedded
@@ -82,8 +83,10 @@ def events_seed(
     end: datetime | None = None,
     batch_size: int = 200_000,
     progress: Callable[[int], Any] | None = None,
+    signups: float = 1.0,
 ) -> int:
-    """Write ``events`` generated events over the ``days`` before ``end`` (default now).
+    """Write ``events`` generated events over the ``days`` before ``end`` (default now);
+    ``signups`` scales how often visitors sign up (see :func:`traffic_chunks`).
 
     The traffic follows the project's timezone (see :mod:`apps.demo.population`). Each batch
     of ``batch_size`` events is one ClickHouse insert; ``progress(n)`` is called after each
@@ -122,7 +125,13 @@ def events_seed(
             progress(done.size)
 
     chunks = traffic_chunks(
-        project_id=project_id, start=end - timedelta(days=days), end=end, events=events, seed=seed, timezone_name=project.timezone
+        project_id=project_id,
+        start=end - timedelta(days=days),
+        end=end,
+        events=events,
+        seed=seed,
+        timezone_name=project.timezone,
+        signups=signups,
     )
     # Each insert runs on a worker thread while the next batch is generated here: chdb
     # releases the GIL, so on two cores this takes close to half the time.
@@ -149,6 +158,9 @@ def events_seed(
             if inserting is not None:  # failed above: still catalog a batch that made it in
                 with suppress(Exception):
                     settle()
+    if written:
+        # Written straight to ClickHouse, not through the flush: decide the merges here.
+        persons_reidentify(project_id=project_id)
     return written
 
 

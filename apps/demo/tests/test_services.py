@@ -124,3 +124,20 @@ def test_an_unknown_password_is_not_made_up(var_dir):
     demo = demo_project_ensure()
     assert demo.password is None and not (var_dir / "demo_password").exists()
     assert User.objects.get(username=DEMO_USERNAME).check_password("theirs-123")
+
+
+@pytest.mark.django_db
+def test_seeded_visitors_merge_into_the_users_they_sign_up_as(member):
+    """Anonymous visits, then a sign-up that carries the anonymous id, then a second device:
+    the demo's persons have several ids, and a visit -> signup funnel converts."""
+    from apps.demo.selectors import persons_with_ids
+    from apps.funnels.engine import FunnelDefinition, Step, funnel_run
+    from apps.persons.selectors import persons_list
+
+    events_seed(project_id=member.project.id, days=30, events=40_000, end=END)
+    persons, merged = persons_with_ids(project_id=member.project.id)
+    assert 0.1 < merged / persons < 0.9
+    assert any(len(p.distinct_ids) >= 3 for p in persons_list(project_id=member.project.id, limit=1000).results)
+    definition = FunnelDefinition(steps=(Step("$pageview"), Step("signed_up")), window_seconds=14 * 86400)
+    counts = [s["count"] for s in funnel_run(project_id=member.project.id, definition=definition, date_from=START, date_to=END)["steps"]]
+    assert 0.02 < counts[1] / counts[0] < 0.6, counts

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from apps.demo.selectors import people_count
+from apps.demo.selectors import people_count, persons_with_ids
 from apps.demo.services import events_seed
 from apps.projects.models import Project
 from pulseboard import clickhouse
@@ -56,11 +56,13 @@ def seed_with_progress(
             raise CommandError(f"Writing to ClickHouse failed: {exc}") from exc
     elapsed = time.monotonic() - started
     users = people_count(project_id=project.id, start=end - timedelta(days=days), end=end)
+    persons, merged = persons_with_ids(project_id=project.id)
     command.stdout.write(
         command.style.SUCCESS(f"Wrote {written:,} events")
         + f" to project {project.name!r} (id {project.id}) over the last {days} days (seed {seed})"
         + f" in {elapsed:.1f} s ({written / max(elapsed, 1e-9):,.0f} events/s);"
-        + f" the project has {users:,} distinct users in those days."
+        + f" the project has {users:,} distinct users in those days"
+        + f" ({merged:,} of its {persons:,} persons have two ids or more)."
     )
 
 
