@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.persons.models import PersonDeletion
-from apps.persons.selectors import (
-    SEARCH_MAX,
-    person_by_distinct_id,
-    person_events,
-    person_get,
-    person_key_of,
-    persons_list,
-)
+from apps.persons.selectors import SEARCH_MAX, person_by_distinct_id, person_events, person_visible, persons_list
 from apps.persons.services import person_deletion_request
 from apps.persons.tasks import delete_person
 from apps.projects.selectors import project_get_for_user
-from pulseboard.errors import ParamError
+from pulseboard.errors import NotFound, ParamError
 
 PERSON_FIELDS = {
     "id": serializers.UUIDField(help_text="Stable while the person exists."),
@@ -67,12 +58,9 @@ class PersonsAPI(APIView):
 
 
 def _person_or_404(project, person_id: str):
-    key = person_key_of(project_id=project.id, person_id=person_id)
-    person = person_get(project_id=project.id, person_key=key) if key is not None else None
-    if person is None or PersonDeletion.objects.filter(
-        project=project, person_key=person.key, status__in=[PersonDeletion.Status.QUEUED, PersonDeletion.Status.RUNNING]
-    ).exists():
-        raise Http404("No such person.")
+    person = person_visible(project_id=project.id, person_id=person_id)
+    if person is None:
+        raise NotFound("No such person.")
     return person
 
 

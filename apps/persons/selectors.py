@@ -153,6 +153,21 @@ def person_get(*, project_id: int, person_key: int) -> Person | None:
     return _with_details(project_id, persons)[0] if persons else None
 
 
+def person_visible(*, project_id: int, person_id: str) -> Person | None:
+    """The person a page or the API may show for this id: None if the id is malformed, of
+    another project, unknown, or of a person being deleted."""
+    from apps.persons.models import PersonDeletion
+
+    key = person_key_of(project_id=project_id, person_id=person_id)
+    person = person_get(project_id=project_id, person_key=key) if key is not None else None
+    if person is None:
+        return None
+    deleting = PersonDeletion.objects.filter(
+        project_id=project_id, person_key=person.key, status__in=[PersonDeletion.Status.QUEUED, PersonDeletion.Status.RUNNING]
+    )
+    return None if deleting.exists() else person
+
+
 def person_by_distinct_id(*, project_id: int, distinct_id: str) -> Person | None:
     key = clickhouse.query("SELECT cityHash64({id:String})", {"id": distinct_id}).scalar()
     return person_get(project_id=project_id, person_key=key)

@@ -14,16 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from apps.persons.models import PersonDeletion
-from apps.persons.selectors import (
-    SEARCH_MAX,
-    ingestion_warnings,
-    person_by_distinct_id,
-    person_events,
-    person_get,
-    person_key_of,
-    persons_list,
-)
+from apps.persons.selectors import SEARCH_MAX, ingestion_warnings, person_by_distinct_id, person_events, person_visible, persons_list
 from apps.persons.services import person_deletion_request
 from apps.persons.tasks import delete_person
 from apps.projects.selectors import project_get_for_user
@@ -94,11 +85,8 @@ def _events_before(cursor: str) -> tuple[datetime, UUID]:
 
 
 def _person_or_404(project, person_id: str):
-    key = person_key_of(project_id=project.id, person_id=person_id)
-    person = person_get(project_id=project.id, person_key=key) if key is not None else None
-    if person is None or PersonDeletion.objects.filter(
-        project=project, person_key=person.key, status__in=[PersonDeletion.Status.QUEUED, PersonDeletion.Status.RUNNING]
-    ).exists():
+    person = person_visible(project_id=project.id, person_id=person_id)
+    if person is None:
         raise Http404("No such person.")
     return person
 

@@ -297,3 +297,32 @@ def test_the_schema_documents_the_endpoints(client):
     assert {"steps", "breakdown_values", "date_from", "date_to", "timezone"} <= set(results)
     funnel = schema["components"]["schemas"]["Funnel"]["properties"]
     assert {"id", "name", "steps", "window", "order_mode", "breakdown_property", "created_by"} <= set(funnel)
+
+
+def test_person_filters_and_breakdowns_across_merged_ids(member, reader, ingest_client):
+    """eve browses anonymously, signs up (which merges her anonymous id), then buys; her
+    person properties say she is on the pro tier. Steps filter and break down by them."""
+    t0 = (datetime.now(timezone.utc) - timedelta(days=1)).replace(microsecond=0)
+    events = [
+        {"event": "$pageview", "anonymous_id": "eve-anon", "timestamp": ts(t0)},
+        {"event": "signed_up", "user_id": "eve", "anonymous_id": "eve-anon", "timestamp": ts(t0 + timedelta(minutes=1)),
+         "properties": {"$set": {"tier": "pro"}}},
+        {"event": "purchase", "user_id": "eve", "timestamp": ts(t0 + timedelta(minutes=2))},
+        {"event": "$pageview", "anonymous_id": "fay-anon", "timestamp": ts(t0)},
+        {"event": "signed_up", "user_id": "fay", "anonymous_id": "fay-anon", "timestamp": ts(t0 + timedelta(minutes=1)),
+         "properties": {"$set": {"tier": "free"}}},
+    ]
+    assert post_events(ingest_client, member.project.api_key, {"events": events}).status_code == 202
+    flush()
+    steps = [{"event": "$pageview"}, {"event": "signed_up"}, {"event": "purchase"}]
+    body = {"steps": steps, "range": "7d", "breakdown_property": "tier", "breakdown_type": "person"}
+    result = reader.post(f"{base(member.project.id)}/query", body, format="json").json()
+    assert [s["count"] for s in result["steps"]] == [2, 2, 1]
+    assert result["breakdown_type"] == "person"
+    assert {v["value"]: [s["count"] for s in v["steps"]] for v in result["breakdown_values"]} == {"pro": [1, 1, 1], "free": [1, 1, 0]}
+    only_pro = [{"event": "$pageview", "filters": [{"key": "tier", "operator": "equals", "value": "pro", "type": "person"}]}, *steps[1:]]
+    filtered = reader.post(f"{base(member.project.id)}/query", {"steps": only_pro, "range": "7d"}, format="json").json()
+    assert [s["count"] for s in filtered["steps"]] == [1, 1, 1]
+    saved = reader.post(base(member.project.id), {**BODY, "steps": only_pro, "breakdown_property": "tier", "breakdown_type": "person"}, format="json").json()
+    assert saved["steps"][0]["filters"] == [{"key": "tier", "operator": "equals", "value": "pro", "type": "person"}]
+    assert saved["breakdown_type"] == "person"
