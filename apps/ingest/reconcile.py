@@ -128,12 +128,44 @@ def _drifting(rollup: Rollup, *, project_id: int, start: datetime, end: datetime
     return len(buckets), drift
 
 
-def rollup_rebuild(rollup: Rollup, *, project_id: int, start: datetime, end: datetime) -> None:
-    """Compute a rollup's rows of [start, end) again from events (hold the writers' lock)."""
-    params = {"project_id": project_id, "start": start, "end": end}
-    clickhouse.command(f"DELETE FROM {rollup.table} WHERE {rollup.range}", params)
-    # Not deduplicated: a rebuilt bucket may well have the very rows of an earlier insert.
-    clickhouse.command(f"INSERT INTO {rollup.table} {rollup.from_events} SETTINGS insert_deduplicate = 0", params)
+def _ranges_where(rollup: Rollup, *, project_id: int, ranges: list[tuple[datetime, datetime]]) -> tuple[str, dict]:
+    """The condition of a rollup's rows in any of these [start, end) ranges, with its parameters."""
+    conditions, params = [], {"project_id": project_id}
+    for i, (start, end) in enumerate(ranges):
+        conditions.append("(" + rollup.range.replace("{start:", f"{{start_{i}:").replace("{end:", f"{{end_{i}:") + ")")
+        params.update({f"start_{i}": start, f"end_{i}": end})
+    return " OR ".join(conditions), params
+
+
+def rollup_count(rollup: Rollup, *, project_id: int, ranges: list[tuple[datetime, datetime]]) -> int:
+    """The rollup's rows in these ranges."""
+    where, params = _ranges_where(rollup, project_id=project_id, ranges=ranges)
+    return clickhouse.query(f"SELECT count() FROM {rollup.table} WHERE {where}", params).scalar()
+
+
+def rollup_clear(rollup: Rollup, *, project_id: int, ranges: list[tuple[datetime, datetime]]) -> None:
+    """Start deleting the rollup's rows in these ranges: one DELETE, which touches every part
+    of the table however many ranges it names. It returns at once; wait for it with
+    :func:`pulseboard.clickhouse.mutations_wait` before :func:`rollup_fill`."""
+    where, params = _ranges_where(rollup, project_id=project_id, ranges=ranges)
+    clickhouse.command(f"DELETE FROM {rollup.table} WHERE {where} SETTINGS lightweight_deletes_sync = 0", params)
+
+
+def rollup_fill(rollup: Rollup, *, project_id: int, ranges: list[tuple[datetime, datetime]]) -> None:
+    """Insert the rollup's rows of these ranges as computed from events."""
+    for start, end in ranges:
+        # Not deduplicated: a rebuilt bucket may well have the very rows of an earlier insert.
+        clickhouse.command(
+            f"INSERT INTO {rollup.table} {rollup.from_events} SETTINGS insert_deduplicate = 0",
+            {"project_id": project_id, "start": start, "end": end},
+        )
+
+
+def rollup_rebuild(rollup: Rollup, *, project_id: int, ranges: list[tuple[datetime, datetime]]) -> None:
+    """Compute a rollup's rows of these ranges again from events (hold the writers' lock)."""
+    rollup_clear(rollup, project_id=project_id, ranges=ranges)
+    clickhouse.mutations_wait([rollup.table])
+    rollup_fill(rollup, project_id=project_id, ranges=ranges)
 
 
 def rollups_check(*, project_ids: list[int], since: datetime | None = None, repair: bool = True) -> Report:
@@ -163,8 +195,8 @@ def rollups_check(*, project_ids: list[int], since: datetime | None = None, repa
             # Checked again with no insert in flight: what still differs is real drift.
             _, still = _drifting(rollup, project_id=project_id, start=start, end=end)
             report.drift += still
-            for run_start, run_end in _runs([d.bucket for d in still], rollup.bucket):
-                rollup_rebuild(rollup, project_id=project_id, start=run_start, end=run_end)
+            if still:
+                rollup_rebuild(rollup, project_id=project_id, ranges=bucket_runs([d.bucket for d in still], rollup.bucket))
             _, after = _drifting(rollup, project_id=project_id, start=start, end=end)
             if after:
                 logger.error("reconcile: %s of project %s still differs after a rebuild in %d buckets", table, project_id, len(after))
@@ -172,12 +204,12 @@ def rollups_check(*, project_ids: list[int], since: datetime | None = None, repa
     return report
 
 
-# Drifting buckets closer than this many buckets are rebuilt as one range: a rebuild is
-# exact for the buckets between them too, and one DELETE costs far more than a few more rows.
+# Buckets closer than this many buckets are rebuilt as one range: a rebuild is exact for the
+# buckets between them too, and each range is one more INSERT that reads events.
 RUN_GAP = 48
 
 
-def _runs(buckets: list[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:
+def bucket_runs(buckets: list[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:
     """Sorted buckets as ranges [start, end), those less than :data:`RUN_GAP` apart merged."""
     runs: list[tuple[datetime, datetime]] = []
     for bucket in sorted(buckets):

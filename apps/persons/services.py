@@ -13,7 +13,7 @@ from django.utils import timezone as django_timezone
 
 from apps.ingest import stream
 from apps.ingest.hooks import StoredRows
-from apps.ingest.reconcile import EPOCH, ROLLUPS, Rollup, rollup_rebuild
+from apps.ingest.reconcile import EPOCH, ROLLUPS, bucket_runs, rollup_clear, rollup_count, rollup_fill
 from apps.persons import sql
 from apps.persons.identity import Merge, override_decide, refusal_message
 from apps.persons.models import IngestionWarning, PersonDeletion
@@ -214,22 +214,34 @@ def person_deletion_run(*, deletion: PersonDeletion) -> PersonDeletion:
                     params,
                 ).rows
             ]
-            rebuilt = []
+            # Every DELETE is sent first and waited for together: each one works through
+            # all the parts of its table, and ClickHouse runs different tables side by side.
+            rebuilt, changed = [], []
             for table, columns in sorted(_tables_with_projects().items()):
                 key_columns = KEY_COLUMNS.get(table) or ((PERSON_KEY_COLUMN,) if PERSON_KEY_COLUMN in columns else None)
                 if key_columns is None:
                     rollup = next((r for r in ROLLUPS if r.table == table), None)
                     if rollup is None:
                         raise UnknownTable(f"{table} has project data, and person deletion does not know how to clear it")
-                    rebuilt.append(rollup)
+                    ranges = bucket_runs(sorted({hour - (hour - EPOCH) % rollup.bucket for hour in hours}), rollup.bucket)
+                    if ranges:
+                        removed[table] = rollup_count(rollup, project_id=project_id, ranges=ranges)
+                        rollup_clear(rollup, project_id=project_id, ranges=ranges)
+                        rebuilt.append((rollup, ranges))
+                        changed.append(table)
                     continue
                 condition = " OR ".join(f"{column} IN {{keys:Array(UInt64)}}" for column in key_columns)
                 where = f"project_id = {{project_id:UInt64}} AND ({condition})"
                 removed[table] = clickhouse.query(f"SELECT count() FROM {table} WHERE {where}", params).scalar()
                 if removed[table]:
-                    clickhouse.command(f"DELETE FROM {table} WHERE {where}", params)
-            for rollup in rebuilt:
-                removed[rollup.table] = _rebuild_hours(rollup, project_id=project_id, hours=hours)
+                    clickhouse.command(f"DELETE FROM {table} WHERE {where} SETTINGS lightweight_deletes_sync = 0", params)
+                    changed.append(table)
+            clickhouse.mutations_wait(changed)
+            # The rollups that count events without naming persons, computed again for the
+            # person's hours from what events now holds.
+            for rollup, ranges in rebuilt:
+                rollup_fill(rollup, project_id=project_id, ranges=ranges)
+                removed[rollup.table] -= rollup_count(rollup, project_id=project_id, ranges=ranges)
     except Exception as exc:
         deletion.status = PersonDeletion.Status.FAILED
         deletion.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -242,16 +254,3 @@ def person_deletion_run(*, deletion: PersonDeletion) -> PersonDeletion:
     deletion.finished_at = django_timezone.now()
     deletion.save()
     return deletion
-
-
-def _rebuild_hours(rollup: Rollup, *, project_id: int, hours: list[datetime]) -> int:
-    """Rebuild a rollup's buckets that hold these hours; the rows it lost."""
-    buckets = sorted({hour - (hour - EPOCH) % rollup.bucket for hour in hours})
-    before = after = 0
-    for start in buckets:
-        params = {"project_id": project_id, "start": start, "end": start + rollup.bucket}
-        count = f"SELECT count() FROM {rollup.table} WHERE {rollup.range}"
-        before += clickhouse.query(count, params).scalar()
-        rollup_rebuild(rollup, project_id=project_id, start=start, end=start + rollup.bucket)
-        after += clickhouse.query(count, params).scalar()
-    return before - after

@@ -92,3 +92,21 @@ def test_clickhouse_url_parsing(url, expected):
 def test_clickhouse_url_must_name_the_scheme():
     with pytest.raises(ValueError, match="clickhouse://"):
         parse_clickhouse_url("http://ch:8123")
+
+
+def test_waiting_for_deletes_sees_them_done_and_reports_one_that_fails():
+    """A DELETE sent without waiting is waited for by mutations_wait; one that ClickHouse
+    cannot apply is retried by it forever, so the wait raises with ClickHouse's reason."""
+    clickhouse.command("CREATE TABLE IF NOT EXISTS scratch_mutations (k UInt64) ENGINE = MergeTree ORDER BY k")
+    try:
+        clickhouse.command("INSERT INTO scratch_mutations SELECT number FROM numbers(10)")
+        clickhouse.command("DELETE FROM scratch_mutations WHERE k < 3 SETTINGS lightweight_deletes_sync = 0")
+        clickhouse.mutations_wait(["scratch_mutations"])
+        assert clickhouse.query("SELECT count() FROM scratch_mutations").scalar() == 7
+
+        clickhouse.command("DELETE FROM scratch_mutations WHERE throwIf(k = 5, 'no deleting five') = 0 SETTINGS lightweight_deletes_sync = 0")
+        with pytest.raises(clickhouse.ClickHouseError, match="no deleting five"):
+            clickhouse.mutations_wait(["scratch_mutations"], timeout=30)
+    finally:
+        clickhouse.command("KILL MUTATION WHERE database = currentDatabase() AND table = 'scratch_mutations' SYNC")
+        clickhouse.command("DROP TABLE IF EXISTS scratch_mutations SYNC")

@@ -235,7 +235,26 @@ def _row(project_id: int, *, timestamp: str, event: str = "e", distinct_id: str 
     }
 
 
-def test_events_over_more_months_than_one_insert_takes_are_all_stored(member, ingest_client, send, settings):
+@pytest.fixture
+def partitions_of_its_own_dropped(member):
+    """Drop, after the test, the partitions that hold only the test project's rows: it writes
+    150 months, and each later DELETE of the suite (person deletion, rollup rebuilds) works
+    through every part of its table."""
+    yield
+    tables = clickhouse.query(
+        "SELECT DISTINCT table FROM system.columns WHERE database = currentDatabase() AND name = 'project_id'"
+        " AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree')"
+    ).rows
+    for (table,) in tables:
+        partitions = clickhouse.query(
+            f"SELECT _partition_id FROM {table} GROUP BY _partition_id HAVING min(project_id) = max(project_id) AND any(project_id) = {{p:UInt64}}",
+            {"p": member.project.id},
+        ).rows
+        for (partition,) in partitions:
+            clickhouse.command(f"ALTER TABLE {table} DROP PARTITION ID '{partition}'")
+
+
+def test_events_over_more_months_than_one_insert_takes_are_all_stored(member, ingest_client, send, settings, partitions_of_its_own_dropped):
     """150 events over 150 months in one request, beside 3,000 events of another project:
     ClickHouse refuses an insert over more than 100 partitions, so the flush cuts the batch
     by month, and every event of both projects is stored."""
