@@ -43,6 +43,7 @@ def parse_args() -> argparse.Namespace:
         "--signups", type=float, default=3.0,
         help="Scale of the sign-up chance of the seeded visitors (default 3: about 40%% of persons then have two ids or more).",
     )
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT", help="Time only the cases whose name contains TEXT (repeatable).")
     return parser.parse_args()
 
 
@@ -177,6 +178,8 @@ def main() -> None:
     for mode in ("ordered", "strict", "unordered"):
         body = {"steps": steps, "window": {"value": 1, "unit": "days"}, "order_mode": mode, "range": "30d"}
         cases.append((f"funnel from $pageview, {mode} (30d)", (funnel_url, body), TARGET_FUNNEL_MS))
+    if args.only:
+        cases = [case for case in cases if any(text in case[0] for text in args.only)]
     results = []
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     for name, url, target in cases:

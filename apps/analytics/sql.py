@@ -102,17 +102,14 @@ FROM ({with_persons(keys)})
 GROUP BY bucket
 """
     if breakdown == "person":
-        joined = person_breakdown_join("breakdown", on="e.person_key")
-        value, source = "bp.value", f"events AS e{joined}"
-        where = where.replace("project_id =", "e.project_id =", 1)
-    else:
-        value, source = property_text("breakdown"), "events"
+        return _person_breakdown_series(interval, math, where)
+    value = property_text("breakdown")
     top = f"""
     SELECT groupArray(raw_value) AS values
     FROM
     (
         SELECT {value} AS raw_value, count() AS n
-        FROM {source}
+        FROM events
         WHERE {where}
         GROUP BY raw_value
         ORDER BY n DESC, raw_value ASC
@@ -124,7 +121,7 @@ SELECT bucket, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_
 FROM
 (
     SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value
-    FROM {source}
+    FROM events
     WHERE {where}
 ) AS matching
 CROSS JOIN ({top}) AS top
@@ -135,13 +132,44 @@ GROUP BY bucket, breakdown_value
         FROM
         (
             SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value, person_key
-            FROM {source}
+            FROM events
             WHERE {where}
         ) AS matching
         CROSS JOIN ({top}) AS top"""
     return f"""
 SELECT bucket, breakdown_value, uniqExact(person) AS value
 FROM ({with_persons(keys)})
+GROUP BY bucket, breakdown_value
+"""
+
+
+def _person_breakdown_series(interval: str, math: str, where: str) -> str:
+    """:func:`raw_series` broken down by a person property: the events are counted per key
+    (and bucket) first, and only those rows, a few per person, meet the persons' values."""
+
+    def valued(group: str) -> str:
+        return f"""
+            SELECT k.*, bp.value AS raw_value
+            FROM (SELECT {group}, count() AS n FROM events WHERE {where} GROUP BY {group}) AS k
+            {person_breakdown_join("breakdown", on="k.person_key")}"""
+
+    labelled = f"""
+        SELECT bucket, person_key, n, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_value
+        FROM ({valued(f"{bucket(interval, 'timestamp')} AS bucket, person_key")}) AS matching
+        CROSS JOIN
+        (
+            SELECT groupArray(raw_value) AS values
+            FROM (SELECT raw_value, sum(n) AS n FROM ({valued("person_key")}) GROUP BY raw_value ORDER BY n DESC, raw_value ASC LIMIT 10)
+        ) AS top"""
+    if math == "total":
+        return f"""
+SELECT bucket, breakdown_value, sum(n) AS value
+FROM ({labelled})
+GROUP BY bucket, breakdown_value
+"""
+    return f"""
+SELECT bucket, breakdown_value, uniqExact(person) AS value
+FROM ({with_persons(f"SELECT bucket, breakdown_value, person_key FROM ({labelled})")})
 GROUP BY bucket, breakdown_value
 """
 
