@@ -61,10 +61,11 @@ GROUP BY bucket, event
 
 
 def unique_persons(interval: str) -> str:
-    """Distinct persons per bucket and event name, from the 15-minute rollup (hour buckets):
-    the keys of each bucket first, then their persons."""
+    """Distinct persons per bucket and event name, from the 15-minute rollup (hour buckets).
+    Its rows are already distinct per key and slot, so each meets the person overrides
+    directly (taking the distinct keys per bucket first cost more than it saved)."""
     keys = f"""
-    SELECT DISTINCT {bucket(interval, 'slot')} AS bucket, event, person_key
+    SELECT {bucket(interval, 'slot')} AS bucket, event, person_key
     FROM person_slots_15m
     WHERE project_id = {{project_id:UInt64}}
       AND {slot_range()}
@@ -334,19 +335,22 @@ def _in_range(k: int) -> str:
 def persons_in_ranges(*, ranges: int, by_event: bool) -> str:
     """Distinct persons active in each of ``ranges`` ranges of instants, over all events,
     or per event name of ``events``. Only a range's first and last UTC day can be partial,
-    so only rows of those two days test their quarters."""
-    flags = ", ".join(f"max({_in_range(k)}) AS in{k}" for k in range(ranges))
+    so only rows of those two days test their quarters.
+
+    Each row meets the person overrides directly: a day row is already one per key and
+    day, and grouping the rows per key before the join (as :func:`with_persons` callers do
+    elsewhere) took 145 ms for the top events of 10M events against 75 ms this way."""
+    flags = ", ".join(f"{_in_range(k)} AS in{k}" for k in range(ranges))
     counts = ", ".join(f"uniqExactIf(person, in{k}) AS persons{k}" for k in range(ranges))
     table, group, names = ("person_event_days", "event, ", "\n      AND event IN {events:Array(String)}") if by_event else ("person_days", "", "")
-    keys = f"""
+    rows = f"""
     SELECT {group}person_key, {flags}
     FROM {table}
     WHERE project_id = {{project_id:UInt64}}
-      AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{names}
-    GROUP BY {group}person_key"""
+      AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{names}"""
     return f"""
 SELECT {group}{counts}
-FROM ({with_persons(keys)})
+FROM ({with_persons(rows)})
 {"GROUP BY event" if by_event else ""}
 """
 
