@@ -20,7 +20,7 @@ Conventions shared by every query here:
 
 from __future__ import annotations
 
-from apps.query.persons import person_breakdown_join, with_persons
+from apps.query.persons import person_property_values, with_persons
 from apps.query.sql import property_text
 
 _BUCKETS = {
@@ -146,31 +146,28 @@ GROUP BY bucket, breakdown_value
 
 def _person_breakdown_series(interval: str, math: str, where: str) -> str:
     """:func:`raw_series` broken down by a person property: the events are counted per key
-    (and bucket) first, and only those rows, a few per person, meet the persons' values."""
+    (and bucket) first, those rows (a few per person) are mapped to their persons, and only
+    then meet the persons' values."""
 
     def valued(group: str) -> str:
+        counted = f"SELECT {group}, count() AS n FROM events WHERE {where} GROUP BY {group}"
         return f"""
-            SELECT k.*, bp.value AS raw_value
-            FROM (SELECT {group}, count() AS n FROM events WHERE {where} GROUP BY {group}) AS k
-            {person_breakdown_join("breakdown", on="k.person_key")}"""
+            SELECT k.*, pv.value AS raw_value
+            FROM ({with_persons(counted)}) AS k
+            LEFT JOIN ({person_property_values("breakdown")}) AS pv ON pv.person = k.person"""
 
     labelled = f"""
-        SELECT bucket, person_key, n, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_value
+        SELECT bucket, person, n, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_value
         FROM ({valued(f"{bucket(interval, 'timestamp')} AS bucket, person_key")}) AS matching
         CROSS JOIN
         (
             SELECT groupArray(raw_value) AS values
             FROM (SELECT raw_value, sum(n) AS n FROM ({valued("person_key")}) GROUP BY raw_value ORDER BY n DESC, raw_value ASC LIMIT 10)
         ) AS top"""
-    if math == "total":
-        return f"""
-SELECT bucket, breakdown_value, sum(n) AS value
-FROM ({labelled})
-GROUP BY bucket, breakdown_value
-"""
+    aggregate = "sum(n)" if math == "total" else "uniqExact(person)"
     return f"""
-SELECT bucket, breakdown_value, uniqExact(person) AS value
-FROM ({with_persons(f"SELECT bucket, breakdown_value, person_key FROM ({labelled})")})
+SELECT bucket, breakdown_value, {aggregate} AS value
+FROM ({labelled})
 GROUP BY bucket, breakdown_value
 """
 

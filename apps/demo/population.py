@@ -25,7 +25,9 @@ The model, in short:
   there anonymously (a new ``anonymous_id``) and log in after the first event, merging
   that device too;
 * a few anonymous ids are ``undefined`` (a client that sends no id): those visitors count
-  as one person, and their sign-ups are not merged (an ingestion warning says so).
+  as one person, and their sign-ups are not merged (an ingestion warning says so);
+* the sign-up, each purchase and the first identified event of a session set the person's
+  ``plan`` and ``country`` (``$set``), as an SDK's identify does.
 """
 
 from __future__ import annotations
@@ -198,6 +200,11 @@ class _Population:
         if self.plans[person]:
             props["plan"] = self.plans[person]
         return orjson.dumps(props).decode()[:-1]
+
+    def set_text(self, person: int) -> str:
+        """``,"$set":{...}}``: the person's properties as an identify call sends them, closing
+        the event's properties."""
+        return f',"$set":{{"plan":"{self.plans[person]}","country":"{self.countries[person]}"}}}}'
 
 
 def _uuid4(bits: int) -> str:
@@ -374,6 +381,9 @@ class _Writer:
         if identified and people.second_ids[person] and rand() < SECOND_DEVICE_SESSIONS:
             anonymous_id, user_id, log_in_at = people.second_ids[person], "", 1
         distinct_id = user_id or anonymous_id
+        # The event that identifies the session (its first if logged in, else the log-in)
+        # sets the person's properties, as SDKs send them with identify.
+        set_at = log_in_at or (0 if user_id else -1)
         props = people.props[person]
         closed_props = props + "}"
         session_id = _uuid4(getrandbits(128))
@@ -446,6 +456,8 @@ class _Writer:
                 props = people.props[person] = people.props_text(person)
                 closed_props = props + "}"
                 properties = props + tail  # the person's properties carry the plan bought
+            if index == set_at or step == SIGNUP_EVENT or step == PURCHASE_EVENT:
+                properties = properties[:-1] + people.set_text(person)
             timestamp = clock_text(now_ms)
             bits = "%032x" % ((getrandbits(128) & _UUID_CLEAR) | _UUID_V4)  # _uuid4, inlined
             rows.append(

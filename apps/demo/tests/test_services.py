@@ -137,7 +137,13 @@ def test_seeded_visitors_merge_into_the_users_they_sign_up_as(member):
     events_seed(project_id=member.project.id, days=30, events=40_000, end=END)
     persons, merged = persons_with_ids(project_id=member.project.id)
     assert 0.1 < merged / persons < 0.9
-    assert any(len(p.distinct_ids) >= 3 for p in persons_list(project_id=member.project.id, limit=1000).results)
+    listed = persons_list(project_id=member.project.id, limit=1000).results
+    assert any(len(p.distinct_ids) >= 3 for p in listed)
+    # Identified persons carry the plan and country their identify set; visitors none.
+    users = [p for p in listed if any(i.startswith("usr_") for i in p.distinct_ids)]
+    assert users and all(p.properties.get("plan") in {"free", "starter", "pro", "enterprise"} and p.properties.get("country") for p in users)
+    assert {p.properties["plan"] for p in users} >= {"free", "pro"}
+    assert all("plan" not in p.properties for p in listed if p not in users)
     definition = FunnelDefinition(steps=(Step("$pageview"), Step("signed_up")), window_seconds=14 * 86400)
     counts = [s["count"] for s in funnel_run(project_id=member.project.id, definition=definition, date_from=START, date_to=END)["steps"]]
     assert 0.02 < counts[1] / counts[0] < 0.6, counts
