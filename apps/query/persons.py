@@ -43,12 +43,14 @@ def with_persons(source: str, key: str = "person_key") -> str:
 
 
 def person_keys_where(persons: str) -> str:
-    """``person_key IN (...)``: the keys of the persons ``persons`` selects (a query of one
-    column of person keys), their own and those merged into them."""
+    """``person_key IN (...)``: the keys of the persons ``persons`` selects (a query with a
+    column ``person``), their own and those merged into them. ``persons`` runs once: each
+    person it selects meets the list of the keys merged into it."""
     return f"""person_key IN (
-        SELECT * FROM ({persons})
-        UNION ALL
-        SELECT old_key FROM {OVERRIDES} WHERE new_key IN ({persons}))"""
+        SELECT arrayJoin(arrayPushFront(merged.keys, selected.person))
+        FROM ({persons}) AS selected
+        LEFT JOIN (SELECT new_key, groupArray(old_key) AS keys FROM {OVERRIDES} GROUP BY new_key) AS merged
+            ON selected.person = merged.new_key)"""
 
 
 def _person_value(value: str) -> str:
