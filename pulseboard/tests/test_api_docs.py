@@ -1,11 +1,7 @@
 import base64
 
 import pytest
-import schemathesis
 import yaml
-from django.core.signals import request_finished, request_started
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from django.urls import resolve
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance, status_code_conformance
 
@@ -79,18 +75,6 @@ def test_read_apis_take_a_personal_key_as_bearer(client):
     assert len(reads) >= 9
     for path, operation in reads:
         assert {"personalApiKey": []} in operation["security"], path
-
-
-@pytest.fixture
-def wsgi_schema():
-    # As in test_api_schema_fuzz.py: requests run inside the test's transaction.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
 
 
 def test_ingest_answers_are_the_documented_ones(wsgi_schema, member):

@@ -11,10 +11,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import schemathesis
-from django.core.signals import request_finished, request_started
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from hypothesis import given, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
@@ -26,17 +22,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api_schema(fuzz_target):
-    # The requests run inside the test's transaction: like Django's test client, keep the
-    # start and end of a request from closing the database connection (after fuzz_target,
-    # whose test client connects these again when it is done).
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
+def api_schema(fuzz_target, wsgi_schema):
+    # After fuzz_target (set up first, torn down last): its test client connects the
+    # request signals again when it is done.
+    return wsgi_schema
 
 
 @pytest.fixture
