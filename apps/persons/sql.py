@@ -7,7 +7,7 @@ distinct_id. A person's key is its root's: an anonymous key merged into a user's
 maps to that person's key through ``person_overrides``.
 """
 
-from apps.query.persons import OVERRIDES
+from apps.query.persons import CURRENT_VALUE, OVERRIDES
 
 # --- The identity facts of some ids ------------------------------------------------------------
 
@@ -135,25 +135,18 @@ def person_properties(*, keys: bool) -> str:
     else its earliest ``$set_once``, over every key of the person."""
     only = "\n      AND pp.person_key IN {keys:Array(UInt64)}" if keys else ""
     return f"""
-SELECT person, key, if(set_value != '', set_value, set_once_value) AS value
-FROM
-(
-    SELECT {person_of("pp.person_key")} AS person, pp.key AS key,
-           argMaxMerge(pp.set_value) AS set_value, argMinMerge(pp.set_once_value) AS set_once_value
-    FROM person_props AS pp
-    LEFT JOIN {OVERRIDES} AS po ON pp.person_key = po.old_key
-    WHERE pp.project_id = {{project_id:UInt64}}{only}
-    GROUP BY person, key
-)
-WHERE value != ''"""
+SELECT {person_of("pp.person_key")} AS person, pp.key AS key, {CURRENT_VALUE} AS value
+FROM person_props AS pp
+LEFT JOIN {OVERRIDES} AS po ON pp.person_key = po.old_key
+WHERE pp.project_id = {{project_id:UInt64}}{only}
+GROUP BY person, key"""
 
 
 # The ids merged into persons that never sent an event under their own key.
-MERGED_IDS = f"""
+MERGED_IDS = """
 SELECT new_key AS person, old_id
-FROM (SELECT old_key, argMax(new_key, version) AS new_key, argMax(old_id, version) AS old_id
-      FROM person_overrides WHERE project_id = {{project_id:UInt64}} GROUP BY old_key)
-WHERE new_key IN {{persons:Array(UInt64)}} AND old_id != ''
+FROM person_overrides FINAL
+WHERE project_id = {project_id:UInt64} AND new_key IN {persons:Array(UInt64)} AND old_id != ''
 """
 
 # The events of the keys of one person, newest first, a page at a time (before a cursor).

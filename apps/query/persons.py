@@ -14,8 +14,9 @@ which measured faster than grouping them per key first:
 * :func:`person_keys_where` turns a condition on persons into one on ``person_key``: every
   key of every person it selects, so event-level filters need no join at all;
 * :func:`person_property_filters` and :func:`person_property_values` read person
-  properties (``person_props``: per key, the latest ``$set`` and earliest ``$set_once``),
-  for filters and breakdowns.
+  properties (``person_props``: per key and property, the latest ``$set`` and earliest
+  ``$set_once`` with their time, as plain tuples; see migration 0007), for filters and
+  breakdowns.
 
 Why a join and not a dictionary: it needs no refresh (a merge counts as soon as the flush
 wrote it), it runs the same on chdb and a ClickHouse server, and after the per-key
@@ -26,12 +27,16 @@ from __future__ import annotations
 
 from apps.query.filters import PropertyFilter
 
-# The merged keys of the project, each with the key of its person.
-OVERRIDES = """(SELECT old_key, argMax(new_key, version) AS new_key
-      FROM person_overrides
-      WHERE project_id = {project_id:UInt64}
-      GROUP BY old_key
-      HAVING new_key != 0)"""
+# The merged keys of the project, each with the key of its person: the newest version of
+# each key's override (FINAL, which filters after it has merged the versions; a third of
+# the time of argMax ... GROUP BY old_key), less the merges undone (new_key 0).
+OVERRIDES = """(SELECT old_key, new_key
+      FROM person_overrides FINAL
+      WHERE project_id = {project_id:UInt64} AND new_key != 0)"""
+
+# A person's current value of a property (JSON text), over the rows of ``person_props AS
+# pp`` of all its keys: the latest $set, or else the earliest $set_once (migration 0007).
+CURRENT_VALUE = "if(countIf(pp.op = 1) > 0, tupleElement(maxIf(pp.latest, pp.op = 1), 3), tupleElement(minIf(pp.earliest, pp.op = 2), 3))"
 
 
 def with_persons(source: str, key: str = "person_key") -> str:
@@ -66,15 +71,12 @@ def person_property_values(key_param: str) -> str:
         SELECT person, {_person_value('raw')} AS value
         FROM
         (
-            SELECT if(po.new_key = 0, pp.person_key, po.new_key) AS person,
-                   argMaxMerge(pp.set_value) AS set_value, argMinMerge(pp.set_once_value) AS set_once_value,
-                   if(set_value != '', set_value, set_once_value) AS raw
+            SELECT if(po.new_key = 0, pp.person_key, po.new_key) AS person, {CURRENT_VALUE} AS raw
             FROM person_props AS pp
             LEFT JOIN {OVERRIDES} AS po ON pp.person_key = po.old_key
             WHERE pp.project_id = {{project_id:UInt64}} AND pp.key = {{{key_param}:String}}
             GROUP BY person
-        )
-        WHERE raw != ''"""
+        )"""
 
 
 def person_property_filters(filters: list[PropertyFilter], params: dict, prefix: str = "pf") -> str:

@@ -81,7 +81,7 @@ SELECT project_id, person_key, if(user_id != '', user_id, if(anonymous_id != '',
 FROM events
 GROUP BY project_id, person_key, distinct_id;
 
--- Person properties per key: $set (the latest event wins per property) and $set_once (the
+-- Person properties per key (replaced by 0007): $set (the latest event wins per property) and $set_once (the
 -- earliest wins), values as JSON text. Ties in time go to the greater event id. A person's
 -- value of a property is its latest $set over all its keys, or else its earliest $set_once.
 CREATE TABLE IF NOT EXISTS person_props
