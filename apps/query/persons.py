@@ -14,9 +14,8 @@ which measured faster than grouping them per key first:
 * :func:`person_keys_where` turns a condition on persons into one on ``person_key``: every
   key of every person it selects, so event-level filters need no join at all;
 * :func:`person_property_filters` and :func:`person_property_values` read person
-  properties (``person_props``: per key and property, the latest ``$set`` and earliest
-  ``$set_once`` with their time, as plain tuples; see migration 0007), for filters and
-  breakdowns.
+  properties (``person_props``: per key and property, the value that wins by the rules
+  and its rank; see migration 0007), for filters and breakdowns.
 
 Why a join and not a dictionary: it needs no refresh (a merge counts as soon as the flush
 wrote it), it runs the same on chdb and a ClickHouse server, and after the per-key
@@ -34,9 +33,11 @@ OVERRIDES = """(SELECT old_key, new_key
       FROM person_overrides FINAL
       WHERE project_id = {project_id:UInt64} AND new_key != 0)"""
 
-# A person's current value of a property (JSON text), over the rows of ``person_props AS
-# pp`` of all its keys: the latest $set, or else the earliest $set_once (migration 0007).
-CURRENT_VALUE = "if(countIf(pp.op = 1) > 0, tupleElement(maxIf(pp.latest, pp.op = 1), 3), tupleElement(minIf(pp.earliest, pp.op = 2), 3))"
+# A person's current value of a property, over the rows of ``person_props AS pp`` of all
+# its keys: the latest $set, or else the earliest $set_once (migration 0007 ranks them):
+# as JSON text, and as the text filters compare.
+CURRENT_VALUE = "argMax(pp.value, pp.priority)"
+CURRENT_TEXT = "argMax(pp.text, pp.priority)"
 
 
 def with_persons(source: str, key: str = "person_key") -> str:
@@ -58,25 +59,15 @@ def person_keys_where(persons: str) -> str:
             ON selected.person = merged.new_key)"""
 
 
-def _person_value(value: str) -> str:
-    """A person property (JSON text) as text the way an event property is compared:
-    strings as they are, anything else as its JSON."""
-    return f"if(JSONType({value}) = 'String', JSONExtractString({value}), {value})"
-
-
 def person_property_values(key_param: str) -> str:
     """Rows ``(person, value)``: the current value (as text) of the person property named by
     the parameter ``key_param``, for every person that has it."""
     return f"""
-        SELECT person, {_person_value('raw')} AS value
-        FROM
-        (
-            SELECT if(po.new_key = 0, pp.person_key, po.new_key) AS person, {CURRENT_VALUE} AS raw
-            FROM person_props AS pp
-            LEFT JOIN {OVERRIDES} AS po ON pp.person_key = po.old_key
-            WHERE pp.project_id = {{project_id:UInt64}} AND pp.key = {{{key_param}:String}}
-            GROUP BY person
-        )"""
+        SELECT if(po.new_key = 0, pp.person_key, po.new_key) AS person, {CURRENT_TEXT} AS value
+        FROM person_props AS pp
+        LEFT JOIN {OVERRIDES} AS po ON pp.person_key = po.old_key
+        WHERE pp.project_id = {{project_id:UInt64}} AND pp.key = {{{key_param}:String}}
+        GROUP BY person"""
 
 
 def person_property_filters(filters: list[PropertyFilter], params: dict, prefix: str = "pf") -> str:

@@ -125,6 +125,26 @@ def test_person_properties_follow_set_and_set_once(member, ingest_client, send):
     assert person.properties == {"first_page": "/pricing", "plan": "pro", "seats": 3, "email": "ivy@example.com"}
 
 
+def test_person_properties_in_the_same_millisecond_go_by_event_id(member, ingest_client, send):
+    """Ties in time: the greater event id wins a $set, the smaller a $set_once, across the
+    ids of one person; a $set beats any $set_once."""
+    project = member.project
+    low, high = "00000000-0000-4000-8000-000000000001", "ffffffff-0000-4000-8000-000000000000"
+    # the ids differ in their first and in their last bits: both must count
+    mid_a, mid_b = "7fffffff-ffff-4fff-bfff-fffffffffffe", "7fffffff-ffff-4fff-bfff-ffffffffffff"
+    send_all(ingest_client, send, project, [
+        {"event_id": high, "event": "a", "anonymous_id": "jo-anon", "timestamp": at(0),
+         "properties": {"$set": {"plan": "high"}, "$set_once": {"source": "high"}}},
+        {"event_id": low, "event": "b", "user_id": "jo", "anonymous_id": "jo-anon", "timestamp": at(0),
+         "properties": {"$set": {"plan": "low"}, "$set_once": {"source": "low"}}},
+        {"event_id": mid_b, "event": "c", "user_id": "jo", "timestamp": at(1), "properties": {"$set_once": {"seats": 2, "tier": "once"}}},
+        {"event_id": mid_a, "event": "d", "user_id": "jo", "timestamp": at(1), "properties": {"$set": {"seats": 1}, "$set_once": {"seats": 3}}},
+        {"event": "e", "user_id": "jo", "timestamp": at(2), "properties": {"$set_once": {"plan": "later once"}}},
+    ])
+    person = person_by_distinct_id(project_id=project.id, distinct_id="jo-anon")
+    assert person.properties == {"plan": "high", "source": "low", "seats": 1, "tier": "once"}
+
+
 def test_posthog_identify_and_alias_merge(member, ingest_client):
     project = member.project
     batch = {
