@@ -288,7 +288,11 @@ def _raw_lines(
     filters_sql = property_filters(filters, params)
     if breakdown is not None:
         params["breakdown"] = breakdown
-    query = sql.raw_series(date_range.interval, series.math, filters_sql, breakdown_type if breakdown is not None else None)
+    by = breakdown_type if breakdown is not None else None
+    # Without an event property to read (filters on persons only, no breakdown by an event
+    # property), the narrow copy of events serves.
+    narrow = all(f.type == "person" for f in filters) and by != "event"
+    query = sql.raw_series(date_range.interval, series.math, filters_sql, by, narrow=narrow)
     rows = clickhouse.query(query, params).rows
     if breakdown is None:
         return [TrendLine(series.event, series.math, None, _place(date_range, rows))]

@@ -21,7 +21,7 @@ Conventions shared by every query here:
 from __future__ import annotations
 
 from apps.query.persons import person_property_values, with_persons
-from apps.query.sql import property_text
+from apps.query.sql import NARROW_TIME, narrow_range, property_text
 
 _BUCKETS = {
     "hour": "toStartOfHour({column}, {{tz:String}})",
@@ -77,33 +77,45 @@ GROUP BY bucket, event
 """
 
 
-def raw_series(interval: str, math: str, filters_sql: str, breakdown: str | None) -> str:
+def raw_series(interval: str, math: str, filters_sql: str, breakdown: str | None, *, narrow: bool = False) -> str:
     """One event's count or distinct persons per bucket from the raw events, optionally
     broken down by a property of the event (``breakdown="event"``) or of its person
     (``"person"``): the 10 values with the most events in the range, the rest as
     ``$other``. Events without the property have the value ''.
 
+    ``narrow``: no event property is needed (``filters_sql`` holds conditions on
+    ``person_key`` only, and the breakdown, if any, is by person), so the rows come from
+    ``funnel_events``: one range per name, a quarter of the bytes of ``events`` to read.
+
     Distinct persons are counted from the distinct keys of each bucket (and value), mapped
     to their persons."""
-    where = f"""project_id = {{project_id:UInt64}}
+    if narrow:
+        time, where = NARROW_TIME, f"""project_id = {{project_id:UInt64}}
+  AND event = {{event:String}}
+  AND {narrow_range()}{filters_sql}"""
+        table = "funnel_events"
+    else:
+        time, where = "timestamp", f"""project_id = {{project_id:UInt64}}
   AND event = {{event:String}}
   AND timestamp >= {RANGE[0]} AND timestamp < {RANGE[1]}{filters_sql}"""
+        table = "events"
     if breakdown is None:
         if math == "total":
             return f"""
-SELECT {bucket(interval, 'timestamp')} AS bucket, '' AS breakdown_value, count() AS value
-FROM events
+SELECT {bucket(interval, time)} AS bucket, '' AS breakdown_value, count() AS value
+FROM {table}
 WHERE {where}
 GROUP BY bucket
 """
-        keys = f"SELECT DISTINCT {bucket(interval, 'timestamp')} AS bucket, person_key FROM events WHERE {where}"
+        keys = f"SELECT DISTINCT {bucket(interval, time)} AS bucket, person_key FROM {table} WHERE {where}"
         return f"""
 SELECT bucket, '' AS breakdown_value, uniqExact(person) AS value
 FROM ({with_persons(keys)})
 GROUP BY bucket
 """
     if breakdown == "person":
-        return _person_breakdown_series(interval, math, where)
+        counted = f"SELECT {bucket(interval, time)} AS bucket, person_key, count() AS n FROM {table} WHERE {where} GROUP BY bucket, person_key"
+        return _person_breakdown_series(math, counted)
     value = property_text("breakdown")
     top = f"""
     SELECT groupArray(raw_value) AS values
@@ -144,30 +156,31 @@ GROUP BY bucket, breakdown_value
 """
 
 
-def _person_breakdown_series(interval: str, math: str, where: str) -> str:
-    """:func:`raw_series` broken down by a person property: the events are counted per key
-    (and bucket) first, those rows (a few per person) are mapped to their persons, and only
-    then meet the persons' values."""
-
-    def valued(group: str) -> str:
-        counted = f"SELECT {group}, count() AS n FROM events WHERE {where} GROUP BY {group}"
-        return f"""
-            SELECT k.*, pv.value AS raw_value
-            FROM ({with_persons(counted)}) AS k
-            LEFT JOIN ({person_property_values("breakdown")}) AS pv ON pv.person = k.person"""
-
-    labelled = f"""
-        SELECT bucket, person, n, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_value
-        FROM ({valued(f"{bucket(interval, 'timestamp')} AS bucket, person_key")}) AS matching
-        CROSS JOIN
-        (
-            SELECT groupArray(raw_value) AS values
-            FROM (SELECT raw_value, sum(n) AS n FROM ({valued("person_key")}) GROUP BY raw_value ORDER BY n DESC, raw_value ASC LIMIT 10)
-        ) AS top"""
-    aggregate = "sum(n)" if math == "total" else "uniqExact(person)"
+def _person_breakdown_series(math: str, counted: str) -> str:
+    """:func:`raw_series` broken down by a person property, in one pass over the events:
+    ``counted`` (events per bucket and key, a few rows per person) is mapped to persons,
+    meets the persons' values, and is summed per bucket and value. The 10 values with the
+    most events are ranked over those sums; the rest are folded into ``$other``. A person
+    has one value, so the persons of different values never overlap, and the distinct
+    persons of ``$other`` are the sum of those of the values folded into it."""
+    aggregate = "events" if math == "total" else "persons"
     return f"""
-SELECT bucket, breakdown_value, {aggregate} AS value
-FROM ({labelled})
+SELECT bucket, if(value_rank <= 10, raw_value, '$other') AS breakdown_value, sum({aggregate}) AS value
+FROM
+(
+    SELECT *, dense_rank() OVER (ORDER BY value_events DESC, raw_value ASC) AS value_rank
+    FROM
+    (
+        SELECT *, sum(events) OVER (PARTITION BY raw_value) AS value_events
+        FROM
+        (
+            SELECT k.bucket AS bucket, pv.value AS raw_value, sum(k.n) AS events, uniqExact(k.person) AS persons
+            FROM ({with_persons(counted)}) AS k
+            LEFT JOIN ({person_property_values("breakdown")}) AS pv ON pv.person = k.person
+            GROUP BY bucket, raw_value
+        )
+    )
+)
 GROUP BY bucket, breakdown_value
 """
 

@@ -75,10 +75,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from apps.query.persons import person_breakdown_join, person_keys_where, with_persons
-from apps.query.sql import property_filters, property_text
+from apps.query.sql import ID_BITS, property_filters, property_text
 
 # funnel_events.order_key: milliseconds * 2**22 + the event id's first 22 bits.
-ID_BITS = 22
 ORDER_KEY = f"toUInt64(toUnixTimestamp64Milli(timestamp)) * {1 << ID_BITS} + bitShiftRight(reinterpretAsUInt64(event_id), {64 - ID_BITS})"
 
 

@@ -8,6 +8,22 @@ from __future__ import annotations
 from apps.query.filters import PropertyFilter
 from apps.query.persons import person_property_filters
 
+# funnel_events (migration 0004), the narrow copy of events: name, person_key and order_key,
+# the time in milliseconds times 2^ID_BITS plus the event id's first ID_BITS bits.
+ID_BITS = 22
+
+
+def narrow_range(since: str = "date_from", until: str = "date_to") -> str:
+    """``order_key`` of funnel_events in ``[since, until)`` (DateTime64 parameters)."""
+    return (
+        f"order_key >= toUInt64(toUnixTimestamp64Milli({{{since}:DateTime64(3, 'UTC')}})) * {1 << ID_BITS}"
+        f" AND order_key < toUInt64(toUnixTimestamp64Milli({{{until}:DateTime64(3, 'UTC')}})) * {1 << ID_BITS}"
+    )
+
+
+# The second of a funnel_events row, as a DateTime.
+NARROW_TIME = f"toDateTime(intDiv(order_key, {1000 << ID_BITS}), 'UTC')"
+
 
 def property_text(key_param: str) -> str:
     """A property's value as text: strings as they are, anything else as its JSON."""

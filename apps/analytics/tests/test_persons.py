@@ -7,6 +7,7 @@ the persons the persons reference says each event belongs to.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from apps.analytics.tests import reference as ref
 from apps.persons.tests.histories import BASE, NAMES, history_annotated, history_ingest, histories
 from apps.projects.services import personal_api_key_create
 from apps.query.dates import date_range_resolve
-from conftest import MembershipFactory
+from conftest import MembershipFactory, flush, post_events
 
 pytestmark = pytest.mark.django_db
 
@@ -87,12 +88,16 @@ def test_person_property_filters(ingest_client, events, data, filters, math):
 
 
 @FAST
-@given(events=histories, data=st.data(), math=st.sampled_from(["total", "unique"]))
-def test_person_property_breakdown(ingest_client, events, data, math):
+@given(
+    events=histories, data=st.data(), math=st.sampled_from(["total", "unique"]), params=st.sampled_from([DAYS, HOURS]),
+    # none, on the event (read from events) or on the person (the narrow copy of events serves)
+    filters=st.sampled_from([[], [{"key": "plan", "operator": "not_equals", "value": "team"}], PERSON_FILTERS[0]]),
+)
+def test_person_property_breakdown(ingest_client, events, data, math, params, filters):
     project, client, annotated = setup_history(ingest_client, events, data)
-    body = api(client, project, "trends", events="view", math=math, breakdown="tier", breakdown_type="person", **DAYS)
+    body = api(client, project, "trends", events="view", math=math, breakdown="tier", breakdown_type="person", filters=orjson.dumps(filters).decode(), **params)
     assert body["breakdown_type"] == "person"
-    expected = expected_trend(annotated, DAYS, event="view", math=math, breakdown="tier", breakdown_type="person")
+    expected = expected_trend(annotated, params, event="view", math=math, breakdown="tier", breakdown_type="person", filters=filters)
     got = [(s["breakdown_value"], s["data"]) for s in body["series"] if sum(s["data"])]
     assert got == [(e["breakdown_value"], e["data"]) for e in expected if sum(e["data"])]
 
@@ -106,3 +111,34 @@ def test_top_events_and_overview_count_persons(ingest_client, events, data):
     assert api(client, project, "top-events", limit=5, **DAYS)["results"] == ref.top_events(chosen, 5)
     cards = api(client, project, "overview", **DAYS)["cards"]
     assert cards["users"]["value"] == len({ref.person(e) for e in chosen})
+
+
+@pytest.mark.parametrize("math", ["total", "unique"])
+def test_person_breakdown_folds_all_but_ten_values_into_other(ingest_client, math):
+    """Thirteen tiers and persons without one: the ten values with the most events keep a
+    line, the rest are one "$other" line, whose persons never overlap (a person has one
+    current value)."""
+    membership = MembershipFactory()
+    project = membership.project
+    events = []
+    for i in range(13):
+        user, anon = f"user-{i}", f"anon-{i}"
+        events.append({"event": "signup", "event_id": str(uuid.uuid4()), "user_id": user, "anonymous_id": anon, "timestamp": (BASE + timedelta(hours=i)).isoformat(),
+                       "properties": {"$set": {"tier": f"tier-{i:02}"}}})
+        for k in range(i + 1):  # tier-12 has the most views; each person views under both ids
+            events.append({"event": "view", "event_id": str(uuid.uuid4()), "anonymous_id" if k % 2 else "user_id": anon if k % 2 else user,
+                           "timestamp": (BASE + timedelta(hours=k, minutes=i)).isoformat()})
+    events.append({"event": "view", "event_id": str(uuid.uuid4()), "anonymous_id": "never-set", "timestamp": BASE.isoformat()})
+    response = post_events(ingest_client, project.api_key, {"events": events})
+    assert response.status_code == 202, response.json()
+    flush()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {personal_api_key_create(user=membership.user, label='t').secret}")
+    body = api(client, project, "trends", events="view", math=math, breakdown="tier", breakdown_type="person", **DAYS)
+    expected = expected_trend(history_annotated(events), DAYS, event="view", math=math, breakdown="tier", breakdown_type="person")
+    got = [(s["breakdown_value"], s["data"]) for s in body["series"]]
+    assert got == [(e["breakdown_value"], e["data"]) for e in expected]
+    values = [s["breakdown_value"] for s in body["series"]]
+    assert values[-1] == "$other" and len(values) == 11 and "tier-12" in values and "" not in values
+    if math == "total":  # tier-00..02 (1, 2 and 3 views) and the person without a tier (1)
+        assert sum(body["series"][-1]["data"]) == 7
