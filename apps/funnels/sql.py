@@ -34,11 +34,10 @@ inside out:
      step-k events (k > 1) only the first (the only one a chain can take: a chain reaches
      the second only from the first, which does not serve step k-1). Events that serve no
      step never matter.
-   * strict: of a run of events of no step, the first (one breaks a chain as well as
-     many); of a run of step-1 events, the last (the others reach step 1 only); of a run
-     of step-k events, the first and the last: the ones after the first cannot be taken
-     (the event before them does not serve step k-1), and the last still stands between
-     the first and whatever follows the run.
+   * strict: each step-1 event and the n-1 events right after it, whatever they are: an
+     attempt takes the events that follow its start one by one, and any other event
+     breaks it, so no attempt looks further. (A person's thousands of pageviews reduce to
+     a few events around each sign-up.)
    * unordered: the first and the last of such a run, the in-range bit included in "the
      same", so that a run is split at the end of the range: the first is the one that
      completes the step for any earlier start, the last the latest start.
@@ -243,7 +242,7 @@ class FunnelSQL:
         ({self.sources()}
         )
         GROUP BY person_key"""
-        flat = ", ".join(f"arrayFlatten(groupArray({a.split(' AS ')[1]})) AS {a.split(' AS ')[1]}" for a in arrays)
+        flat = ", ".join(f"groupArrayArray({a.split(' AS ')[1]}) AS {a.split(' AS ')[1]}" for a in arrays)
         per_person = f"""
         SELECT person AS person_key, {flat}
         FROM ({with_persons(per_key)})
@@ -270,10 +269,7 @@ class FunnelSQL:
         if mode == "ordered":
             keep = f"{m} != 0 AND NOT ({m} = 1 AND {nxt} = 1) AND NOT (bitCount({m}) = 1 AND {m} != 1 AND {prev} = {m})"
         elif mode == "strict":
-            keep = (
-                f"NOT ({m} = 0 AND {prev} = 0) AND NOT ({m} = 1 AND {nxt} = 1)"
-                f" AND NOT ({prev} = {m} AND {nxt} = {m} AND bitCount({m}) = 1)"
-            )
+            keep = "near"
         else:
             keep = f"{steps} != 0 AND NOT ({prev} = {m} AND {nxt} = {m} AND bitCount({steps}) = 1)"
         # Two neighbours whose packed numbers differ only in the mask are in the same
@@ -290,12 +286,24 @@ class FunnelSQL:
             ambiguous = f"arrayExists((p, k) -> {same}, prevs, ks1)"
         # The neighbours come from the array shifted by one; a missing one is all mask bits,
         # which no event of a run has.
+        columns = [f"arrayShiftRight(ks1, 1, toInt64({lay.mask})) AS prevs"]
+        if mode == "strict":
+            # A strict attempt takes a step-1 event and the n-1 events right after it, and
+            # looks at nothing else: ``nears`` flags those.
+            flags = [f"s{i}" for i in range(self.n)]
+            shifted = "".join(f", arrayShiftRight(starts, {i})" for i in range(1, self.n))
+            columns.append("arrayMap(k -> toUInt8(bitTest(k, 0)), ks1) AS starts")
+            columns.append(f"arrayMap(({', '.join(flags)}) -> {' OR '.join(flags)}, starts{shifted}) AS nears")
+            args, lists = "k, near", "ks1, nears"
+        else:
+            columns.append(f"arrayShiftLeft(ks1, 1, toInt64({lay.mask})) AS nexts")
+            args, lists = "k, p, q", "ks1, prevs, nexts"
         return f"""
     SELECT person_key, {ambiguous} AS ambiguous,
-           arrayFilter((k, p, q) -> {keep}, ks1, prevs, nexts) AS ks{", arrayFilter((v, k, p, q) -> " + keep + ", vs1, ks1, prevs, nexts) AS vs" if bd else ""}
+           arrayFilter(({args}) -> {keep}, {lists}) AS ks{f", arrayFilter((v, {args}) -> {keep}, vs1, {lists}) AS vs" if bd else ""}
     FROM
     (
-        SELECT *, arrayShiftRight(ks1, 1, toInt64({lay.mask})) AS prevs, arrayShiftLeft(ks1, 1, toInt64({lay.mask})) AS nexts
+        SELECT *, {", ".join(columns)}
         FROM ({self.sorted()})
     )"""
 
