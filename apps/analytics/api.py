@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from apps.analytics import selectors
 from apps.analytics.params import cursor_decode, int_param, series_parse, trend_series_check
+from apps.analytics.retention import retention, retention_query_parse
 from apps.analytics.selectors import EventFilters, events_list
 from apps.projects.selectors import project_get_for_user
 from apps.query.breakdown import breakdown_type_parse
@@ -218,3 +219,49 @@ class OverviewAPI(InsightAPI):
 
     def compute(self, project, date_range, params):
         return selectors.overview(project_id=project.id, date_range=date_range)
+
+
+class RetentionAPI(APIView):
+    @extend_schema(
+        summary="Retention: of the persons who did the start event in a period, how many came back",
+        parameters=[
+            OpenApiParameter("start_event", OpenApiTypes.STR, required=True, description="The event that puts a person in a cohort; $any_event for any event."),
+            OpenApiParameter("return_event", OpenApiTypes.STR, description="The event that counts as coming back (default: the start event); $any_event for any event."),
+            OpenApiParameter("period", OpenApiTypes.STR, enum=["day", "week", "month"], description="Cohort and return periods, in the project timezone; weeks start on Monday (default week)."),
+            OpenApiParameter("periods", OpenApiTypes.INT, description="Values per cohort, 1 to 30 (default 8): the cohort's own period and the ones after it."),
+            OpenApiParameter("retention_type", OpenApiTypes.STR, enum=["recurring", "first_time"], description="recurring: a cohort is everyone with a start event in its period; first_time: everyone whose first start event ever is in it (default recurring)."),
+            OpenApiParameter("date_from", OpenApiTypes.STR, description="ISO date: the cohorts are the periods from the one holding date_from (default: the last `periods` periods)."),
+            OpenApiParameter("date_to", OpenApiTypes.STR, description="ISO date (inclusive): the last cohort is the period holding it."),
+            OpenApiParameter("filters", OpenApiTypes.STR, description="JSON property filters that both events must meet (as in trends)."),
+            OpenApiParameter("start_filters", OpenApiTypes.STR, description="JSON property filters of the start event only."),
+            OpenApiParameter("return_filters", OpenApiTypes.STR, description="JSON property filters of the return event only."),
+        ],
+        responses=inline_serializer(
+            "Retention",
+            {
+                "period": serializers.CharField(),
+                "periods": serializers.IntegerField(),
+                "retention_type": serializers.CharField(),
+                "start_event": serializers.CharField(),
+                "return_event": serializers.CharField(),
+                "timezone": serializers.CharField(),
+                "date_from": serializers.DateTimeField(help_text="Start of the first cohort's period (UTC)."),
+                "date_to": serializers.DateTimeField(help_text="End of the last cohort's period, exclusive (UTC)."),
+                "buckets": serializers.ListField(child=serializers.CharField(), help_text="The first local day of each cohort's period."),
+                "cohorts": inline_serializer(
+                    "RetentionCohort",
+                    {
+                        "date": serializers.DateField(help_text="The first local day of the cohort's period."),
+                        "size": serializers.IntegerField(help_text="Persons in the cohort."),
+                        "values": INT_LIST,
+                        "complete": serializers.ListField(child=serializers.BooleanField(), help_text="Whether each value's period has ended."),
+                    },
+                    many=True,
+                ),
+            },
+        ),
+    )
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        query = retention_query_parse(request.query_params, tz_name=project.timezone)
+        return Response(retention(project_id=project.id, query=query))

@@ -434,3 +434,71 @@ FROM events
 WHERE {EVENTS_WHERE}{filters_sql}
   AND received_at > {{since:DateTime64(3, 'UTC')}}
 """
+
+
+# --- Retention --------------------------------------------------------------------------------
+
+
+def _period_number(period: str, column: str) -> str:
+    """The period of ``column`` (a UTC instant), counted from the first cohort's period,
+    whose first day is the parameter ``first_day``: local days, Monday-weeks or months."""
+    local = f"toDate({column}, {{tz:String}})"
+    if period == "day":
+        return f"dateDiff('day', {{first_day:Date}}, {local})"
+    if period == "week":
+        return f"intDiv(dateDiff('day', {{first_day:Date}}, toMonday({local})), 7)"
+    return f"dateDiff('month', {{first_day:Date}}, toStartOfMonth({local}))"
+
+
+def retention(*, period: str, first_time: bool, any_start: bool, any_return: bool, start_filters: str, return_filters: str) -> str:
+    """Rows ``(cohort, size, returned)``: per cohort (its period's number from the first
+    cohort) the persons in it, and per later period k = 1 .. periods-1 how many of them did
+    the return event in period cohort + k (see apps/analytics/retention.py).
+
+    One pass over the events keeps, per key, the periods of its start and return events
+    (and, for ``first_time``, its first start event ever); the keys are then gathered per
+    person, so a person's ids count together."""
+    def condition(any_event: bool, name: str, filters: str) -> str:
+        parts = ("" if any_event else f" AND event = {{{name}:String}}") + filters.replace("\n  AND", " AND")
+        return f"(1{parts})"
+
+    is_start = condition(any_start, "start_event", start_filters)
+    is_return = condition(any_return, "return_event", return_filters)
+    number = _period_number(period, "timestamp")
+    returns_window = "timestamp >= {date_from:DateTime64(3, 'UTC')} AND timestamp < {returns_to:DateTime64(3, 'UTC')}"
+    if first_time:
+        # The first start event ever: from before the range too.
+        starts_where = "timestamp < {cohorts_to:DateTime64(3, 'UTC')}"
+        start_column = f"minIf(toNullable(timestamp), {is_start} AND {starts_where}) AS key_first"
+        start_person = "min(key_first) AS first_start"
+        cohort = f"{_period_number(period, 'first_start')} AS cohort"
+        each = "WHERE first_start IS NOT NULL"
+    else:
+        starts_where = "timestamp >= {date_from:DateTime64(3, 'UTC')} AND timestamp < {cohorts_to:DateTime64(3, 'UTC')}"
+        start_column = f"groupUniqArrayIf({number}, {is_start} AND {starts_where}) AS key_starts"
+        start_person = "groupUniqArrayArray(key_starts) AS starts"
+        cohort = "arrayJoin(starts) AS cohort"
+        each = ""
+    per_key = f"""
+        SELECT person_key, {start_column},
+               groupUniqArrayIf({number}, {is_return} AND {returns_window}) AS key_returns
+        FROM events
+        WHERE project_id = {{project_id:UInt64}}
+          AND (({is_start} AND {starts_where}) OR ({is_return} AND {returns_window}))
+        GROUP BY person_key"""
+    return f"""
+SELECT cohort, count() AS size, sumForEach(arrayMap(k -> toUInt64(has(returns, cohort + k)), range(1, {{periods:UInt32}}))) AS returned
+FROM
+(
+    SELECT {cohort}, returns
+    FROM
+    (
+        SELECT person, {start_person}, groupUniqArrayArray(key_returns) AS returns
+        FROM ({with_persons(per_key)})
+        GROUP BY person
+    )
+    {each}
+)
+WHERE cohort >= 0 AND cohort < {{cohorts:UInt32}}
+GROUP BY cohort
+"""

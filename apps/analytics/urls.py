@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/v1/projects/<int:project_id>/insights/trends", api.TrendsAPI.as_view(), name="api-trends"),
     path("api/v1/projects/<int:project_id>/insights/top-events", api.TopEventsAPI.as_view(), name="api-top-events"),
     path("api/v1/projects/<int:project_id>/insights/overview", api.OverviewAPI.as_view(), name="api-overview"),
+    path("api/v1/projects/<int:project_id>/insights/retention", api.RetentionAPI.as_view(), name="api-retention"),
 ]

@@ -150,3 +150,64 @@ def overview_cards(events, date_from, date_to, previous_from) -> dict:
 
     a, b = figures(now), figures(before)
     return {"events": card(a[0], b[0]), "users": card(a[1], b[1]), "sessions": card(a[2], b[2]), "events_per_user": card(a[3], b[3])}
+
+
+# --- Retention ---------------------------------------------------------------------------------
+
+
+def _period_of(day: date, period: str) -> date:
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1) if period == "month" else day
+
+
+def _periods_between(first: date, later: date, period: str) -> int:
+    """How many periods the one starting on ``later`` comes after the one starting on ``first``."""
+    if period == "month":
+        return (later.year - first.year) * 12 + later.month - first.month
+    return (later - first).days // (7 if period == "week" else 1)
+
+
+def _period_begins(first: date, period: str, n: int, tz: ZoneInfo) -> datetime:
+    if period == "month":
+        months = first.year * 12 + first.month - 1 + n
+        day = date(months // 12, months % 12 + 1, 1)
+    else:
+        day = first + timedelta(days=n * (7 if period == "week" else 1))
+    return datetime.combine(day, datetime.min.time(), tzinfo=tz)
+
+
+def retention(events, *, start_event, return_event, period, periods, retention_type, first_cohort: date, cohorts: int, tz: ZoneInfo,
+              now: datetime, start_filters=(), return_filters=()) -> list[dict]:
+    """Cohorts as the API lists them: date, size, values (of the periods begun by ``now``) and
+    complete. ``$any_event`` matches every event."""
+    def number(e):
+        return _periods_between(first_cohort, _period_of(e["timestamp"].astimezone(tz).date(), period), period)
+
+    def chosen(name, filters):
+        return [e for e in events if (name == "$any_event" or e["event"] == name) and matches(e, list(filters))]
+
+    starts: dict[str, set[int]] = defaultdict(set)
+    if retention_type == "recurring":
+        for e in chosen(start_event, start_filters):
+            starts[person(e)].add(number(e))
+    else:
+        first: dict[str, datetime] = {}
+        for e in chosen(start_event, start_filters):
+            first[person(e)] = min(first.get(person(e), e["timestamp"]), e["timestamp"])
+        for who, moment in first.items():
+            starts[who].add(number({"timestamp": moment}))
+    returns: dict[str, set[int]] = defaultdict(set)
+    for e in chosen(return_event, return_filters):
+        returns[person(e)].add(number(e))
+    result = []
+    for c in range(cohorts):
+        members = [who for who, periods_of in starts.items() if c in periods_of]
+        values, complete = [], []
+        for k in range(periods):
+            if _period_begins(first_cohort, period, c + k, tz) > now:
+                break
+            values.append(len(members) if k == 0 else sum(1 for who in members if c + k in returns[who]))
+            complete.append(_period_begins(first_cohort, period, c + k + 1, tz) <= now)
+        result.append({"date": _period_begins(first_cohort, period, c, tz).date().isoformat(), "size": len(members), "values": values, "complete": complete})
+    return result
