@@ -230,6 +230,7 @@ class RetentionAPI(APIView):
             OpenApiParameter("period", OpenApiTypes.STR, enum=["day", "week", "month"], description="Cohort and return periods, in the project timezone; weeks start on Monday (default week)."),
             OpenApiParameter("periods", OpenApiTypes.INT, description="Values per cohort, 1 to 30 (default 8): the cohort's own period and the ones after it."),
             OpenApiParameter("retention_type", OpenApiTypes.STR, enum=["recurring", "first_time"], description="recurring: a cohort is everyone with a start event in its period; first_time: everyone whose first start event ever is in it (default recurring)."),
+            OpenApiParameter("range", OpenApiTypes.STR, enum=["7d", "30d", "90d"], description="A preset ending today: the cohorts are the periods its days touch."),
             OpenApiParameter("date_from", OpenApiTypes.STR, description="ISO date: the cohorts are the periods from the one holding date_from (default: the last `periods` periods)."),
             OpenApiParameter("date_to", OpenApiTypes.STR, description="ISO date (inclusive): the last cohort is the period holding it."),
             OpenApiParameter("filters", OpenApiTypes.STR, description="JSON property filters that both events must meet (as in trends)."),

@@ -6,7 +6,8 @@ the return event in each of the periods after it.
   it; only periods that have begun are listed, and ``complete`` says which have ended.
 * **Cohorts.** ``recurring``: the cohort of period P is every person with a start event in
   P. ``first_time``: the persons whose first start event ever (before the range too) is in
-  P. The cohorts are those of the periods that ``date_from`` .. ``date_to`` touch.
+  P. The cohorts are those of the periods that ``date_from`` .. ``date_to`` (or a preset:
+  ``range=30d``) touch; without either, the last ``periods`` periods.
 * **Values.** Value k >= 1 is the number of the cohort's persons with a return event in
   period P+k (a return in P itself counts for nothing but the start).
 * Persons are persons: every id merged into one counts for it (``apps/query/persons.py``).
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from apps.analytics import sql
 from apps.analytics.params import int_param
-from apps.query.dates import date_bound
+from apps.query.dates import PRESETS, date_bound
 from apps.query.filters import PropertyFilter, property_filters_parse
 from apps.query.sql import property_filters
 from pulseboard import clickhouse
@@ -109,7 +110,14 @@ def retention_query_parse(params, *, tz_name: str, now: datetime | None = None) 
     return_filters = shared + property_filters_parse(params.get("return_filters"), field="return_filters")
 
     today = now.astimezone(tz).date()
-    if params.get("date_from") or params.get("date_to"):
+    preset = params.get("preset") or params.get("range")
+    if preset:
+        # A preset of the date controls: the cohorts are the periods its days touch.
+        if preset not in PRESETS or preset == "24h":
+            raise ParamError("range", f"must be one of {', '.join(p for p in PRESETS if p != '24h')}")
+        first = period_start(today - timedelta(days=int(preset[:-1]) - 1), period)
+        last = period_start(today, period)
+    elif params.get("date_from") or params.get("date_to"):
         start = date_bound(params.get("date_from"), field="date_from", tz=tz, end=False)
         end = date_bound(params.get("date_to"), field="date_to", tz=tz, end=True)
         if start is None or end is None:

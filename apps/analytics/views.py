@@ -14,13 +14,14 @@ from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from apps.analytics import selectors
 from apps.analytics.live import live_socket_path
 from apps.analytics.params import Series, cursor_decode, series_parse, trend_series_check
+from apps.analytics.retention import ANY_EVENT, retention, retention_query_parse
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.selectors import project_get_for_user
 from apps.query.breakdown import breakdown_type_parse
@@ -235,6 +236,93 @@ def trends_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     writer.writerow(["bucket", *[s["label"] for s in data["series"]]])
     for label, values in zip(data["buckets"], zip(*[s["data"] for s in data["series"]])):
         writer.writerow([label, *values])
+    return response
+
+
+# --- Retention ----------------------------------------------------------------------------
+
+RETENTION_KEEP = ("start_event", "return_event", "period", "periods", "retention_type")
+RETENTION_TYPES = [("recurring", "Recurring"), ("first_time", "First time")]
+
+
+def _retention_params(request: HttpRequest, project) -> QueryDict:
+    """The page's parameters, with a start event when none is given: ``$pageview`` when
+    the project has it, else its most frequent event, else any event."""
+    params = request.GET.copy()
+    if not params.get("start_event"):
+        names = _event_names(project)
+        params["start_event"] = "$pageview" if "$pageview" in names else (names[0] if names else ANY_EVENT)
+    return params
+
+
+def _retention_view(result: dict) -> dict:
+    """The cohort table (percentages of each cohort's size) and the curve: per period, the
+    mean over the cohorts that have reached it, weighted by their size."""
+    rows = []
+    for cohort in result["cohorts"]:
+        cells = []
+        for k in range(result["periods"]):
+            if k >= len(cohort["values"]) or not cohort["size"]:
+                cells.append(None if cohort["size"] or k >= len(cohort["values"]) else {"empty": True})
+                continue
+            value = cohort["values"][k]
+            pct = value / cohort["size"] * 100 if cohort["size"] else 0.0
+            cells.append({"value": value, "pct": pct, "shade": f"{pct / 100:.3f}", "dark": pct >= 50, "complete": cohort["complete"][k]})
+        rows.append({"date": cohort["date"], "size": cohort["size"], "cells": cells})
+    curve = []
+    for k in range(result["periods"]):
+        reached = [c for c in result["cohorts"] if len(c["values"]) > k and c["size"]]
+        size = sum(c["size"] for c in reached)
+        curve.append(round(sum(c["values"][k] for c in reached) / size * 100, 1) if size else None)
+    return {"rows": rows, "curve": curve, "has_data": any(c["size"] for c in result["cohorts"])}
+
+
+@login_required
+def retention_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    params = _retention_params(request, project)
+    try:
+        query = retention_query_parse(params, tz_name=project.timezone)
+    except ParamError as error:
+        return _error(request, project, error, "Retention")
+    result = retention(project_id=project.id, query=query)
+    shown = DateRange(result["date_from"], result["date_to"], "day", query.tz, params.get("preset") or params.get("range") or None)
+    view = _retention_view(result)
+    period = query.period
+    # The range the editor's form keeps: the preset, or the custom dates, as asked.
+    range_hidden = [(name, params[name]) for name in ("preset", "range", "date_from", "date_to") if params.get(name)]
+    context = {
+        "project": project,
+        "title": "Retention",
+        "date_controls": date_controls(params=params, date_range=shown, intervals=(), keep=RETENTION_KEEP),
+        "query": query,
+        "range_hidden": range_hidden,
+        **view,
+        "period_labels": [f"{period.capitalize()} {k}" for k in range(query.periods)],
+        "chart": _chart("line", [f"{period.capitalize()} {k}" for k in range(query.periods)], [{"label": "Retained", "data": view["curve"]}], percent=True),
+        "event_names": _event_names(project),
+        "any_event": ANY_EVENT,
+        "periods_choices": [("day", "Day"), ("week", "Week"), ("month", "Month")],
+        "types": RETENTION_TYPES,
+        "csv_url": reverse("analytics-retention-csv", kwargs={"project_id": project.id}) + "?" + params.urlencode(),
+    }
+    return _render(request, "analytics/partials/retention_body.html", context)
+
+
+@login_required
+def retention_csv(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        query = retention_query_parse(_retention_params(request, project), tz_name=project.timezone)
+    except ParamError as error:
+        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+    result = retention(project_id=project.id, query=query)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="retention-{project.id}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["cohort", "persons", *[f"{query.period}_{k}" for k in range(query.periods)]])
+    for cohort in result["cohorts"]:
+        writer.writerow([cohort["date"], cohort["size"], *cohort["values"], *[""] * (query.periods - len(cohort["values"]))])
     return response
 
 

@@ -33,6 +33,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Live", "analytics-live", "live"),
     NavItem("Persons", "persons-list", "users"),
     NavItem("Funnels", "funnels-list", "funnels"),
+    NavItem("Retention", "analytics-retention", "retention"),
     NavItem("Settings", "project-settings", "settings"),
 ]
 

@@ -1,7 +1,7 @@
 // Charts: every <canvas data-chart="ID"> is drawn from <script type="application/json" id="ID">
 // (Django's json_script), shaped like
 //   {"type": "line"|"bar", "labels": [...], "datasets": [{"label": "...", "data": [...]}],
-//    "stacked": false, "horizontal": false}
+//    "stacked": false, "horizontal": false, "percent": false}  (percent: a 0-100% value axis)
 // Put the canvas in a .chart-box (it has the height). Charts are redrawn after HTMX swaps.
 (function () {
   "use strict";
@@ -42,8 +42,9 @@
       stacked: stacked,
       grid: { color: "#eef0f5" },
       border: { display: false },
-      ticks: { precision: 0, callback: function (v) { return Math.abs(v) >= 100000 ? compact.format(v) : numbers.format(v); } },
+      ticks: { precision: 0, callback: function (v) { return spec.percent ? v + "%" : Math.abs(v) >= 100000 ? compact.format(v) : numbers.format(v); } },
     };
+    if (spec.percent) valueAxis.max = 100;
     var categoryAxis = {
       stacked: stacked,
       grid: { display: false },
@@ -65,7 +66,7 @@
             callbacks: {
               label: function (ctx) {
                 var v = horizontal ? ctx.parsed.x : ctx.parsed.y;
-                return " " + (ctx.dataset.label ? ctx.dataset.label + ": " : "") + (v == null ? "–" : numbers.format(v));
+                return " " + (ctx.dataset.label ? ctx.dataset.label + ": " : "") + (v == null ? "–" : numbers.format(v) + (spec.percent ? "%" : ""));
               },
             },
           },

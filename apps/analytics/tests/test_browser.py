@@ -2,6 +2,7 @@
 with a row expanded. Visible numbers are checked against the JSON API."""
 
 import random
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -146,3 +147,41 @@ def test_explorer_polls_for_new_events_without_console_errors(page, shop, ingest
     badge = page.locator("#new-events .new-events")
     badge.wait_for()
     assert badge.inner_text().startswith("1 new event since you loaded this page.")
+
+
+def test_retention_page_shows_the_api_cohorts(page, ingest_client):
+    """Visitors who come back on later days: the page, built with its form, shows the API's
+    cohort table and draws the curve."""
+    membership = MembershipFactory(project__timezone="Asia/Kathmandu")
+    project = membership.project
+    now = datetime.now(ZoneInfo(project.timezone))
+    events = []
+    for i in range(12):
+        for day in range(0, 9, 1 + i % 3):  # every day, every other day or every third day
+            when = (now - timedelta(days=8 - day)).replace(hour=9, minute=i)
+            events.append({"event": "$pageview", "distinct_id": f"reader-{i}", "timestamp": when.isoformat()})
+    assert post_events(ingest_client, project.api_key, {"events": events}).status_code == 202
+    flush()
+    api = Client()
+    assert api.login(username=membership.user.username, password=PASSWORD)
+    browser_login(page, membership.user.username)
+
+    page.goto(f"/projects/{project.id}/")
+    page.click("a.sidebar-link:has-text('Retention')")
+    page.select_option("select[name=period]", "day")
+    page.fill("input[name=periods]", "5")
+    page.click("button:has-text('Show retention')")
+    page.wait_for_url(re.compile(r"period=day.*periods=5"))  # the state is in the URL
+    page.wait_for_selector("#retention-table th:has-text('Day 4')")
+    page.wait_for_selector("canvas[data-chart=retention-chart]")
+    expected = api.get(f"/api/v1/projects/{project.id}/insights/retention", {"start_event": "$pageview", "period": "day", "periods": 5}).json()
+    rows = page.locator("#retention-table tbody tr:not(.retention-mean)")
+    assert rows.count() == len(expected["cohorts"]) == 5
+    first = expected["cohorts"][0]
+    # the cohort of 4 days ago: the everyday and every-other-day readers; the next day, the everyday ones
+    assert first["size"] == 8 and first["values"][1] == 4
+    cells = rows.nth(0).locator("td")
+    assert cells.nth(0).inner_text() == first["date"]
+    assert cells.nth(1).inner_text() == "8"
+    assert cells.nth(3).inner_text() == "50.0%"
+    page.screenshot_as("retention")

@@ -43,6 +43,9 @@ PAGES = {
     "live/": shows(r'data-socket-path="/ws/projects/\d+/live/"', r"<h2>Waiting for events</h2>", r"X-API-Key: pb_"),
     "persons/": shows(counts={r'<tr>\s*<td class="strong"><a href="/projects/\d+/persons/[0-9a-f-]+/">u\d</a></td>': 3}),
     "trends.csv": csv_total(9),
+    # this week's cohort: the 3 persons, each with their own week 0
+    "retention/": shows(r"<td>\d{4}-\d\d-\d\d</td>\s*<td class=\"num\">3</td>\s*<td class=\"num retention-cell incomplete dark\"[^>]*>100\.0%</td>"),
+    "retention.csv": shows(r"^cohort,persons,week_0,week_1,", r"\n\d{4}-\d\d-\d\d,3,3,+\r?\n$"),
     f"explorer/new?since={AN_HOUR_AGO}": shows(r"<strong>9</strong> new events since you loaded this page"),
 }
 
@@ -79,7 +82,7 @@ def test_ids_no_project_can_have_are_404(browser, project_id):
     assert browser.get(f"/api/v1/projects/{project_id}/insights/top-events").status_code == 404
 
 
-@pytest.mark.parametrize("page", ["", "trends/", "explorer/", "live/", "persons/"])
+@pytest.mark.parametrize("page", ["", "trends/", "explorer/", "live/", "persons/", "retention/"])
 def test_pages_need_a_login(member, page):
     response = Client().get(f"/projects/{member.project.id}/{page}")
     assert response.status_code == 302 and "/login/" in response["Location"]
@@ -228,3 +231,12 @@ def test_trends_page_filters_and_breaks_down_by_person_properties(browser, membe
     assert '<option value="person" selected>Person</option>' in person
     event_filter = browser.get(base + "&ftype=event&fkey=plan&fop=equals&fvalue=pro").content.decode()
     assert "Nothing matches in this period" in event_filter
+
+
+def test_the_retention_page_says_what_to_send_when_no_one_started(member):
+    client = Client()
+    assert client.login(username=member.user.username, password=PASSWORD)
+    html = client.get(f"/projects/{member.project.id}/retention/?start_event=signed_up").content.decode()
+    assert "No one did “signed_up” in these weeks" in html and "Send events named signed_up" in html
+    response = client.get(f"/projects/{member.project.id}/retention/?start_event=signed_up&periods=99")
+    assert response.status_code == 400 and "periods" in response.content.decode()
