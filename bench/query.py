@@ -160,6 +160,8 @@ def main() -> None:
         ("overview API (30d)", f"{base}/overview?range=30d", TARGET_INSIGHT_MS),
         ("overview API (24h)", f"{base}/overview?range=24h", TARGET_INSIGHT_MS),
         ("overview page HTML (30d)", f"/projects/{project.id}/?range=30d", TARGET_OVERVIEW_PAGE_MS),
+        ("retention weekly, 8 periods", f"{base}/retention?start_event=signed_up&return_event=$pageview&period=week&periods=8", TARGET_INSIGHT_MS),
+        ("retention daily, 14 periods", f"{base}/retention?start_event=$pageview&period=day&periods=14", TARGET_INSIGHT_MS),
         ("persons API (first page)", f"/api/v1/projects/{project.id}/persons", TARGET_PERSONS_MS),
         ("persons page HTML", f"/projects/{project.id}/persons/", TARGET_PERSONS_MS),
         ("persons API search", f"/api/v1/projects/{project.id}/persons?search=usr_a", TARGET_PERSONS_MS),

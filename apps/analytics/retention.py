@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from apps.analytics import sql
+from apps.analytics import daymap, sql
+from apps.analytics.selectors import day_map_params
 from apps.analytics.params import int_param
 from apps.query.dates import PRESETS, date_bound
 from apps.query.filters import PropertyFilter, property_filters_parse
@@ -162,6 +163,17 @@ def retention(*, project_id: int, query: RetentionQuery, now: datetime | None = 
         "cohorts": q.cohorts,
         "periods": q.periods,
     }
+    if q.retention_type == "recurring" and q.period != "month" and not (q.start_filters or q.return_filters):
+        # Recurring cohorts of days or weeks, unfiltered: from the persons' day sets.
+        days = daymap.day_map(tz, q.first_cohort, returns_end - timedelta(days=1))
+        bits = next((b for b in sql.MASK_BITS if b >= days.span), None)
+        if bits is not None:
+            segments, parts = day_map_params(days, params)
+            params["first_bit"] = days.index(q.first_cohort)
+            query = sql.retention_from_days(
+                period=q.period, bits=bits, any_start=q.start_event == ANY_EVENT, any_return=q.return_event == ANY_EVENT, segments=segments, parts=parts
+            )
+            return _cohorts(q, starts, clickhouse.query(query, params).rows, params, now)
     start_sql = property_filters(list(q.start_filters), params, prefix="rs")
     return_sql = property_filters(list(q.return_filters), params, prefix="rr")
     rows = clickhouse.query(
@@ -172,9 +184,16 @@ def retention(*, project_id: int, query: RetentionQuery, now: datetime | None = 
             any_return=q.return_event == ANY_EVENT,
             start_filters=start_sql,
             return_filters=return_sql,
+            narrow=all(f.type == "person" for f in (*q.start_filters, *q.return_filters)),
         ),
         params,
     ).rows
+    return _cohorts(q, starts, rows, params, now)
+
+
+def _cohorts(q: RetentionQuery, starts: list[date], rows, params: dict, now: datetime) -> dict:
+    """The answer, from the query's rows ``(cohort, size, returned)``."""
+    tz = q.tz
     found = {int(index): (int(size), [int(v) for v in values]) for index, size, values in rows}
     cohorts = []
     for i, first_day in enumerate(starts):

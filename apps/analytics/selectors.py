@@ -102,6 +102,18 @@ def persons_in_day_windows(
     return counts
 
 
+def day_map_params(days: daymap.DayMap, params: dict) -> tuple[int, int]:
+    """Put into ``params`` what the rollup queries over local days need of ``days`` (the
+    UTC days, and per segment its offset and parts); return (segments, parts)."""
+    params.update(first_utc_day=days.first_utc_day, last_utc_day=days.last_utc_day)
+    runs, parts = days.segments(), days.used_parts()
+    for k, run in enumerate(runs):
+        params[f"g{k}_from"], params[f"g{k}_offset"] = run.first_day, run.offset
+        for j in range(parts):
+            params[f"g{k}_p{j}lo"], params[f"g{k}_p{j}hi"] = run.parts[j]
+    return len(runs), parts
+
+
 def _persons_in_window_group(
     *, project_id: int, tz: ZoneInfo, windows: list[tuple[date, date]], group: list[int], event: str, filters, counts: list[int]
 ) -> None:
@@ -119,13 +131,7 @@ def _persons_in_window_group(
         filters_sql = property_filters(list(filters), params)
     else:
         source = "event" if event else "all"
-        params.update(first_utc_day=days.first_utc_day, last_utc_day=days.last_utc_day)
-        runs, parts = days.segments(), days.used_parts()
-        segments = len(runs)
-        for k, run in enumerate(runs):
-            params[f"g{k}_from"], params[f"g{k}_offset"] = run.first_day, run.offset
-            for j in range(parts):
-                params[f"g{k}_p{j}lo"], params[f"g{k}_p{j}hi"] = run.parts[j]
+        segments, parts = day_map_params(days, params)
     if bits == 64:
         params["windows"] = [((1 << (days.index(b) + 1)) - (1 << days.index(a))) for a, b in chosen]
         rows = clickhouse.query(sql.persons_in_windows(source=source, segments=segments, parts=parts, filters_sql=filters_sql), params).rows

@@ -21,7 +21,7 @@ Conventions shared by every query here:
 from __future__ import annotations
 
 from apps.query.persons import person_property_values, with_persons
-from apps.query.sql import NARROW_TIME, narrow_range, property_text
+from apps.query.sql import ID_BITS, NARROW_TIME, narrow_range, property_text
 
 _BUCKETS = {
     "hour": "toStartOfHour({column}, {{tz:String}})",
@@ -255,24 +255,30 @@ def _person_day_sets(*, bits: int, source: str, segments: int, parts: int, filte
           AND timestamp >= {{span_from:DateTime64(3, 'UTC')}} AND timestamp < {{span_to:DateTime64(3, 'UTC')}}{filters_sql}
         GROUP BY person_key"""
         return _per_person(keys)
-    start = f"toUInt32(toInt64(day - {{first_utc_day:Date}}) + {_by_segment(segments, 'offset', 'Int64')}) AS s"
-    flags = ", ".join(
-        _meets(_by_segment(segments, f"p{j}lo", "UInt64"), _by_segment(segments, f"p{j}hi", "UInt32")) + f" AS on{j}"
-        for j in range(parts)
-    )
-    day_bits = " + ".join(f"bitShiftLeft(to{type_}(on{j}), s + {j})" for j in range(parts))
+    columns, day_bits = _local_day_bits(bits=bits, segments=segments, parts=parts)
     event_filter = "\n              AND event = {event:String}" if source == "event" else ""
     keys = f"""
         SELECT person_key, groupBitOr({day_bits}) AS m
         FROM
         (
-            SELECT person_key, {start}, {flags}
+            SELECT person_key, {columns}
             FROM {ROLLUPS[source]}
             WHERE project_id = {{project_id:UInt64}}
               AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{event_filter}
         )
         GROUP BY person_key"""
     return _per_person(keys)
+
+
+def _local_day_bits(*, bits: int, segments: int, parts: int) -> tuple[str, str]:
+    """For a rollup row (a key's UTC day and its quarters): the SELECT items that place it,
+    and the ``bits``-bit set of the local days it lands on (see :func:`_person_day_sets`)."""
+    start = f"toUInt32(toInt64(day - {{first_utc_day:Date}}) + {_by_segment(segments, 'offset', 'Int64')}) AS s"
+    flags = ", ".join(
+        _meets(_by_segment(segments, f"p{j}lo", "UInt64"), _by_segment(segments, f"p{j}hi", "UInt32")) + f" AS on{j}"
+        for j in range(parts)
+    )
+    return f"{start}, {flags}", " + ".join(f"bitShiftLeft(toUInt{bits}(on{j}), s + {j})" for j in range(parts))
 
 
 def _per_person(keys: str) -> str:
@@ -450,31 +456,46 @@ def _period_number(period: str, column: str) -> str:
     return f"dateDiff('month', {{first_day:Date}}, toStartOfMonth({local}))"
 
 
-def retention(*, period: str, first_time: bool, any_start: bool, any_return: bool, start_filters: str, return_filters: str) -> str:
+def retention(*, period: str, first_time: bool, any_start: bool, any_return: bool, start_filters: str, return_filters: str, narrow: bool = False) -> str:
     """Rows ``(cohort, size, returned)``: per cohort (its period's number from the first
     cohort) the persons in it, and per later period k = 1 .. periods-1 how many of them did
     the return event in period cohort + k (see apps/analytics/retention.py).
 
     One pass over the events keeps, per key, the periods of its start and return events
     (and, for ``first_time``, its first start event ever); the keys are then gathered per
-    person, so a person's ids count together."""
+    person, so a person's ids count together. ``narrow``: no event property is read (the
+    filters are on persons only), so the rows come from ``funnel_events``."""
     def condition(any_event: bool, name: str, filters: str) -> str:
         parts = ("" if any_event else f" AND event = {{{name}:String}}") + filters.replace("\n  AND", " AND")
         return f"(1{parts})"
 
     is_start = condition(any_start, "start_event", start_filters)
     is_return = condition(any_return, "return_event", return_filters)
-    number = _period_number(period, "timestamp")
-    returns_window = "timestamp >= {date_from:DateTime64(3, 'UTC')} AND timestamp < {returns_to:DateTime64(3, 'UTC')}"
+    if narrow:
+        table, time = "funnel_events", NARROW_TIME
+
+        def before(until: str) -> str:
+            return f"order_key < toUInt64(toUnixTimestamp64Milli({{{until}:DateTime64(3, 'UTC')}})) * {1 << ID_BITS}"
+    else:
+        table, time = "events", "timestamp"
+
+        def before(until: str) -> str:
+            return f"timestamp < {{{until}:DateTime64(3, 'UTC')}}"
+
+    def between(since: str, until: str) -> str:
+        return narrow_range(since, until) if narrow else f"timestamp >= {{{since}:DateTime64(3, 'UTC')}} AND {before(until)}"
+
+    number = _period_number(period, time)
+    returns_window = between("date_from", "returns_to")
     if first_time:
         # The first start event ever: from before the range too.
-        starts_where = "timestamp < {cohorts_to:DateTime64(3, 'UTC')}"
-        start_column = f"minIf(toNullable(timestamp), {is_start} AND {starts_where}) AS key_first"
+        starts_where = before("cohorts_to")
+        start_column = f"minIf(toNullable({time}), {is_start} AND {starts_where}) AS key_first"
         start_person = "min(key_first) AS first_start"
         cohort = f"{_period_number(period, 'first_start')} AS cohort"
         each = "WHERE first_start IS NOT NULL"
     else:
-        starts_where = "timestamp >= {date_from:DateTime64(3, 'UTC')} AND timestamp < {cohorts_to:DateTime64(3, 'UTC')}"
+        starts_where = between("date_from", "cohorts_to")
         start_column = f"groupUniqArrayIf({number}, {is_start} AND {starts_where}) AS key_starts"
         start_person = "groupUniqArrayArray(key_starts) AS starts"
         cohort = "arrayJoin(starts) AS cohort"
@@ -482,14 +503,11 @@ def retention(*, period: str, first_time: bool, any_start: bool, any_return: boo
     per_key = f"""
         SELECT person_key, {start_column},
                groupUniqArrayIf({number}, {is_return} AND {returns_window}) AS key_returns
-        FROM events
+        FROM {table}
         WHERE project_id = {{project_id:UInt64}}
           AND (({is_start} AND {starts_where}) OR ({is_return} AND {returns_window}))
         GROUP BY person_key"""
-    return f"""
-SELECT cohort, count() AS size, sumForEach(arrayMap(k -> toUInt64(has(returns, cohort + k)), range(1, {{periods:UInt32}}))) AS returned
-FROM
-(
+    return _retention_cohorts(f"""
     SELECT {cohort}, returns
     FROM
     (
@@ -497,7 +515,59 @@ FROM
         FROM ({with_persons(per_key)})
         GROUP BY person
     )
-    {each}
+    {each}""")
+
+
+def retention_from_days(*, period: str, bits: int, any_start: bool, any_return: bool, segments: int, parts: int) -> str:
+    """:func:`retention` of recurring cohorts by day or week, with no filters, from the
+    ``person_event_days`` rollup (``person_days`` when both events are any event): each
+    person's local days with a start event and with a return event, as ``bits``-bit sets
+    from ``origin`` (see :func:`_person_day_sets`), then their periods: (day index -
+    ``first_bit``) / 1 or 7 (the first cohort's day is a Monday for weeks)."""
+    columns, day_bits = _local_day_bits(bits=bits, segments=segments, parts=parts)
+    names = ""
+    if any_start and any_return:
+        table, sets = "person_days", f"groupBitOr({day_bits}) AS ms, ms AS mr"
+    else:
+        table = "person_event_days"
+        columns = f"event, {columns}"
+        is_start = "1" if any_start else "event = {start_event:String}"
+        is_return = "1" if any_return else "event = {return_event:String}"
+        sets = f"groupBitOrIf({day_bits}, {is_start}) AS ms, groupBitOrIf({day_bits}, {is_return}) AS mr"
+        if not (any_start or any_return):
+            names = "\n              AND event IN ({start_event:String}, {return_event:String})"
+    keys = f"""
+        SELECT person_key, {sets}
+        FROM
+        (
+            SELECT person_key, {columns}
+            FROM {table}
+            WHERE project_id = {{project_id:UInt64}}
+              AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}{names}
+        )
+        GROUP BY person_key"""
+    step = 7 if period == "week" else 1
+
+    def periods_of(mask: str) -> str:
+        return f"arrayDistinct(arrayMap(d -> intDiv(d - {{first_bit:UInt32}}, {step}), arrayFilter(d -> d >= {{first_bit:UInt32}}, bitPositionsToArray({mask}))))"
+
+    return _retention_cohorts(f"""
+    SELECT arrayJoin({periods_of("ms")}) AS cohort, {periods_of("mr")} AS returns
+    FROM
+    (
+        SELECT person, groupBitOr(ms) AS ms, groupBitOr(mr) AS mr
+        FROM ({with_persons(keys)})
+        GROUP BY person
+    )""")
+
+
+def _retention_cohorts(persons: str) -> str:
+    """The figures of :func:`retention` from rows ``(cohort, returns)``: one per person and
+    cohort, with the periods of the person's return events."""
+    return f"""
+SELECT cohort, count() AS size, sumForEach(arrayMap(k -> toUInt64(has(returns, cohort + k)), range(1, {{periods:UInt32}}))) AS returned
+FROM
+({persons}
 )
 WHERE cohort >= 0 AND cohort < {{cohorts:UInt32}}
 GROUP BY cohort

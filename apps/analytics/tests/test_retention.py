@@ -27,7 +27,7 @@ from conftest import MembershipFactory, flush, post_events
 
 pytestmark = pytest.mark.django_db
 
-FAST = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 # The histories span three days from BASE; the figures are asked for as of a moment inside them.
 NOW = BASE + timedelta(days=2, hours=7)
 
