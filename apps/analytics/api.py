@@ -9,8 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.analytics import selectors
-from apps.analytics.params import cursor_decode, int_param, series_parse, trend_series_check
-from apps.analytics.retention import retention, retention_query_parse
+from apps.analytics.engagement import lifecycle, stickiness
+from apps.analytics.params import MAX_SERIES, cursor_decode, int_param, series_parse, trend_series_check
+from apps.analytics.retention import ANY_EVENT, retention, retention_query_parse
 from apps.analytics.selectors import EventFilters, events_list
 from apps.projects.selectors import project_get_for_user
 from apps.query.breakdown import breakdown_type_parse
@@ -266,3 +267,69 @@ class RetentionAPI(APIView):
         project = project_get_for_user(user=request.user, project_id=project_id)
         query = retention_query_parse(request.query_params, tz_name=project.timezone)
         return Response(retention(project_id=project.id, query=query))
+
+
+def _event_names_parse(value: str | None) -> list[str]:
+    names = list(dict.fromkeys(name.strip() for name in (value or "").split(",") if name.strip()))
+    if not names:
+        raise ParamError("events", "name at least one event, e.g. events=$pageview,signed_up")
+    if len(names) > MAX_SERIES:
+        raise ParamError("events", f"at most {MAX_SERIES} events")
+    return names
+
+
+DAY_RANGE_PARAMETERS = [
+    *RANGE_PARAMETERS[:3],
+    OpenApiParameter("interval", OpenApiTypes.STR, enum=["day", "week"], description="Day (default) or week buckets; weeks start on Monday."),
+]
+
+
+class StickinessAPI(InsightAPI):
+    @extend_schema(
+        summary="Stickiness: how many persons did each event on exactly 1, 2, … N days (or weeks) of the range",
+        parameters=[OpenApiParameter("events", OpenApiTypes.STR, required=True, description="Comma-separated event names, one series each."), *DAY_RANGE_PARAMETERS],
+        responses=inline_serializer(
+            "Stickiness",
+            {
+                **AXIS_FIELDS,
+                "lengths": INT_LIST,
+                "labels": serializers.ListField(child=serializers.CharField(), help_text="1 day, 2 days, … (or weeks)."),
+                "series": inline_serializer(
+                    "StickinessSeries",
+                    {"event": serializers.CharField(), "label": serializers.CharField(), "data": INT_LIST},
+                    many=True,
+                ),
+            },
+        ),
+    )
+    def get(self, request, project_id: int):
+        return super().get(request, project_id)
+
+    def compute(self, project, date_range, params):
+        return stickiness(project_id=project.id, date_range=date_range, events=_event_names_parse(params.get("events")))
+
+
+class LifecycleAPI(InsightAPI):
+    @extend_schema(
+        summary="Lifecycle: each bucket's persons as new, returning, resurrecting and dormant",
+        parameters=[OpenApiParameter("event", OpenApiTypes.STR, required=True, description="An event name, or $any_event for any event."), *DAY_RANGE_PARAMETERS],
+        responses=inline_serializer(
+            "Lifecycle",
+            {
+                **AXIS_FIELDS,
+                "event": serializers.CharField(),
+                "new": serializers.ListField(child=serializers.IntegerField(), help_text="Persons whose first such event ever is in the bucket."),
+                "returning": serializers.ListField(child=serializers.IntegerField(), help_text="Active in the bucket and the one before."),
+                "resurrecting": serializers.ListField(child=serializers.IntegerField(), help_text="Active in the bucket, not in the one before, but earlier."),
+                "dormant": serializers.ListField(child=serializers.IntegerField(), help_text="Active in the bucket before, not in this one: a negative count."),
+            },
+        ),
+    )
+    def get(self, request, project_id: int):
+        return super().get(request, project_id)
+
+    def compute(self, project, date_range, params):
+        event = (params.get("event") or "").strip()
+        if not event:
+            raise ParamError("event", f"name an event, or {ANY_EVENT} for any event")
+        return lifecycle(project_id=project.id, date_range=date_range, event=event)

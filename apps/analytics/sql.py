@@ -572,3 +572,103 @@ FROM
 WHERE cohort >= 0 AND cohort < {{cohorts:UInt32}}
 GROUP BY cohort
 """
+
+
+# --- Stickiness and lifecycle -----------------------------------------------------------------
+
+
+def stickiness_from_days(*, period: str, bits: int, segments: int, parts: int) -> str:
+    """Rows ``(event, n, persons)``: per event of ``events``, how many persons did it on
+    exactly n of the range's local days (or Monday-weeks), from their day sets in
+    ``person_event_days`` (bit d: local day ``origin`` + d; the range's first day is bit
+    ``first_bit``)."""
+    columns, day_bits = _local_day_bits(bits=bits, segments=segments, parts=parts)
+    keys = f"""
+        SELECT event, person_key, groupBitOr({day_bits}) AS m
+        FROM
+        (
+            SELECT event, person_key, {columns}
+            FROM person_event_days
+            WHERE project_id = {{project_id:UInt64}}
+              AND day >= {{first_utc_day:Date}} AND day <= {{last_utc_day:Date}}
+              AND event IN {{events:Array(String)}}
+        )
+        GROUP BY event, person_key"""
+    if period == "week":
+        n = "length(arrayDistinct(arrayMap(d -> intDiv(d - {first_bit:UInt32}, 7), bitPositionsToArray(m))))"
+    else:
+        n = "bitCount(m)"
+    return f"""
+SELECT event, {n} AS n, count() AS persons
+FROM
+(
+    SELECT event, person, groupBitOr(m) AS m
+    FROM ({with_persons(keys)})
+    GROUP BY event, person
+)
+WHERE m != 0
+GROUP BY event, n
+"""
+
+
+def stickiness_raw(interval: str) -> str:
+    """:func:`stickiness_from_days` for ranges longer than a day set: the distinct buckets
+    of each person, from ``funnel_events``."""
+    keys = f"""
+        SELECT event, person_key, groupUniqArray({bucket(interval, NARROW_TIME)}) AS buckets
+        FROM funnel_events
+        WHERE project_id = {{project_id:UInt64}} AND event IN {{events:Array(String)}} AND {narrow_range()}
+        GROUP BY event, person_key"""
+    return f"""
+SELECT event, n, count() AS persons
+FROM
+(
+    SELECT event, length(groupUniqArrayArray(buckets)) AS n
+    FROM ({with_persons(keys)})
+    GROUP BY event, person
+)
+GROUP BY event, n
+"""
+
+
+def lifecycle(interval: str, *, any_event: bool) -> str:
+    """Rows ``(bucket, status, persons)`` of the lifecycle of one event (or any event) over
+    the range's day or week buckets, numbered from 0 (the bucket before the range is -1):
+    ``new`` (the person's first such event ever is in the bucket), ``returning`` (active in
+    the bucket and the one before), ``resurrecting`` (active, not in the bucket before, but
+    earlier) and ``dormant`` (active in the bucket before, not in this one).
+
+    Per key: its first event ever and the buckets it was active in, from ``funnel_events``
+    (which sorts by name, then key); gathered per person through the overrides."""
+    name = "" if any_event else " AND event = {event:String}"
+    number = _period_number(interval, NARROW_TIME)
+    keys = f"""
+        SELECT person_key, min(order_key) AS key_first,
+               groupUniqArrayIf({number}, order_key >= toUInt64(toUnixTimestamp64Milli({{previous_from:DateTime64(3, 'UTC')}})) * {1 << ID_BITS}) AS key_buckets
+        FROM funnel_events
+        WHERE project_id = {{project_id:UInt64}}{name}
+          AND order_key < toUInt64(toUnixTimestamp64Milli({{date_to:DateTime64(3, 'UTC')}})) * {1 << ID_BITS}
+        GROUP BY person_key"""
+    first = _period_number(interval, f"toDateTime(intDiv(first_key, {1000 << ID_BITS}), 'UTC')")
+    statuses = """arrayConcat(
+            arrayMap(b -> (b, multiIf(b = first_bucket, 'new', has(bs, b - 1), 'returning', 'resurrecting')), arrayFilter(b -> b >= 0, bs)),
+            arrayMap(b -> (b + 1, 'dormant'), arrayFilter(b -> b + 1 < {buckets:Int64} AND NOT has(bs, b + 1), bs)))"""
+    return f"""
+SELECT status.1 AS bucket, status.2 AS kind, count() AS persons
+FROM
+(
+    SELECT arrayJoin({statuses}) AS status
+    FROM
+    (
+        SELECT {first} AS first_bucket, bs
+        FROM
+        (
+            SELECT person, min(key_first) AS first_key, groupUniqArrayArray(key_buckets) AS bs
+            FROM ({with_persons(keys)})
+            GROUP BY person
+        )
+        WHERE notEmpty(bs)
+    )
+)
+GROUP BY bucket, kind
+"""

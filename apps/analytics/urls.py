@@ -18,4 +18,6 @@ urlpatterns = [
     path("api/v1/projects/<int:project_id>/insights/top-events", api.TopEventsAPI.as_view(), name="api-top-events"),
     path("api/v1/projects/<int:project_id>/insights/overview", api.OverviewAPI.as_view(), name="api-overview"),
     path("api/v1/projects/<int:project_id>/insights/retention", api.RetentionAPI.as_view(), name="api-retention"),
+    path("api/v1/projects/<int:project_id>/insights/stickiness", api.StickinessAPI.as_view(), name="api-stickiness"),
+    path("api/v1/projects/<int:project_id>/insights/lifecycle", api.LifecycleAPI.as_view(), name="api-lifecycle"),
 ]

@@ -211,3 +211,44 @@ def retention(events, *, start_event, return_event, period, periods, retention_t
             complete.append(_period_begins(first_cohort, period, c + k + 1, tz) <= now)
         result.append({"date": _period_begins(first_cohort, period, c, tz).date().isoformat(), "size": len(members), "values": values, "complete": complete})
     return result
+
+
+# --- Stickiness and lifecycle -------------------------------------------------------------------
+
+
+def stickiness(events, *, event, buckets, date_from, date_to, interval, tz) -> list[int]:
+    """``data[n-1]``: the persons who did ``event`` in exactly n of the range's buckets."""
+    active: dict[str, set] = defaultdict(set)
+    for e in in_range([e for e in events if e["event"] == event], date_from, date_to):
+        active[person(e)].add(bucket_of(e["timestamp"], interval, tz))
+    sizes = Counter(len(b) for b in active.values())
+    return [sizes.get(n, 0) for n in range(1, len(buckets) + 1)]
+
+
+def lifecycle(events, *, event, buckets, date_to, interval, tz) -> dict:
+    """Per bucket: new, returning, resurrecting and dormant (negative) persons."""
+    chosen = [e for e in events if (event == "$any_event" or e["event"] == event) and e["timestamp"] < date_to]
+    first: dict[str, datetime] = {}
+    active: dict[str, set] = defaultdict(set)
+    for e in chosen:
+        who = person(e)
+        first[who] = min(first.get(who, e["timestamp"]), e["timestamp"])
+        active[who].add(bucket_of(e["timestamp"], interval, tz))
+    before_first = bucket_of(buckets[0] - timedelta(microseconds=1), interval, tz)
+    result = {kind: [] for kind in ("new", "returning", "resurrecting", "dormant")}
+    for i, b in enumerate(buckets):
+        previous = buckets[i - 1] if i else before_first
+        counts = Counter()
+        for who, buckets_of in active.items():
+            now_active, before = b in buckets_of, previous in buckets_of
+            if now_active and bucket_of(first[who], interval, tz) == b:
+                counts["new"] += 1
+            elif now_active and before:
+                counts["returning"] += 1
+            elif now_active:
+                counts["resurrecting"] += 1
+            elif before:
+                counts["dormant"] -= 1
+        for kind in result:
+            result[kind].append(counts[kind])
+    return result
