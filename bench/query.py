@@ -162,6 +162,8 @@ def main() -> None:
         ("overview page HTML (30d)", f"/projects/{project.id}/?range=30d", TARGET_OVERVIEW_PAGE_MS),
         ("retention weekly, 8 periods", f"{base}/retention?start_event=signed_up&return_event=$pageview&period=week&periods=8", TARGET_INSIGHT_MS),
         ("retention daily, 14 periods", f"{base}/retention?start_event=$pageview&period=day&periods=14", TARGET_INSIGHT_MS),
+        ("stickiness $pageview, signed_up (30d)", f"{base}/stickiness?events=$pageview,signed_up&range=30d", TARGET_INSIGHT_MS),
+        ("lifecycle $pageview (30d)", f"{base}/lifecycle?event=$pageview&range=30d", TARGET_INSIGHT_MS),
         ("persons API (first page)", f"/api/v1/projects/{project.id}/persons", TARGET_PERSONS_MS),
         ("persons page HTML", f"/projects/{project.id}/persons/", TARGET_PERSONS_MS),
         ("persons API search", f"/api/v1/projects/{project.id}/persons?search=usr_a", TARGET_PERSONS_MS),

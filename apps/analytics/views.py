@@ -20,7 +20,8 @@ from django.urls import reverse
 
 from apps.analytics import selectors
 from apps.analytics.live import live_socket_path
-from apps.analytics.params import Series, cursor_decode, series_parse, trend_series_check
+from apps.analytics.engagement import LIFECYCLE_KINDS, lifecycle, stickiness
+from apps.analytics.params import MAX_SERIES, Series, cursor_decode, series_parse, trend_series_check
 from apps.analytics.retention import ANY_EVENT, retention, retention_query_parse
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.selectors import project_get_for_user
@@ -324,6 +325,127 @@ def retention_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     for cohort in result["cohorts"]:
         writer.writerow([cohort["date"], cohort["size"], *cohort["values"], *[""] * (query.periods - len(cohort["values"]))])
     return response
+
+
+# --- Stickiness and lifecycle -------------------------------------------------------------
+
+DAY_INTERVALS = ("day", "week")
+LIFECYCLE_COLORS = {"new": "#10b981", "returning": "#4f46e5", "resurrecting": "#f59e0b", "dormant": "#ef4444"}
+
+
+def _day_range(request: HttpRequest, project) -> DateRange:
+    """The page's range in day or week buckets (a preset whose own buckets are hours, 24h,
+    is counted in days)."""
+    date_range = _range(request, project)
+    if date_range.interval == "hour":
+        params = request.GET.copy()
+        params["interval"] = "day"
+        date_range = date_range_from_query(params=params, tz_name=project.timezone)
+    return date_range
+
+
+def _csv(name: str, project, header: list, rows) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{project.id}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response
+
+
+def _stickiness_request(request: HttpRequest, project) -> tuple[DateRange, list[str]]:
+    names = list(dict.fromkeys(name.strip() for name in request.GET.getlist("event") if name.strip()))
+    if not names:
+        known = _event_names(project)
+        names = ["$pageview" if "$pageview" in known else (known[0] if known else "$pageview")]
+    return _day_range(request, project), names[:MAX_SERIES]
+
+
+@login_required
+def stickiness_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range, names = _stickiness_request(request, project)
+    except ParamError as error:
+        return _error(request, project, error, "Stickiness")
+    data = stickiness(project_id=project.id, date_range=date_range, events=names)
+    query = request.GET.copy()
+    query.setlist("event", names)
+    context = {
+        "project": project,
+        "title": "Stickiness",
+        "date_controls": date_controls(params=request.GET, date_range=date_range, intervals=DAY_INTERVALS, keep=("event",)),
+        "range_hidden": list(date_range.query_params().items()),
+        "data": data,
+        "names": names,
+        "unit": date_range.interval,
+        "chart": _chart("bar", data["labels"], [{"label": s["label"], "data": s["data"]} for s in data["series"]]),
+        "rows": list(zip(data["labels"], zip(*[s["data"] for s in data["series"]]))),
+        "event_names": _event_names(project),
+        "has_data": any(sum(s["data"]) for s in data["series"]),
+        "csv_url": reverse("analytics-stickiness-csv", kwargs={"project_id": project.id}) + "?" + query.urlencode(),
+    }
+    return _render(request, "analytics/partials/stickiness_body.html", context)
+
+
+@login_required
+def stickiness_csv(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range, names = _stickiness_request(request, project)
+    except ParamError as error:
+        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+    data = stickiness(project_id=project.id, date_range=date_range, events=names)
+    rows = [(n, *values) for n, values in zip(data["lengths"], zip(*[s["data"] for s in data["series"]]))]
+    return _csv("stickiness", project, [f"{date_range.interval}s", *names], rows)
+
+
+def _lifecycle_request(request: HttpRequest, project) -> tuple[DateRange, str]:
+    event = request.GET.get("event", "").strip()
+    if not event:
+        known = _event_names(project)
+        event = "$pageview" if "$pageview" in known else ANY_EVENT
+    return _day_range(request, project), event
+
+
+@login_required
+def lifecycle_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range, event = _lifecycle_request(request, project)
+    except ParamError as error:
+        return _error(request, project, error, "Lifecycle")
+    data = lifecycle(project_id=project.id, date_range=date_range, event=event)
+    query = request.GET.copy()
+    query["event"] = event
+    datasets = [{"label": kind.capitalize(), "data": data[kind], "color": LIFECYCLE_COLORS[kind]} for kind in LIFECYCLE_KINDS]
+    context = {
+        "project": project,
+        "title": "Lifecycle",
+        "date_controls": date_controls(params=request.GET, date_range=date_range, intervals=DAY_INTERVALS, keep=("event",)),
+        "range_hidden": list(date_range.query_params().items()),
+        "data": data,
+        "event": event,
+        "any_event": ANY_EVENT,
+        "kinds": LIFECYCLE_KINDS,
+        "chart": _chart("bar", data["buckets"], datasets, stacked=True),
+        "rows": list(zip(data["buckets"], *[data[kind] for kind in LIFECYCLE_KINDS])),
+        "event_names": _event_names(project),
+        "has_data": any(any(data[kind]) for kind in LIFECYCLE_KINDS),
+        "csv_url": reverse("analytics-lifecycle-csv", kwargs={"project_id": project.id}) + "?" + query.urlencode(),
+    }
+    return _render(request, "analytics/partials/lifecycle_body.html", context)
+
+
+@login_required
+def lifecycle_csv(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    try:
+        date_range, event = _lifecycle_request(request, project)
+    except ParamError as error:
+        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+    data = lifecycle(project_id=project.id, date_range=date_range, event=event)
+    return _csv("lifecycle", project, ["bucket", *LIFECYCLE_KINDS], zip(data["buckets"], *[data[kind] for kind in LIFECYCLE_KINDS]))
 
 
 # --- Explorer -----------------------------------------------------------------------------

@@ -34,6 +34,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Persons", "persons-list", "users"),
     NavItem("Funnels", "funnels-list", "funnels"),
     NavItem("Retention", "analytics-retention", "retention"),
+    NavItem("Stickiness", "analytics-stickiness", "stickiness"),
+    NavItem("Lifecycle", "analytics-lifecycle", "lifecycle"),
     NavItem("Settings", "project-settings", "settings"),
 ]
 

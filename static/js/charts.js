@@ -1,7 +1,8 @@
 // Charts: every <canvas data-chart="ID"> is drawn from <script type="application/json" id="ID">
 // (Django's json_script), shaped like
 //   {"type": "line"|"bar", "labels": [...], "datasets": [{"label": "...", "data": [...]}],
-//    "stacked": false, "horizontal": false, "percent": false}  (percent: a 0-100% value axis)
+//    "stacked": false, "horizontal": false, "percent": false}  (percent: a 0-100% value axis;
+//   a dataset may name its "color")
 // Put the canvas in a .chart-box (it has the height). Charts are redrawn after HTMX swaps.
 (function () {
   "use strict";
@@ -28,7 +29,7 @@
     var stacked = !!spec.stacked;
     var many = (spec.labels || []).length > 40;
     var datasets = (spec.datasets || []).map(function (ds, i) {
-      var color = PALETTE[i % PALETTE.length];
+      var color = ds.color || PALETTE[i % PALETTE.length];
       var out = Object.assign({}, ds, { borderColor: color, backgroundColor: type === "bar" ? alpha(color, 0.85) : alpha(color, 0.12) });
       if (type === "line") {
         Object.assign(out, { borderWidth: 2, tension: 0.25, pointRadius: many ? 0 : 2.5, pointHoverRadius: 4, fill: stacked ? true : false });

@@ -45,6 +45,11 @@ PAGES = {
     "trends.csv": csv_total(9),
     # this week's cohort: the 3 persons, each with their own week 0
     "retention/": shows(r"<td>\d{4}-\d\d-\d\d</td>\s*<td class=\"num\">3</td>\s*<td class=\"num retention-cell incomplete dark\"[^>]*>100\.0%</td>"),
+    # the 3 persons came on one day of the range; today they are new
+    "stickiness/": shows(r"<tr><td>1 day</td><td class=\"num\">3</td></tr>", r"<tr><td>2 days</td><td class=\"num\">0</td></tr>"),
+    "stickiness.csv": shows(r"^days,\$pageview\r?\n1,3\r?\n2,0\r?\n"),
+    "lifecycle/": shows(r"<tr><td>\d{4}-\d\d-\d\d</td><td class=\"num\">3</td><td class=\"num\">0</td><td class=\"num\">0</td><td class=\"num\">0</td></tr>\s*</tbody>"),
+    "lifecycle.csv": shows(r"^bucket,new,returning,resurrecting,dormant\r?\n", r"\n\d{4}-\d\d-\d\d,3,0,0,0\r?\n$"),
     "retention.csv": shows(r"^cohort,persons,week_0,week_1,", r"\n\d{4}-\d\d-\d\d,3,3,+\r?\n$"),
     f"explorer/new?since={AN_HOUR_AGO}": shows(r"<strong>9</strong> new events since you loaded this page"),
 }
@@ -82,7 +87,7 @@ def test_ids_no_project_can_have_are_404(browser, project_id):
     assert browser.get(f"/api/v1/projects/{project_id}/insights/top-events").status_code == 404
 
 
-@pytest.mark.parametrize("page", ["", "trends/", "explorer/", "live/", "persons/", "retention/"])
+@pytest.mark.parametrize("page", ["", "trends/", "explorer/", "live/", "persons/", "retention/", "stickiness/", "lifecycle/"])
 def test_pages_need_a_login(member, page):
     response = Client().get(f"/projects/{member.project.id}/{page}")
     assert response.status_code == 302 and "/login/" in response["Location"]
