@@ -28,7 +28,7 @@ def _words(mask: int) -> tuple[int, int]:
     return mask & LOW_WORD, mask >> 64
 
 
-def _utc_midnight(day: date) -> datetime:
+def utc_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
 
@@ -107,7 +107,7 @@ def day_map(tz: ZoneInfo, first_local: date, last_local: date) -> DayMap:
     last_utc_day = (span_to - timedelta(microseconds=1)).date()
     # The first UTC day may begin on the local day before first_local: index from there, so
     # that every index is >= 0, and leave that day out of the masks.
-    origin = _utc_midnight(first_utc_day).astimezone(tz).date()
+    origin = utc_midnight(first_utc_day).astimezone(tz).date()
     span = (last_local - origin).days + 1
     skip = (first_local - origin).days
     # midnights[k] is where local day origin + k starts (two more for the last UTC day's tail).
@@ -117,7 +117,7 @@ def day_map(tz: ZoneInfo, first_local: date, last_local: date) -> DayMap:
     k = 0
     day = first_utc_day
     while day <= last_utc_day:
-        start = _utc_midnight(day)
+        start = utc_midnight(day)
         while midnights[k + 1] <= start:
             k += 1
         starts.append(k)
@@ -150,7 +150,7 @@ def range_edges(start: datetime, end: datetime) -> RangeEdges:
     last_day = (end - timedelta(microseconds=1)).astimezone(timezone.utc).date()
 
     def quarters(day: date) -> tuple[int, int]:
-        midnight = _utc_midnight(day)
+        midnight = utc_midnight(day)
         return _words(_bits(_quarters_since(midnight, start), _quarters_since(midnight, end)))
 
     return RangeEdges(first_day, last_day, quarters(first_day), quarters(last_day))

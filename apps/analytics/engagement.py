@@ -74,7 +74,19 @@ def lifecycle(*, project_id: int, date_range: DateRange, event: str) -> dict:
         "date_to": date_range.date_to,
         "buckets": buckets,
     }
-    rows = clickhouse.query(sql.lifecycle(date_range.interval, any_event=event == ANY_EVENT), params).rows
+    any_event = event == ANY_EVENT
+    days = daymap.day_map(tz, first - timedelta(days=step), date_range.days()[-1])
+    bits = next((b for b in sql.MASK_BITS if b >= days.span), None)
+    if bits is not None:
+        segments, parts = day_map_params(days, params)
+        params["first_bit"] = days.index(first)
+        # The quarters of the first UTC day that come before the bucket before the range.
+        midnight = daymap.utc_midnight(days.first_utc_day)
+        params["pre_lo"], params["pre_hi"] = daymap.range_edges(midnight, previous_from).first if previous_from > midnight else (0, 0)
+        query = sql.lifecycle_from_days(date_range.interval, bits=bits, any_event=any_event, segments=segments, parts=parts)
+    else:
+        query = sql.lifecycle(date_range.interval, any_event=any_event)
+    rows = clickhouse.query(query, params).rows
     result = {kind: [0] * buckets for kind in LIFECYCLE_KINDS}
     for bucket, kind, persons in rows:
         if 0 <= bucket < buckets:

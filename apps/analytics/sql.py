@@ -650,6 +650,61 @@ def lifecycle(interval: str, *, any_event: bool) -> str:
           AND order_key < toUInt64(toUnixTimestamp64Milli({{date_to:DateTime64(3, 'UTC')}})) * {1 << ID_BITS}
         GROUP BY person_key"""
     first = _period_number(interval, f"toDateTime(intDiv(first_key, {1000 << ID_BITS}), 'UTC')")
+    return _lifecycle_statuses(f"""
+        SELECT {first} AS first_bucket, bs
+        FROM
+        (
+            SELECT person, min(key_first) AS first_key, groupUniqArrayArray(key_buckets) AS bs
+            FROM ({with_persons(keys)})
+            GROUP BY person
+        )
+        WHERE notEmpty(bs)""")
+
+
+def lifecycle_from_days(interval: str, *, bits: int, any_event: bool, segments: int, parts: int) -> str:
+    """:func:`lifecycle` from the persons' day sets: per key, the local days of the bucket
+    before the range and of the range it was active on (``person_event_days``, or
+    ``person_days`` for any event), and whether it was active before them (``pre_lo`` /
+    ``pre_hi``: the quarters of the first UTC day that come before). Day d is bucket
+    (d - ``first_bit``) for days, floor((d - ``first_bit``) / 7) for weeks."""
+    columns, day_bits = _local_day_bits(bits=bits, segments=segments, parts=parts)
+    table, name = ("person_days", "") if any_event else ("person_event_days", "\n              AND event = {event:String}")
+    earlier = "row_day < {first_utc_day:Date} OR (row_day = {first_utc_day:Date} AND " + _meets("{pre_lo:UInt64}", "{pre_hi:UInt32}") + ")"
+    # Rows before the span keep only ``earlier``: their day is clamped to the span's first,
+    # so that placing them stays in range, and their bits are left out.
+    keys = f"""
+        SELECT person_key, groupBitOrIf({day_bits}, in_span) AS m, max(earlier) AS before
+        FROM
+        (
+            SELECT person_key, in_span, earlier, {columns}
+            FROM
+            (
+                SELECT person_key, greatest(row_day, {{first_utc_day:Date}}) AS day, slots_lo, slots_hi, in_span, earlier
+                FROM
+                (
+                    SELECT person_key, day AS row_day, slots_lo, slots_hi, row_day >= {{first_utc_day:Date}} AS in_span, {earlier} AS earlier
+                    FROM {table}
+                    WHERE project_id = {{project_id:UInt64}} AND day <= {{last_utc_day:Date}}{name}
+                )
+            )
+        )
+        GROUP BY person_key"""
+    bucket_of_day = "intDiv(toInt64(d) - {first_bit:Int64}, 1)" if interval == "day" else "intDiv(toInt64(d) - {first_bit:Int64} + 7, 7) - 1"
+    return _lifecycle_statuses(f"""
+        SELECT if(before, toInt64(-1000000), arrayMin(bs)) AS first_bucket, bs
+        FROM
+        (
+            SELECT arrayDistinct(arrayMap(d -> {bucket_of_day}, bitPositionsToArray(groupBitOr(m)))) AS bs, max(before) AS before
+            FROM ({with_persons(keys)})
+            GROUP BY person
+        )
+        WHERE notEmpty(bs)""")
+
+
+def _lifecycle_statuses(persons: str) -> str:
+    """The figures of :func:`lifecycle` from rows ``(first_bucket, bs)``: per person, the
+    bucket of its first event ever and the buckets it was active in (-1: the one before the
+    range)."""
     statuses = """arrayConcat(
             arrayMap(b -> (b, multiIf(b = first_bucket, 'new', has(bs, b - 1), 'returning', 'resurrecting')), arrayFilter(b -> b >= 0, bs)),
             arrayMap(b -> (b + 1, 'dormant'), arrayFilter(b -> b + 1 < {buckets:Int64} AND NOT has(bs, b + 1), bs)))"""
@@ -659,15 +714,7 @@ FROM
 (
     SELECT arrayJoin({statuses}) AS status
     FROM
-    (
-        SELECT {first} AS first_bucket, bs
-        FROM
-        (
-            SELECT person, min(key_first) AS first_key, groupUniqArrayArray(key_buckets) AS bs
-            FROM ({with_persons(keys)})
-            GROUP BY person
-        )
-        WHERE notEmpty(bs)
+    ({persons}
     )
 )
 GROUP BY bucket, kind

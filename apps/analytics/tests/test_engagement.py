@@ -143,3 +143,23 @@ def test_lifecycle_splits_each_day(readers):
 def test_bad_parameters_are_a_400_naming_the_field(member, insight, params, field):
     response = client_for(member).get(f"/api/v1/projects/{member.project.id}/insights/{insight}", params)
     assert response.status_code == 400 and response.json()["field"] == field
+
+
+def test_lifecycle_sees_activity_on_the_utc_day_just_before_the_range(ingest_client):
+    """In Kathmandu (UTC+5:45) the day before the range starts at 18:15 UTC: a visit at 21:00
+    local two days before the range falls on that same UTC day, earlier. Its person is back,
+    not new, on the range's first day."""
+    tz = ZoneInfo("Asia/Kathmandu")
+    membership = MembershipFactory(project__timezone=tz.key)
+    project = membership.project
+    first = datetime.now(tz).date() - timedelta(days=3)
+    local = lambda day, hour: datetime(day.year, day.month, day.day, hour, tzinfo=tz).isoformat()  # noqa: E731
+    events = [
+        {"event": "read", "user_id": "early", "timestamp": local(first - timedelta(days=2), 21)},
+        {"event": "read", "user_id": "early", "timestamp": local(first, 12)},
+        {"event": "read", "user_id": "fresh", "timestamp": local(first, 12)},
+    ]
+    assert post_events(ingest_client, project.api_key, {"events": [{"event_id": str(uuid.uuid4()), **e} for e in events]}).status_code == 202
+    flush()
+    body = get(client_for(membership), project, "lifecycle", event="read", date_from=first.isoformat(), date_to=first.isoformat(), interval="day")
+    assert (body["new"], body["resurrecting"], body["returning"], body["dormant"]) == ([1], [1], [0], [0])
