@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -283,3 +283,46 @@ def test_insights_are_404_for_non_members(dataset, insight, reader):
     project, _, _ = dataset
     response = reader.get(f"/api/v1/projects/{project.id}/insights/{insight}", {"events": "$pageview"})
     assert response.status_code == 404
+
+
+# --- Retention, stickiness and lifecycle over the end of summer time and month boundaries --------
+
+RETENTION_CASES = [
+    # days across New York's 25-hour 2026-11-01; weeks across it; months across Oct/Nov
+    {"period": "day", "periods": 6, "date_from": "2026-10-28", "date_to": "2026-11-03"},
+    {"period": "week", "periods": 4, "date_from": "2026-10-19", "date_to": "2026-11-08"},
+    {"period": "month", "periods": 3, "date_from": "2026-09-15", "date_to": "2026-10-31"},
+]
+
+
+@pytest.mark.parametrize("case", RETENTION_CASES)
+@pytest.mark.parametrize("retention_type", ["recurring", "first_time"])
+@pytest.mark.parametrize("events", [("signed_up", "$pageview"), ("$any_event", "clicked")])
+def test_retention_across_summer_time_and_month_ends(dataset, case, retention_type, events):
+    project, client, stored = dataset
+    tz = ZoneInfo(project.timezone)
+    start_event, return_event = events
+    body = get(client, project, "retention", start_event=start_event, return_event=return_event, retention_type=retention_type, **case)
+    first = date.fromisoformat(body["cohorts"][0]["date"])
+    expected = ref.retention(
+        stored, start_event=start_event, return_event=return_event, period=case["period"], periods=case["periods"], retention_type=retention_type,
+        first_cohort=first, cohorts=len(body["cohorts"]), tz=tz, now=NOW,
+    )
+    assert body["cohorts"] == expected
+    if retention_type == "recurring":  # (everyone's first event ever is in September)
+        assert sum(c["size"] for c in expected) > 0
+
+
+@pytest.mark.parametrize("params", [p for p in CUSTOM_RANGES if p["interval"] != "hour"])
+def test_stickiness_and_lifecycle_across_summer_time(dataset, params):
+    project, client, stored = dataset
+    r = resolved(params, project)
+    tz = ZoneInfo(project.timezone)
+    body = get(client, project, "stickiness", events="$pageview,clicked", **params)
+    for series in body["series"]:
+        assert series["data"] == ref.stickiness(stored, event=series["event"], buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=r.interval, tz=tz)
+    for event in ("$pageview", "$any_event"):
+        body = get(client, project, "lifecycle", event=event, **params)
+        expected = ref.lifecycle(stored, event=event, buckets=r.bucket_starts(), date_to=r.date_to, interval=r.interval, tz=tz)
+        assert {kind: body[kind] for kind in expected} == expected
+        assert any(expected["resurrecting"]) and any(expected["dormant"])
