@@ -11,8 +11,10 @@ from rest_framework.views import APIView
 from apps.analytics import selectors
 from apps.analytics.engagement import lifecycle, stickiness
 from apps.analytics.params import MAX_SERIES, cursor_decode, int_param, series_parse, trend_series_check
-from apps.analytics.retention import ANY_EVENT, retention, retention_query_parse
+from apps.analytics.retention import ANY_EVENT, CELL_LIMIT, retention, retention_cell_parse, retention_cell_persons, retention_query_parse
 from apps.analytics.selectors import EventFilters, events_list
+from apps.persons.api import PERSON_FIELDS
+from apps.persons.selectors import persons_of_keys
 from apps.projects.selectors import project_get_for_user
 from apps.query.breakdown import breakdown_type_parse
 from apps.query.dates import date_bound, date_range_resolve
@@ -333,3 +335,32 @@ class LifecycleAPI(InsightAPI):
         if not event:
             raise ParamError("event", f"name an event, or {ANY_EVENT} for any event")
         return lifecycle(project_id=project.id, date_range=date_range, event=event)
+
+
+class RetentionPersonsAPI(APIView):
+    @extend_schema(
+        summary="The persons of one cell of a retention table",
+        parameters=[
+            OpenApiParameter("cohort", OpenApiTypes.DATE, required=True, description="The `date` of the cohort, as the retention answer gives it."),
+            OpenApiParameter("index", OpenApiTypes.INT, description="The period after the cohort's own (0: the cohort itself, default)."),
+            OpenApiParameter("returned", OpenApiTypes.BOOL, description="true: those who came back in that period (default); false: those who did not."),
+            OpenApiParameter("start_event", OpenApiTypes.STR, required=True, description="And every other parameter of the retention query the cell is from."),
+        ],
+        responses=inline_serializer(
+            "RetentionPersons",
+            {
+                "cohort": serializers.DateField(),
+                "index": serializers.IntegerField(),
+                "returned": serializers.BooleanField(),
+                "limit": serializers.IntegerField(help_text="At most this many persons are listed."),
+                "results": inline_serializer("RetentionPerson", PERSON_FIELDS, many=True),
+            },
+        ),
+    )
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        query = retention_query_parse(request.query_params, tz_name=project.timezone)
+        cohort, index, returned = retention_cell_parse(request.query_params)
+        keys = retention_cell_persons(project_id=project.id, query=query, cohort=cohort, index=index, returned=returned)
+        persons = persons_of_keys(project_id=project.id, persons=keys)
+        return Response({"cohort": cohort, "index": index, "returned": returned, "limit": CELL_LIMIT, "results": [p.as_json() for p in persons]})

@@ -143,12 +143,10 @@ def _instant(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
 
 
-def retention(*, project_id: int, query: RetentionQuery, now: datetime | None = None) -> dict:
-    """The cohorts of ``query``: per cohort its first day, size, the values of the periods
-    that have begun, and whether each has ended."""
-    now = now or datetime.now(timezone.utc)
-    q, tz = query, query.tz
-    starts = [period_add(q.first_cohort, q.period, i) for i in range(q.cohorts)]
+def _query(project_id: int, q: RetentionQuery, *, cell: bool = False) -> tuple[str, dict]:
+    """The SQL of ``q`` and its parameters: the cohorts' figures, or (``cell``) the persons of
+    one cell (the caller adds ``cell_cohort``, ``cell_index``, ``returned`` and ``cell_limit``)."""
+    tz = q.tz
     cohorts_end = period_add(q.first_cohort, q.period, q.cohorts)
     returns_end = period_add(q.first_cohort, q.period, q.cohorts + q.periods - 1)
     params = {
@@ -163,6 +161,7 @@ def retention(*, project_id: int, query: RetentionQuery, now: datetime | None = 
         "cohorts": q.cohorts,
         "periods": q.periods,
     }
+    any_start, any_return = q.start_event == ANY_EVENT, q.return_event == ANY_EVENT
     if q.retention_type == "recurring" and q.period != "month" and not (q.start_filters or q.return_filters):
         # Recurring cohorts of days or weeks, unfiltered: from the persons' day sets.
         days = daymap.day_map(tz, q.first_cohort, returns_end - timedelta(days=1))
@@ -170,25 +169,59 @@ def retention(*, project_id: int, query: RetentionQuery, now: datetime | None = 
         if bits is not None:
             segments, parts = day_map_params(days, params)
             params["first_bit"] = days.index(q.first_cohort)
-            query = sql.retention_from_days(
-                period=q.period, bits=bits, any_start=q.start_event == ANY_EVENT, any_return=q.return_event == ANY_EVENT, segments=segments, parts=parts
-            )
-            return _cohorts(q, starts, clickhouse.query(query, params).rows, params, now)
+            return sql.retention_from_days(
+                period=q.period, bits=bits, any_start=any_start, any_return=any_return, segments=segments, parts=parts, cell=cell
+            ), params
     start_sql = property_filters(list(q.start_filters), params, prefix="rs")
     return_sql = property_filters(list(q.return_filters), params, prefix="rr")
-    rows = clickhouse.query(
-        sql.retention(
-            period=q.period,
-            first_time=q.retention_type == "first_time",
-            any_start=q.start_event == ANY_EVENT,
-            any_return=q.return_event == ANY_EVENT,
-            start_filters=start_sql,
-            return_filters=return_sql,
-            narrow=all(f.type == "person" for f in (*q.start_filters, *q.return_filters)),
-        ),
-        params,
-    ).rows
-    return _cohorts(q, starts, rows, params, now)
+    return sql.retention(
+        period=q.period,
+        first_time=q.retention_type == "first_time",
+        any_start=any_start,
+        any_return=any_return,
+        start_filters=start_sql,
+        return_filters=return_sql,
+        narrow=all(f.type == "person" for f in (*q.start_filters, *q.return_filters)),
+        cell=cell,
+    ), params
+
+
+def retention(*, project_id: int, query: RetentionQuery, now: datetime | None = None) -> dict:
+    """The cohorts of ``query``: per cohort its first day, size, the values of the periods
+    that have begun, and whether each has ended."""
+    now = now or datetime.now(timezone.utc)
+    starts = [period_add(query.first_cohort, query.period, i) for i in range(query.cohorts)]
+    sql_text, params = _query(project_id, query)
+    return _cohorts(query, starts, clickhouse.query(sql_text, params).rows, params, now)
+
+
+CELL_LIMIT = 100
+
+
+def retention_cell_parse(params) -> tuple[date, int, bool]:
+    """A cell of the table: ``cohort`` (its date), ``index`` (0 ..) and ``returned``."""
+    try:
+        cohort = date.fromisoformat(params.get("cohort") or "")
+    except ValueError:
+        raise ParamError("cohort", "the first day of a cohort's period, as YYYY-MM-DD") from None
+    index = int_param(params.get("index"), field="index", default=0, low=0, high=MAX_PERIODS - 1)
+    returned = (params.get("returned") or "true").lower()
+    if returned not in ("true", "false", "1", "0"):
+        raise ParamError("returned", "true (persons who came back) or false (those who did not)")
+    return cohort, index, returned in ("true", "1")
+
+
+def retention_cell_persons(*, project_id: int, query: RetentionQuery, cohort: date, index: int, returned: bool) -> list[int]:
+    """The persons (their keys) of the cohort whose period starts on ``cohort`` who came back
+    (``returned``) or did not in its period ``index`` (0: the whole cohort), 100 at most."""
+    number = period_index(period_start(cohort, query.period), query.period) - period_index(query.first_cohort, query.period)
+    if not 0 <= number < query.cohorts:
+        raise ParamError("cohort", "is not one of the query's cohorts")
+    if not 0 <= index < query.periods:
+        raise ParamError("index", f"must be between 0 and {query.periods - 1}")
+    sql_text, params = _query(project_id, query, cell=True)
+    params.update(cell_cohort=number, cell_index=index, returned=int(returned), cell_limit=CELL_LIMIT)
+    return [row[0] for row in clickhouse.query(sql_text, params).rows]
 
 
 def _cohorts(q: RetentionQuery, starts: list[date], rows, params: dict, now: datetime) -> dict:

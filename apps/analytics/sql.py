@@ -456,7 +456,9 @@ def _period_number(period: str, column: str) -> str:
     return f"dateDiff('month', {{first_day:Date}}, toStartOfMonth({local}))"
 
 
-def retention(*, period: str, first_time: bool, any_start: bool, any_return: bool, start_filters: str, return_filters: str, narrow: bool = False) -> str:
+def retention(
+    *, period: str, first_time: bool, any_start: bool, any_return: bool, start_filters: str, return_filters: str, narrow: bool = False, cell: bool = False
+) -> str:
     """Rows ``(cohort, size, returned)``: per cohort (its period's number from the first
     cohort) the persons in it, and per later period k = 1 .. periods-1 how many of them did
     the return event in period cohort + k (see apps/analytics/retention.py).
@@ -508,17 +510,17 @@ def retention(*, period: str, first_time: bool, any_start: bool, any_return: boo
           AND (({is_start} AND {starts_where}) OR ({is_return} AND {returns_window}))
         GROUP BY person_key"""
     return _retention_cohorts(f"""
-    SELECT {cohort}, returns
+    SELECT person, {cohort}, returns
     FROM
     (
         SELECT person, {start_person}, groupUniqArrayArray(key_returns) AS returns
         FROM ({with_persons(per_key)})
         GROUP BY person
     )
-    {each}""")
+    {each}""", cell=cell)
 
 
-def retention_from_days(*, period: str, bits: int, any_start: bool, any_return: bool, segments: int, parts: int) -> str:
+def retention_from_days(*, period: str, bits: int, any_start: bool, any_return: bool, segments: int, parts: int, cell: bool = False) -> str:
     """:func:`retention` of recurring cohorts by day or week, with no filters, from the
     ``person_event_days`` rollup (``person_days`` when both events are any event): each
     person's local days with a start event and with a return event, as ``bits``-bit sets
@@ -552,18 +554,30 @@ def retention_from_days(*, period: str, bits: int, any_start: bool, any_return: 
         return f"arrayDistinct(arrayMap(d -> intDiv(d - {{first_bit:UInt32}}, {step}), arrayFilter(d -> d >= {{first_bit:UInt32}}, bitPositionsToArray({mask}))))"
 
     return _retention_cohorts(f"""
-    SELECT arrayJoin({periods_of("ms")}) AS cohort, {periods_of("mr")} AS returns
+    SELECT person, arrayJoin({periods_of("ms")}) AS cohort, {periods_of("mr")} AS returns
     FROM
     (
         SELECT person, groupBitOr(ms) AS ms, groupBitOr(mr) AS mr
         FROM ({with_persons(keys)})
         GROUP BY person
-    )""")
+    )""", cell=cell)
 
 
-def _retention_cohorts(persons: str) -> str:
-    """The figures of :func:`retention` from rows ``(cohort, returns)``: one per person and
-    cohort, with the periods of the person's return events."""
+def _retention_cohorts(persons: str, *, cell: bool) -> str:
+    """The figures of :func:`retention` from rows ``(person, cohort, returns)``: one per
+    person and cohort, with the periods of the person's return events. ``cell``: instead,
+    the persons of cohort ``cell_cohort`` who came back (``returned`` 1) or did not (0) in
+    period ``cell_cohort + cell_index`` (index 0: the whole cohort), 100 at most."""
+    if cell:
+        return f"""
+SELECT person
+FROM
+({persons}
+)
+WHERE cohort = {{cell_cohort:UInt32}} AND ({{cell_index:UInt32}} = 0 OR has(returns, cohort + {{cell_index:UInt32}}) = {{returned:UInt8}})
+ORDER BY person
+LIMIT {{cell_limit:UInt32}}
+"""
     return f"""
 SELECT cohort, count() AS size, sumForEach(arrayMap(k -> toUInt64(has(returns, cohort + k)), range(1, {{periods:UInt32}}))) AS returned
 FROM

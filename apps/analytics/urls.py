@@ -8,6 +8,7 @@ urlpatterns = [
     path("projects/<int:project_id>/trends.csv", views.trends_csv, name="analytics-trends-csv"),
     path("projects/<int:project_id>/retention/", views.retention_page, name="analytics-retention"),
     path("projects/<int:project_id>/retention.csv", views.retention_csv, name="analytics-retention-csv"),
+    path("projects/<int:project_id>/retention/persons/", views.retention_persons, name="analytics-retention-persons"),
     path("projects/<int:project_id>/stickiness/", views.stickiness_page, name="analytics-stickiness"),
     path("projects/<int:project_id>/stickiness.csv", views.stickiness_csv, name="analytics-stickiness-csv"),
     path("projects/<int:project_id>/lifecycle/", views.lifecycle_page, name="analytics-lifecycle"),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("api/v1/projects/<int:project_id>/insights/top-events", api.TopEventsAPI.as_view(), name="api-top-events"),
     path("api/v1/projects/<int:project_id>/insights/overview", api.OverviewAPI.as_view(), name="api-overview"),
     path("api/v1/projects/<int:project_id>/insights/retention", api.RetentionAPI.as_view(), name="api-retention"),
+    path("api/v1/projects/<int:project_id>/insights/retention/persons", api.RetentionPersonsAPI.as_view(), name="api-retention-persons"),
     path("api/v1/projects/<int:project_id>/insights/stickiness", api.StickinessAPI.as_view(), name="api-stickiness"),
     path("api/v1/projects/<int:project_id>/insights/lifecycle", api.LifecycleAPI.as_view(), name="api-lifecycle"),
 ]

@@ -22,8 +22,10 @@ from apps.analytics import selectors
 from apps.analytics.live import live_socket_path
 from apps.analytics.engagement import LIFECYCLE_KINDS, lifecycle, stickiness
 from apps.analytics.params import MAX_SERIES, Series, cursor_decode, series_parse, trend_series_check
-from apps.analytics.retention import ANY_EVENT, retention, retention_query_parse
+from apps.analytics.retention import ANY_EVENT, CELL_LIMIT, retention, retention_cell_parse, retention_cell_persons, retention_query_parse
 from apps.ingest.selectors import event_names_by_volume
+from apps.persons.selectors import persons_of_keys
+from apps.persons.views import shown_properties
 from apps.projects.selectors import project_get_for_user
 from apps.query.breakdown import breakdown_type_parse
 from apps.query.dates import DateRange, date_controls, date_range_from_query, date_range_resolve
@@ -270,6 +272,9 @@ def _retention_view(result: dict) -> dict:
             pct = value / cohort["size"] * 100 if cohort["size"] else 0.0
             cells.append({"value": value, "pct": pct, "shade": f"{pct / 100:.3f}", "dark": pct >= 50, "complete": cohort["complete"][k]})
         rows.append({"date": cohort["date"], "size": cohort["size"], "cells": cells})
+        for k, cell in enumerate(cells):
+            if cell and not cell.get("empty"):
+                cell["query"] = urlencode({"cohort": cohort["date"], "index": k})
     curve = []
     for k in range(result["periods"]):
         reached = [c for c in result["cohorts"] if len(c["values"]) > k and c["size"]]
@@ -306,6 +311,7 @@ def retention_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "periods_choices": [("day", "Day"), ("week", "Week"), ("month", "Month")],
         "types": RETENTION_TYPES,
         "csv_url": reverse("analytics-retention-csv", kwargs={"project_id": project.id}) + "?" + params.urlencode(),
+        "persons_url": reverse("analytics-retention-persons", kwargs={"project_id": project.id}) + "?" + params.urlencode(),
     }
     return _render(request, "analytics/partials/retention_body.html", context)
 
@@ -325,6 +331,38 @@ def retention_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     for cohort in result["cohorts"]:
         writer.writerow([cohort["date"], cohort["size"], *cohort["values"], *[""] * (query.periods - len(cohort["values"]))])
     return response
+
+
+@login_required
+def retention_persons(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The persons of one cell of the retention table: who came back, or who did not."""
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    params = _retention_params(request, project)
+    try:
+        query = retention_query_parse(params, tz_name=project.timezone)
+        cohort, index, returned = retention_cell_parse(params)
+        keys = retention_cell_persons(project_id=project.id, query=query, cohort=cohort, index=index, returned=returned)
+    except ParamError as error:
+        return _error(request, project, error, "Retention")
+    persons = persons_of_keys(project_id=project.id, persons=keys)
+    other = params.copy()
+    other["returned"] = "false" if returned else "true"
+    back = params.copy()
+    for name in ("cohort", "index", "returned"):
+        back.pop(name, None)
+    context = {
+        "project": project,
+        "title": "Retention",
+        "query": query,
+        "cohort": cohort,
+        "index": index,
+        "returned": returned,
+        "rows": [{"person": p, "shown": shown_properties(p.properties)} for p in persons],
+        "limit": CELL_LIMIT,
+        "other_url": f"{request.path}?{other.urlencode()}",
+        "back_url": reverse("analytics-retention", kwargs={"project_id": project.id}) + "?" + back.urlencode(),
+    }
+    return _render(request, "analytics/partials/retention_persons.html", context)
 
 
 # --- Stickiness and lifecycle -------------------------------------------------------------

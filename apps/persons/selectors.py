@@ -117,8 +117,8 @@ def _with_details(project_id: int, persons: list[Person]) -> list[Person]:
     return persons
 
 
-def _persons(project_id: int, *, params: dict, one: bool = False, search: bool = False, cursor: bool = False) -> list[Person]:
-    rows = clickhouse.query(sql.persons_page(one=one, search=search, cursor=cursor), {"project_id": project_id, **params}).rows
+def _persons(project_id: int, *, params: dict, one: bool = False, search: bool = False, cursor: bool = False, many: bool = False) -> list[Person]:
+    rows = clickhouse.query(sql.persons_page(one=one, search=search, cursor=cursor, many=many), {"project_id": project_id, **params}).rows
     return [
         Person(
             id=person_uuid(project_id=project_id, person_key=key), key=key, distinct_ids=list(ids), first_seen=first, last_seen=last, own_id=own
@@ -139,6 +139,13 @@ def persons_list(*, project_id: int, search: str = "", cursor: str | None = None
     more = len(persons) > limit
     persons = _with_details(project_id, persons[:limit])
     return PersonPage(results=persons, next_cursor=_cursor_encode(persons[-1]) if more else None)
+
+
+def persons_of_keys(*, project_id: int, persons: list[int]) -> list[Person]:
+    """These persons (keys of persons, as figures give them), most recently seen first."""
+    if not persons:
+        return []
+    return _with_details(project_id, _persons(project_id, params={"persons": persons, "limit": len(persons)}, many=True))
 
 
 def person_of_key(*, project_id: int, key: int) -> int:

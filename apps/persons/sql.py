@@ -98,16 +98,27 @@ _IDS = f"""
     LEFT JOIN {OVERRIDES} AS po ON k.person_key = po.old_key"""
 
 
-def persons_page(*, one: bool, search: bool, cursor: bool) -> str:
+# The keys of some persons: their own, and every key merged into them.
+PERSONS_KEYS = "SELECT arrayJoin({persons:Array(UInt64)}) UNION ALL SELECT old_key FROM " + OVERRIDES + " WHERE new_key IN {persons:Array(UInt64)}"
+
+
+def persons_page(*, one: bool, search: bool, cursor: bool, many: bool = False) -> str:
     """Persons, most recently seen first: the person's key, its ids, first and last seen.
 
-    ``one``: only the person ``{person:UInt64}``; ``search``: only persons with an id or a
-    property value that contains ``{search:String}`` (case-insensitive); ``cursor``: only
-    persons after ``({cursor_seen}, {cursor_person})`` in the order of the list."""
-    keys = "\n          AND person_key IN (" + PERSON_KEYS.strip().replace("\n", " ") + ")" if one else ""
+    ``one``: only the person ``{person:UInt64}``; ``many``: only the persons
+    ``{persons:Array(UInt64)}``; ``search``: only persons with an id or a property value that
+    contains ``{search:String}`` (case-insensitive); ``cursor``: only persons after
+    ``({cursor_seen}, {cursor_person})`` in the order of the list."""
+    keys = ""
+    if one:
+        keys = "\n          AND person_key IN (" + PERSON_KEYS.strip().replace("\n", " ") + ")"
+    elif many:
+        keys = f"\n          AND person_key IN ({PERSONS_KEYS})"
     conditions = []
     if one:
         conditions.append("person = {person:UInt64}")
+    if many:
+        conditions.append("person IN {persons:Array(UInt64)}")
     if search:
         conditions.append(
             "(arrayExists(id -> positionCaseInsensitiveUTF8(id, {search:String}) > 0, distinct_ids)"

@@ -31,7 +31,7 @@ def _render(request: HttpRequest, partial: str, context: dict, status: int = 200
     return page(request, "persons/page.html", partial, {**context, "partial": partial}, status=status)
 
 
-def _shown_properties(properties: dict) -> list[tuple[str, object]]:
+def shown_properties(properties: dict) -> list[tuple[str, object]]:
     keys = [k for k in LIST_FIRST if k in properties] + sorted(k for k in properties if k not in LIST_FIRST and not k.startswith("$"))
     return [(key, properties[key]) for key in keys[:LIST_PROPERTIES]]
 
@@ -46,7 +46,7 @@ def persons_page(request: HttpRequest, project_id: int) -> HttpResponse:
         result = persons_list(project_id=project.id, search=search, cursor=request.GET.get("cursor") or None)
     except ValueError:
         raise Http404("No such page of persons.") from None
-    rows = [{"person": p, "shown": _shown_properties(p.properties)} for p in result.results]
+    rows = [{"person": p, "shown": shown_properties(p.properties)} for p in result.results]
     next_url = None
     if result.next_cursor:
         next_url = f"{request.path}?{urlencode({**({'search': search} if search else {}), 'cursor': result.next_cursor})}"

@@ -9,8 +9,10 @@ offsets (Kathmandu), at day and week periods, for both types.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -18,12 +20,13 @@ import pytest
 import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.analytics.tests import reference as ref
 from apps.persons.tests.histories import BASE, NAMES, history_annotated, history_ingest, histories
 from apps.projects.services import personal_api_key_create
-from conftest import MembershipFactory, flush, post_events
+from conftest import PASSWORD, MembershipFactory, flush, post_events
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +191,44 @@ def test_bad_parameters_are_a_400_naming_the_field(member, params, field):
     assert field in str(body), body
     if field == "date_from" and "period" in params:
         assert "at most 366 day cohorts" in str(body)
+
+
+def cell(client, project, **params):
+    base = {"start_event": "signed_up", "return_event": "$pageview", "period": "week", "periods": 4, "date_from": at(0)[:10], "date_to": at(1)[:10]}
+    response = client.get(f"/api/v1/projects/{project.id}/insights/retention/persons", {**base, **params})
+    assert response.status_code == 200, response.content
+    return sorted(sorted(p["distinct_ids"]) for p in response.json()["results"])
+
+
+def test_a_cell_lists_who_came_back_and_who_did_not(weekly):
+    project, client = weekly
+    week0, week1 = WEEK0.isoformat(), (WEEK0 + timedelta(weeks=1)).isoformat()
+    assert cell(client, project, cohort=week0, index=0) == [["ann", "ann-anon"]]
+    assert cell(client, project, cohort=week0, index=1, returned="true") == [["ann", "ann-anon"]]  # on her anonymous id
+    assert cell(client, project, cohort=week0, index=2, returned="false") == [["ann", "ann-anon"]]
+    assert cell(client, project, cohort=week1, index=1, returned="false") == [["bob"], ["cy"]]
+    assert cell(client, project, cohort=week1, index=1, returned="true") == []
+    # any day of the cohort's week names it
+    assert cell(client, project, cohort=(WEEK0 + timedelta(days=3)).isoformat(), index=3) == [["ann", "ann-anon"]]
+
+
+@pytest.mark.parametrize("params, field", [({"cohort": "soon"}, "cohort"), ({"cohort": "2001-01-01"}, "cohort"), ({"index": "9"}, "index"), ({"returned": "maybe"}, "returned")])
+def test_a_bad_cell_is_a_400(weekly, params, field):
+    project, client = weekly
+    base = {"start_event": "signed_up", "period": "week", "periods": 4, "date_from": at(0)[:10], "date_to": at(1)[:10], "cohort": WEEK0.isoformat()}
+    response = client.get(f"/api/v1/projects/{project.id}/insights/retention/persons", {**base, **params})
+    assert response.status_code == 400 and response.json()["field"] == field
+
+
+def test_the_table_links_each_cell_to_its_persons(weekly, member):
+    project, _ = weekly
+    browser = Client()
+    assert browser.login(username=member.user.username, password=PASSWORD)
+    query = {"start_event": "signed_up", "return_event": "$pageview", "period": "week", "periods": 4, "date_from": at(0)[:10], "date_to": at(1)[:10]}
+    html = browser.get(f"/projects/{project.id}/retention/", query).content.decode()
+    links = re.findall(r'<a class="cell-link" href="([^"]+)">', html)
+    assert len(links) == 8  # two cohorts, four weeks each
+    page = browser.get(unescape(links[1])).content.decode()  # week 0's cohort, a week later
+    assert "Came back in week 1" in page and ">ann</a>" in page
+    other = re.search(r'<a class="btn btn-secondary btn-sm" href="([^"]+)">Who did not come back</a>', page).group(1)
+    assert "No one" in browser.get(unescape(other)).content.decode()

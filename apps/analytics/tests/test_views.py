@@ -44,7 +44,7 @@ PAGES = {
     "persons/": shows(counts={r'<tr>\s*<td class="strong"><a href="/projects/\d+/persons/[0-9a-f-]+/">u\d</a></td>': 3}),
     "trends.csv": csv_total(9),
     # this week's cohort: the 3 persons, each with their own week 0
-    "retention/": shows(r"<td>\d{4}-\d\d-\d\d</td>\s*<td class=\"num\">3</td>\s*<td class=\"num retention-cell incomplete dark\"[^>]*>100\.0%</td>"),
+    "retention/": shows(r"<td>\d{4}-\d\d-\d\d</td>\s*<td class=\"num\">3</td>\s*<td class=\"num retention-cell incomplete dark\"[^>]*><a class=\"cell-link\" href=\"/projects/\d+/retention/persons/\?[^\"]+\">100\.0%</a></td>"),
     # the 3 persons came on one day of the range; today they are new
     "stickiness/": shows(r"<tr><td>1 day</td><td class=\"num\">3</td></tr>", r"<tr><td>2 days</td><td class=\"num\">0</td></tr>"),
     "stickiness.csv": shows(r"^days,\$pageview\r?\n1,3\r?\n2,0\r?\n"),
