@@ -8,12 +8,13 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from apps.analytics.tests import reference as ref
-from apps.persons.tests.histories import BASE, NAMES, history_annotated, history_ingest, histories
+from apps.persons.tests.histories import BASE, NAMES, history_annotated, history_ingest, histories, histories_from
 from apps.projects.services import personal_api_key_create
 from apps.query.dates import date_range_resolve
 from conftest import MembershipFactory, flush, post_events
@@ -163,3 +164,34 @@ def test_lifecycle_sees_activity_on_the_utc_day_just_before_the_range(ingest_cli
     flush()
     body = get(client_for(membership), project, "lifecycle", event="read", date_from=first.isoformat(), date_to=first.isoformat(), interval="day")
     assert (body["new"], body["resurrecting"], body["returning"], body["dormant"]) == ([1], [1], [0], [0])
+
+
+# Across New York's end of summer time (Sunday 2026-11-01, 06:00 UTC), a month's end and a
+# week's; the clock pinned after them.
+DST_BASE = datetime(2026, 10, 30, 4, tzinfo=timezone.utc)
+DST_NOW = datetime(2026, 11, 6, 15, tzinfo=timezone.utc)
+
+
+@FAST
+@given(
+    events=histories_from(DST_BASE),
+    data=st.data(),
+    tz_name=st.sampled_from(["America/New_York", "Asia/Kathmandu"]),
+    interval=st.sampled_from(["day", "week"]),
+    event=st.sampled_from([*NAMES, "$any_event"]),
+)
+def test_stickiness_and_lifecycle_across_summer_time(ingest_client, events, data, tz_name, interval, event):
+    params = {"date_from": "2026-10-31", "date_to": "2026-11-03", "interval": interval}
+    with time_machine.travel(DST_NOW, tick=True):
+        membership = MembershipFactory(project__timezone=tz_name)
+        history_ingest(ingest_client, membership.project, events, data)
+        client = client_for(membership)
+        sticky = get(client, membership.project, "stickiness", events=",".join(NAMES), **params)
+        cycle = get(client, membership.project, "lifecycle", event=event, **params)
+        r = date_range_resolve(params=params, tz_name=tz_name)
+    tz = ZoneInfo(tz_name)
+    annotated = history_annotated(events)
+    for series in sticky["series"]:
+        assert series["data"] == ref.stickiness(annotated, event=series["event"], buckets=r.bucket_starts(), date_from=r.date_from, date_to=r.date_to, interval=interval, tz=tz)
+    expected = ref.lifecycle(annotated, event=event, buckets=r.bucket_starts(), date_to=r.date_to, interval=interval, tz=tz)
+    assert {kind: cycle[kind] for kind in expected} == expected

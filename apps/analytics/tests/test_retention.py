@@ -2,9 +2,9 @@
 
 Random identity histories (merged ids, refused merges, illegal ids) go through the real
 ingest path; the cohorts of the API equal the reference's over the persons the persons
-reference says each event belongs to, in timezones with a 25-hour day (New York's end of
-summer time is not in the data's few days, but local midnights are) and quarter-hour
-offsets (Kathmandu), at day and week periods, for both types.
+reference says each event belongs to, in timezones with quarter-hour offsets (Kathmandu),
+at day and week periods, for both types; and histories across New York's end of summer
+time, a month's end and a week's, with the clock pinned after them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.analytics.tests import reference as ref
-from apps.persons.tests.histories import BASE, NAMES, history_annotated, history_ingest, histories
+from apps.persons.tests.histories import BASE, NAMES, history_annotated, history_ingest, histories, histories_from
 from apps.projects.services import personal_api_key_create
 from conftest import PASSWORD, MembershipFactory, flush, post_events
 
@@ -232,3 +232,40 @@ def test_the_table_links_each_cell_to_its_persons(weekly, member):
     assert "Came back in week 1" in page and ">ann</a>" in page
     other = re.search(r'<a class="btn btn-secondary btn-sm" href="([^"]+)">Who did not come back</a>', page).group(1)
     assert "No one" in browser.get(unescape(other)).content.decode()
+
+
+# New York's summer time ends on Sunday 2026-11-01 at 06:00 UTC, on the first day of a month
+# and the last of a week: histories of the three days from 2026-10-30 cross all three. The
+# clock is pinned a week later, so that which periods have ended does not depend on today.
+DST_BASE = datetime(2026, 10, 30, 4, tzinfo=timezone.utc)
+DST_NOW = datetime(2026, 11, 6, 15, tzinfo=timezone.utc)
+
+
+@FAST
+@given(
+    events=histories_from(DST_BASE),
+    data=st.data(),
+    tz_name=st.sampled_from(["America/New_York", "Asia/Kathmandu"]),
+    period=st.sampled_from(["day", "week", "month"]),
+    retention_type=st.sampled_from(["recurring", "first_time"]),
+    start_event=st.sampled_from([*NAMES, "$any_event"]),
+    return_event=st.sampled_from([*NAMES, "$any_event"]),
+    from_day=st.sampled_from([date(2026, 10, 30), date(2026, 10, 31), date(2026, 11, 1)]),
+)
+def test_retention_across_summer_time_and_period_ends(ingest_client, events, data, tz_name, period, retention_type, start_event, return_event, from_day):
+    with time_machine.travel(DST_NOW, tick=True):
+        membership = MembershipFactory(project__timezone=tz_name)
+        project = membership.project
+        history_ingest(ingest_client, project, events, data)
+        response = get_retention(
+            client_for(membership), project, now=DST_NOW, start_event=start_event, return_event=return_event, period=period, periods=3,
+            retention_type=retention_type, date_from=from_day.isoformat(), date_to="2026-11-02",
+        )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    first = first_day(from_day, period)
+    expected = ref.retention(
+        history_annotated(events), start_event=start_event, return_event=return_event, period=period, periods=3, retention_type=retention_type,
+        first_cohort=first, cohorts=len(body["cohorts"]), tz=ZoneInfo(tz_name), now=DST_NOW,
+    )
+    assert body["cohorts"] == expected

@@ -25,7 +25,7 @@ PLANS = ["free", "pro", "team"]
 
 
 @st.composite
-def history_event(draw) -> dict:
+def history_event(draw, base: datetime = BASE) -> dict:
     user = draw(st.sampled_from(["", "", "", *USERS, "null"]))
     anon = draw(st.sampled_from(["", *ANONS, "undefined"]))
     if not user and not anon:
@@ -34,7 +34,7 @@ def history_event(draw) -> dict:
         "event": draw(st.sampled_from(NAMES)),
         "event_id": str(draw(st.uuids(version=4))),
         # within three days, at whole minutes: ties in time happen, and go by event id
-        "timestamp": (BASE + timedelta(minutes=draw(st.integers(0, 3 * 24 * 60)))).isoformat(),
+        "timestamp": (base + timedelta(minutes=draw(st.integers(0, 3 * 24 * 60)))).isoformat(),
         "properties": {"plan": draw(st.sampled_from(PLANS))},
     }
     if draw(st.integers(0, 3)) == 0:
@@ -49,6 +49,11 @@ def history_event(draw) -> dict:
 
 
 histories = st.lists(history_event(), min_size=1, max_size=24)
+
+
+def histories_from(base: datetime):
+    """Histories of the three days from ``base`` (histories start a few days back)."""
+    return st.lists(history_event(base), min_size=1, max_size=24)
 
 
 def history_ingest(client, project, events: list[dict], data) -> None:
