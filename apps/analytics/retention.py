@@ -21,8 +21,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from apps.analytics import daymap, sql
-from apps.analytics.selectors import day_map_params
 from apps.analytics.params import int_param
+from apps.analytics.selectors import day_map_params
 from apps.query.dates import PRESETS, date_bound
 from apps.query.filters import PropertyFilter, property_filters_parse
 from apps.query.sql import property_filters

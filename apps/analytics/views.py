@@ -59,6 +59,17 @@ def _event_names(project) -> list[str]:
     return event_names_by_volume(project_id=project.id)
 
 
+def _csv_error(error: ParamError) -> HttpResponse:
+    return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+
+
+def _default_event(project) -> str:
+    """The event an insight page starts from: ``$pageview`` when the project has it, else
+    its most frequent event, else any event."""
+    names = _event_names(project)
+    return "$pageview" if "$pageview" in names else (names[0] if names else ANY_EVENT)
+
+
 # --- Overview -----------------------------------------------------------------------------
 
 
@@ -231,7 +242,7 @@ def trends_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         trend = _trend_request(request, project)
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+        return _csv_error(error)
     data = _trend_data(project, trend)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="trends-{project.id}.csv"'
@@ -249,12 +260,10 @@ RETENTION_TYPES = [("recurring", "Recurring"), ("first_time", "First time")]
 
 
 def _retention_params(request: HttpRequest, project) -> QueryDict:
-    """The page's parameters, with a start event when none is given: ``$pageview`` when
-    the project has it, else its most frequent event, else any event."""
+    """The page's parameters, with a start event when none is given (:func:`_default_event`)."""
     params = request.GET.copy()
     if not params.get("start_event"):
-        names = _event_names(project)
-        params["start_event"] = "$pageview" if "$pageview" in names else (names[0] if names else ANY_EVENT)
+        params["start_event"] = _default_event(project)
     return params
 
 
@@ -322,7 +331,7 @@ def retention_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         query = retention_query_parse(_retention_params(request, project), tz_name=project.timezone)
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+        return _csv_error(error)
     result = retention(project_id=project.id, query=query)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="retention-{project.id}.csv"'
@@ -394,8 +403,7 @@ def _csv(name: str, project, header: list, rows) -> HttpResponse:
 def _stickiness_request(request: HttpRequest, project) -> tuple[DateRange, list[str]]:
     names = list(dict.fromkeys(name.strip() for name in request.GET.getlist("event") if name.strip()))
     if not names:
-        known = _event_names(project)
-        names = ["$pageview" if "$pageview" in known else (known[0] if known else "$pageview")]
+        names = [_default_event(project)]
     return _day_range(request, project), names[:MAX_SERIES]
 
 
@@ -432,17 +440,14 @@ def stickiness_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         date_range, names = _stickiness_request(request, project)
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+        return _csv_error(error)
     data = stickiness(project_id=project.id, date_range=date_range, events=names)
     rows = [(n, *values) for n, values in zip(data["lengths"], zip(*[s["data"] for s in data["series"]]))]
     return _csv("stickiness", project, [f"{date_range.interval}s", *names], rows)
 
 
 def _lifecycle_request(request: HttpRequest, project) -> tuple[DateRange, str]:
-    event = request.GET.get("event", "").strip()
-    if not event:
-        known = _event_names(project)
-        event = "$pageview" if "$pageview" in known else ANY_EVENT
+    event = request.GET.get("event", "").strip() or _default_event(project)
     return _day_range(request, project), event
 
 
@@ -481,7 +486,7 @@ def lifecycle_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         date_range, event = _lifecycle_request(request, project)
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+        return _csv_error(error)
     data = lifecycle(project_id=project.id, date_range=date_range, event=event)
     return _csv("lifecycle", project, ["bucket", *LIFECYCLE_KINDS], zip(data["buckets"], *[data[kind] for kind in LIFECYCLE_KINDS]))
 
