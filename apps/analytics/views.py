@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
+import orjson
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -264,6 +265,10 @@ def _retention_params(request: HttpRequest, project) -> QueryDict:
     params = request.GET.copy()
     if not params.get("start_event"):
         params["start_event"] = _default_event(project)
+    if not params.get("filters") and any(key.strip() for key in params.getlist("fkey")):
+        params["filters"] = orjson.dumps([f.as_json() for f in _form_filters(request)]).decode()
+    for name in ("ftype", "fkey", "fop", "fvalue"):
+        params.pop(name, None)
     return params
 
 
@@ -295,8 +300,8 @@ def _retention_view(result: dict) -> dict:
 @login_required
 def retention_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id)
-    params = _retention_params(request, project)
     try:
+        params = _retention_params(request, project)
         query = retention_query_parse(params, tz_name=project.timezone)
     except ParamError as error:
         return _error(request, project, error, "Retention")
@@ -312,6 +317,8 @@ def retention_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "date_controls": date_controls(params=params, date_range=shown, intervals=(), keep=RETENTION_KEEP),
         "query": query,
         "range_hidden": range_hidden,
+        "filters": property_filters_parse(params.get("filters")),
+        "operators": OPERATOR_CHOICES,
         **view,
         "period_labels": [f"{period.capitalize()} {k}" for k in range(query.periods)],
         "chart": _chart("line", [f"{period.capitalize()} {k}" for k in range(query.periods)], [{"label": "Retained", "data": view["curve"]}], percent=True),
@@ -346,8 +353,8 @@ def retention_csv(request: HttpRequest, project_id: int) -> HttpResponse:
 def retention_persons(request: HttpRequest, project_id: int) -> HttpResponse:
     """The persons of one cell of the retention table: who came back, or who did not."""
     project = project_get_for_user(user=request.user, project_id=project_id)
-    params = _retention_params(request, project)
     try:
+        params = _retention_params(request, project)
         query = retention_query_parse(params, tz_name=project.timezone)
         cohort, index, returned = retention_cell_parse(params)
         keys = retention_cell_persons(project_id=project.id, query=query, cohort=cohort, index=index, returned=returned)

@@ -269,3 +269,27 @@ def test_retention_across_summer_time_and_period_ends(ingest_client, events, dat
         first_cohort=first, cohorts=len(body["cohorts"]), tz=ZoneInfo(tz_name), now=DST_NOW,
     )
     assert body["cohorts"] == expected
+
+
+def test_the_page_filters_both_events_with_its_filter_rows(ingest_client, member):
+    """A filter row of the page (here on the person) applies to the start and the return
+    event alike, as `filters` does in the API; a row without a value is a 400 naming it."""
+    project = member.project
+    send(ingest_client, project, [
+        {"event": "signed_up", "user_id": "pro", "timestamp": at(0), "properties": {"$set": {"plan": "pro"}}},
+        {"event": "$pageview", "user_id": "pro", "timestamp": at(1)},
+        {"event": "signed_up", "user_id": "free", "timestamp": at(0), "properties": {"$set": {"plan": "free"}}},
+        {"event": "$pageview", "user_id": "free", "timestamp": at(1)},
+    ])
+    browser = Client()
+    assert browser.login(username=member.user.username, password=PASSWORD)
+    query = {"start_event": "signed_up", "return_event": "$pageview", "period": "week", "periods": 2, "date_from": at(0)[:10], "date_to": at(0)[:10],
+             "ftype": "person", "fkey": "plan", "fop": "equals", "fvalue": "pro"}
+    html = browser.get(f"/projects/{project.id}/retention/", query).content.decode()
+    assert re.search(r'<td class="num">1</td>\s*<td class="num retention-cell dark"', html)  # one person: pro
+    assert 'name="fkey" value="plan"' in html  # the row is shown again
+    api = client_for(member).get(f"/api/v1/projects/{project.id}/insights/retention", {
+        **{k: v for k, v in query.items() if not k.startswith("f")}, "filters": '[{"key": "plan", "operator": "equals", "value": "pro", "type": "person"}]'}).json()
+    assert api["cohorts"][0]["values"] == [1, 1]
+    response = browser.get(f"/projects/{project.id}/retention/", {**query, "fvalue": ""})
+    assert response.status_code == 400 and "filters" in response.content.decode()
