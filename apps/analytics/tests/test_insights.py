@@ -313,7 +313,8 @@ def test_retention_across_summer_time_and_month_ends(dataset, case, retention_ty
         assert sum(c["size"] for c in expected) > 0
 
 
-@pytest.mark.parametrize("params", [p for p in CUSTOM_RANGES if p["interval"] != "hour"])
+# (LONG_RANGE: longer than a day set, so they read the events instead)
+@pytest.mark.parametrize("params", [*(p for p in CUSTOM_RANGES if p["interval"] != "hour"), LONG_RANGE])
 def test_stickiness_and_lifecycle_across_summer_time(dataset, params):
     project, client, stored = dataset
     r = resolved(params, project)
