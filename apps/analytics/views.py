@@ -256,7 +256,7 @@ def trends_csv(request: HttpRequest, project_id: int) -> HttpResponse:
 
 # --- Retention ----------------------------------------------------------------------------
 
-RETENTION_KEEP = ("start_event", "return_event", "period", "periods", "retention_type")
+RETENTION_KEEP = ("start_event", "return_event", "period", "periods", "retention_type", "filters")
 RETENTION_TYPES = [("recurring", "Recurring"), ("first_time", "First time")]
 
 
@@ -308,7 +308,7 @@ def retention_page(request: HttpRequest, project_id: int) -> HttpResponse:
     result = retention(project_id=project.id, query=query)
     shown = DateRange(result["date_from"], result["date_to"], "day", query.tz, params.get("preset") or params.get("range") or None)
     view = _retention_view(result)
-    period = query.period
+    labels = [f"{query.period.capitalize()} {k}" for k in range(query.periods)]
     # The range the editor's form keeps: the preset, or the custom dates, as asked.
     range_hidden = [(name, params[name]) for name in ("preset", "range", "date_from", "date_to") if params.get(name)]
     context = {
@@ -320,8 +320,8 @@ def retention_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "filters": property_filters_parse(params.get("filters")),
         "operators": OPERATOR_CHOICES,
         **view,
-        "period_labels": [f"{period.capitalize()} {k}" for k in range(query.periods)],
-        "chart": _chart("line", [f"{period.capitalize()} {k}" for k in range(query.periods)], [{"label": "Retained", "data": view["curve"]}], percent=True),
+        "period_labels": labels,
+        "chart": _chart("line", labels, [{"label": "Retained", "data": view["curve"]}], percent=True),
         "event_names": _event_names(project),
         "any_event": ANY_EVENT,
         "periods_choices": [("day", "Day"), ("week", "Week"), ("month", "Month")],

@@ -293,3 +293,12 @@ def test_the_page_filters_both_events_with_its_filter_rows(ingest_client, member
     assert api["cohorts"][0]["values"] == [1, 1]
     response = browser.get(f"/projects/{project.id}/retention/", {**query, "fvalue": ""})
     assert response.status_code == 400 and "filters" in response.content.decode()
+
+
+def test_the_date_controls_keep_the_filters(weekly, member):
+    project, _ = weekly
+    browser = Client()
+    assert browser.login(username=member.user.username, password=PASSWORD)
+    html = browser.get(f"/projects/{project.id}/retention/", {"start_event": "signed_up", "fkey": "plan", "fop": "equals", "fvalue": "pro"}).content.decode()
+    controls = html.split('class="toolbar date-controls"')[1].split("</form>")[0]
+    assert 'name="filters" value="[{&quot;key&quot;:&quot;plan&quot;' in controls
