@@ -246,8 +246,19 @@ def _cohorts(q: RetentionQuery, starts: list[date], rows, params: dict, now: dat
         "start_event": q.start_event,
         "return_event": q.return_event,
         "timezone": tz.key,
-        "date_from": params["date_from"],
-        "date_to": params["cohorts_to"],
+        "date_from": params["date_from"].isoformat(),
+        "date_to": params["cohorts_to"].isoformat(),
         "buckets": [day.isoformat() for day in starts],
         "cohorts": cohorts,
     }
+
+
+def retention_curve(result: dict) -> list[float | None]:
+    """Per period k, the share (%) of persons retained: the mean over the cohorts that have
+    reached period k, weighted by their size (None when none has)."""
+    curve = []
+    for k in range(result["periods"]):
+        reached = [c for c in result["cohorts"] if len(c["values"]) > k and c["size"]]
+        size = sum(c["size"] for c in reached)
+        curve.append(round(sum(c["values"][k] for c in reached) / size * 100, 1) if size else None)
+    return curve

@@ -23,7 +23,15 @@ from apps.analytics import selectors
 from apps.analytics.live import live_socket_path
 from apps.analytics.engagement import LIFECYCLE_KINDS, lifecycle, stickiness
 from apps.analytics.params import MAX_SERIES, Series, cursor_decode, series_parse, trend_series_check
-from apps.analytics.retention import ANY_EVENT, CELL_LIMIT, retention, retention_cell_parse, retention_cell_persons, retention_query_parse
+from apps.analytics.retention import (
+    ANY_EVENT,
+    CELL_LIMIT,
+    retention,
+    retention_cell_parse,
+    retention_cell_persons,
+    retention_curve,
+    retention_query_parse,
+)
 from apps.ingest.selectors import event_names_by_volume
 from apps.persons.selectors import persons_of_keys
 from apps.persons.views import shown_properties
@@ -273,8 +281,7 @@ def _retention_params(request: HttpRequest, project) -> QueryDict:
 
 
 def _retention_view(result: dict) -> dict:
-    """The cohort table (percentages of each cohort's size) and the curve: per period, the
-    mean over the cohorts that have reached it, weighted by their size."""
+    """The cohort table (percentages of each cohort's size, shaded) and the curve."""
     rows = []
     for cohort in result["cohorts"]:
         cells = []
@@ -289,12 +296,7 @@ def _retention_view(result: dict) -> dict:
         for k, cell in enumerate(cells):
             if cell and not cell.get("empty"):
                 cell["query"] = urlencode({"cohort": cohort["date"], "index": k})
-    curve = []
-    for k in range(result["periods"]):
-        reached = [c for c in result["cohorts"] if len(c["values"]) > k and c["size"]]
-        size = sum(c["size"] for c in reached)
-        curve.append(round(sum(c["values"][k] for c in reached) / size * 100, 1) if size else None)
-    return {"rows": rows, "curve": curve, "has_data": any(c["size"] for c in result["cohorts"])}
+    return {"rows": rows, "curve": retention_curve(result), "has_data": any(c["size"] for c in result["cohorts"])}
 
 
 @login_required
@@ -306,7 +308,8 @@ def retention_page(request: HttpRequest, project_id: int) -> HttpResponse:
     except ParamError as error:
         return _error(request, project, error, "Retention")
     result = retention(project_id=project.id, query=query)
-    shown = DateRange(result["date_from"], result["date_to"], "day", query.tz, params.get("preset") or params.get("range") or None)
+    bounds = (datetime.fromisoformat(result["date_from"]), datetime.fromisoformat(result["date_to"]))
+    shown = DateRange(*bounds, "day", query.tz, params.get("preset") or params.get("range") or None)
     view = _retention_view(result)
     labels = [f"{query.period.capitalize()} {k}" for k in range(query.periods)]
     # The range the editor's form keeps: the preset, or the custom dates, as asked.
