@@ -9,6 +9,8 @@ the same way.
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+
 
 class DomainError(Exception):
     """Base of the errors raised on purpose (anything else is a bug)."""
@@ -16,6 +18,11 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     """No such object, or one the caller may not know exists: the two are never told apart."""
+
+
+class Forbidden(DomainError, PermissionDenied):
+    """The caller may see the object, but their role does not allow this (a 403). It is
+    Django's ``PermissionDenied`` too, so pages and APIs answer it without a mapping of their own."""
 
 
 class ParamError(DomainError, ValueError):

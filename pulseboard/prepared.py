@@ -14,13 +14,16 @@ from django.db.models import Model
 
 class PreparedLookup:
     """``SELECT`` every column of ``model`` (table alias ``t``) followed by ``clause``,
-    with ``%s`` placeholders; ``get`` returns the first row's instance or ``None``."""
+    with ``%s`` placeholders; ``get`` returns the first row's instance or ``None``.
+    ``extra`` maps attribute names to more SQL expressions, set on the instance as they come."""
 
-    def __init__(self, model: type[Model], clause: str):
+    def __init__(self, model: type[Model], clause: str, extra: dict[str, str] | None = None):
         self.model = model
         fields = model._meta.concrete_fields
         self.attnames = [field.attname for field in fields]
-        self.sql = f"SELECT {', '.join(f't.{field.column}' for field in fields)} FROM {model._meta.db_table} t {clause}"
+        self.extra = list((extra or {}).items())
+        columns = [f"t.{field.column}" for field in fields] + [expression for _, expression in self.extra]
+        self.sql = f"SELECT {', '.join(columns)} FROM {model._meta.db_table} t {clause}"
         self._converters: dict[str, list] = {}
 
     def _converters_for(self, connection) -> list:
@@ -43,8 +46,11 @@ class PreparedLookup:
             row = cursor.fetchone()
         if row is None:
             return None
-        values = list(row)
+        values = list(row[: len(self.attnames)])
         for position, functions, column in self._converters_for(connection):
             for function in functions:
                 values[position] = function(values[position], column, connection)
-        return self.model.from_db(using, self.attnames, values)
+        instance = self.model.from_db(using, self.attnames, values)
+        for (name, _), value in zip(self.extra, row[len(self.attnames) :]):
+            setattr(instance, name, value)
+        return instance

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from celery.schedules import crontab
 from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
@@ -176,6 +177,44 @@ AXES_LOCKOUT_CALLABLE = "apps.projects.views.login_locked_out"
 AXES_DISABLE_ACCESS_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 
+# --- Accounts and email -------------------------------------------------------------------
+# Sign-up: "invite" (the default) lets people in only through a project owner's email
+# invite; "open" lets anyone create an account. An install with no user at all is open
+# either way, and its first account becomes the administrator.
+PULSEBOARD_SIGNUP = (env("PULSEBOARD_SIGNUP", "invite") or "").strip().lower()
+if PULSEBOARD_SIGNUP not in {"open", "invite"}:
+    raise ImproperlyConfigured(f"PULSEBOARD_SIGNUP must be 'open' or 'invite', got {PULSEBOARD_SIGNUP!r}")
+# Sign-ups, password-reset requests and invites sent, per client address (invites: per
+# user) and hour; reset emails to one address are capped at a third of it.
+ACCOUNT_RATE_PER_HOUR = env_int("ACCOUNT_RATE_PER_HOUR", 10)
+if ACCOUNT_RATE_PER_HOUR < 1:
+    raise ImproperlyConfigured("ACCOUNT_RATE_PER_HOUR must be at least 1")
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_HOURS", 24) * 3600
+
+# Email (invites, password resets): SMTP when EMAIL_HOST (or EMAIL_URL, parsed by
+# dj-email-url, e.g. submission://user:password@mail.example.com:587) is set; otherwise the
+# console backend prints each message to the server's log. EMAIL_BACKEND overrides both,
+# and the single EMAIL_* variables override the URL's parts.
+_email = dj_email_url.parse(env("EMAIL_URL")) if env("EMAIL_URL") else {}
+if _email and "EMAIL_BACKEND" not in _email:  # a scheme dj-email-url does not know
+    raise ImproperlyConfigured("EMAIL_URL must start with smtp://, submission:// (STARTTLS) or smtp://…?ssl=True (TLS)")
+EMAIL_HOST = env("EMAIL_HOST", _email.get("EMAIL_HOST") or None) or ""
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", _email.get("EMAIL_HOST_USER") or "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", _email.get("EMAIL_HOST_PASSWORD") or "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", bool(_email.get("EMAIL_USE_TLS")))
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", bool(_email.get("EMAIL_USE_SSL")))
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL exclude each other: set one")
+EMAIL_PORT = env_int("EMAIL_PORT", _email.get("EMAIL_PORT") or (465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25))
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)  # seconds; a request never waits on a dead mail server for long
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    _email.get("EMAIL_BACKEND")
+    or ("django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"),
+)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "PulseBoard <pulseboard@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # --- Redis: stream, broker, cache, channel layer ---------------------------------------
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0" if EMBEDDED else None)
 if REDIS_URL is None:
@@ -202,6 +241,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ingest.reconcile_rollups",
         "schedule": crontab(minute=17, hour=env_int("RECONCILE_HOUR", 3)),
     },
+    # Each project's data retention (Project.retention_days); a count per project when nothing is due.
+    "apply-retention": {"task": "ingest.apply_retention", "schedule": crontab(minute=41)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

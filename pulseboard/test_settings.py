@@ -32,3 +32,6 @@ from pulseboard.settings import *  # noqa: E402,F401,F403
 
 # A test database of its own per run, so that runs side by side never share one.
 DATABASES["default"]["TEST"] = {"NAME": f"test_pulseboard_{_run}"}  # noqa: F405
+
+# Email stays in memory (django.core.mail.outbox), whatever the environment says.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

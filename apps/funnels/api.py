@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from apps.funnels import selectors, services
 from apps.funnels.models import definition_build
 from apps.funnels.serializers import FunnelQuerySerializer, FunnelResultsSerializer, FunnelSerializer, funnel_fields
-from apps.projects.selectors import project_get_for_user
+from apps.projects.selectors import Access, project_get_for_user
 from apps.query.breakdown import breakdown_type_parse
 from apps.query.dates import date_range_resolve
 
@@ -37,7 +37,7 @@ class FunnelListAPI(APIView):
 
     @extend_schema(tags=TAGS, summary="Create a funnel", request=FunnelSerializer, responses={201: FunnelSerializer})
     def post(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, need=Access.EDIT)
         serializer = FunnelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         funnel = services.funnel_create(project=project, created_by=request.user, **funnel_fields(serializer.validated_data))
@@ -57,7 +57,7 @@ class FunnelDetailAPI(APIView):
         responses=FunnelSerializer,
     )
     def put(self, request, project_id: int, funnel_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, need=Access.EDIT)
         funnel = selectors.funnel_get(project=project, funnel_id=funnel_id)
         serializer = FunnelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -66,7 +66,7 @@ class FunnelDetailAPI(APIView):
 
     @extend_schema(tags=TAGS, summary="Delete a funnel", responses={204: None})
     def delete(self, request, project_id: int, funnel_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, need=Access.EDIT)
         services.funnel_delete(funnel=selectors.funnel_get(project=project, funnel_id=funnel_id))
         return Response(status=204)
 

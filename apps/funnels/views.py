@@ -26,7 +26,7 @@ from apps.funnels.forms import MODE_HELP, FunnelForm, StepForm, StepFormSet
 from apps.funnels.models import Funnel, definition_build
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.models import Project
-from apps.projects.selectors import project_get_for_user
+from apps.projects.selectors import Access, project_get_for_user
 from apps.query.dates import PRESETS, date_controls, date_range_from_query, date_range_resolve
 from pulseboard.errors import ParamError
 from pulseboard.htmx import go, page
@@ -233,13 +233,13 @@ def _editor(request: HttpRequest, project: Project, funnel: Funnel | None) -> Ht
 
 @login_required
 def funnel_new(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id, need=Access.EDIT)
     return _editor(request, project, None)
 
 
 @login_required
 def funnel_edit(request: HttpRequest, project_id: int, funnel_id: int) -> HttpResponse:
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id, need=Access.EDIT)
     funnel = selectors.funnel_get(project=project, funnel_id=funnel_id)
     return _editor(request, project, funnel)
 
@@ -248,7 +248,7 @@ def funnel_edit(request: HttpRequest, project_id: int, funnel_id: int) -> HttpRe
 @require_POST
 def funnel_adhoc(request: HttpRequest, project_id: int) -> HttpResponse:
     """"Run without saving": the editor as posted, with the results of its definition below."""
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id, need=Access.EDIT)
     editing = request.POST.get("editing", "")
     funnel = selectors.funnel_get(project=project, funnel_id=int(editing)) if editing.isdigit() else None
     form = FunnelForm(request.POST)
@@ -310,7 +310,7 @@ def funnel_detail(request: HttpRequest, project_id: int, funnel_id: int) -> Http
 @login_required
 def funnel_delete(request: HttpRequest, project_id: int, funnel_id: int) -> HttpResponse:
     """GET: a confirmation page. POST: delete, then back to the list."""
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id, need=Access.EDIT)
     funnel = selectors.funnel_get(project=project, funnel_id=funnel_id)
     urls = _urls(project, funnel)
     if request.method == "POST":

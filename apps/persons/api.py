@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from apps.persons.selectors import SEARCH_MAX, person_by_distinct_id, person_events, person_visible, persons_list
 from apps.persons.services import person_deletion_request
 from apps.persons.tasks import delete_person
-from apps.projects.selectors import project_get_for_user
+from apps.projects.selectors import Access, project_get_for_user
 from pulseboard.errors import NotFound, ParamError
 
 PERSON_FIELDS = {
@@ -82,7 +82,7 @@ class PersonAPI(APIView):
         responses={202: inline_serializer("PersonDeletionQueued", {"id": serializers.UUIDField(), "status": serializers.CharField()})},
     )
     def delete(self, request, project_id: int, person_id: str):
-        project = project_get_for_user(user=request.user, project_id=project_id)
+        project = project_get_for_user(user=request.user, project_id=project_id, need=Access.OWN)
         person = _person_or_404(project, person_id)
         deletion = person_deletion_request(project_id=project.id, person_key=person.key, distinct_ids=person.distinct_ids, user=request.user)
         delete_person.delay(str(deletion.id))

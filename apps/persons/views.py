@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 from apps.persons.selectors import SEARCH_MAX, ingestion_warnings, person_by_distinct_id, person_events, person_visible, persons_list
 from apps.persons.services import person_deletion_request
 from apps.persons.tasks import delete_person
-from apps.projects.selectors import project_get_for_user
+from apps.projects.selectors import Access, project_get_for_user
 from pulseboard.htmx import go, page, wants_partial
 
 WARNINGS_SHOWN = 100
@@ -94,8 +94,10 @@ def _person_or_404(project, person_id: str):
 @login_required
 def person_page(request: HttpRequest, project_id: int, person_id: str) -> HttpResponse:
     """``/projects/<id>/persons/<person id>/``: the profile (every property and id), the
-    events of all its ids, newest first; POST deletes the person after a typed confirmation."""
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    events of all its ids, newest first; POST deletes the person after a typed confirmation
+    (owners only: deleting data is theirs)."""
+    need = Access.OWN if request.method == "POST" else Access.READ
+    project = project_get_for_user(user=request.user, project_id=project_id, need=need)
     person = _person_or_404(project, person_id)
     if person.id != UUID(str(person_id)):  # the id of a key merged into another person
         return go(request, reverse("person-detail", kwargs={"project_id": project.id, "person_id": person.id}))

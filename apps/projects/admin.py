@@ -18,8 +18,8 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.http import HttpRequest
 
-from apps.projects.models import Membership, PersonalAPIKey, Project
-from apps.projects.selectors import project_ids_for_user, projects_for_user
+from apps.projects.models import AuditEntry, Membership, PersonalAPIKey, Project
+from apps.projects.selectors import Access, project_ids_for_user, projects_for_user
 from apps.projects.services import ingest_key_generate, project_rotate_api_key
 
 MEMBER_PERMISSIONS = frozenset({"view", "add", "change", "delete"})
@@ -29,12 +29,12 @@ def _is_superuser(request: HttpRequest) -> bool:
     return request.user.is_active and request.user.is_superuser
 
 
-def _member_project_ids(request: HttpRequest) -> frozenset[int]:
-    """The projects of the request's user, read once per request."""
-    ids = getattr(request, "_admin_project_ids", None)
-    if ids is None:
-        ids = request._admin_project_ids = project_ids_for_user(user=request.user)
-    return ids
+def _member_project_ids(request: HttpRequest, need: Access = Access.READ) -> frozenset[int]:
+    """The projects where the request's user's role allows ``need``, read once per request."""
+    cache = request.__dict__.setdefault("_admin_project_ids", {})
+    if need not in cache:
+        cache[need] = project_ids_for_user(user=request.user, need=need)
+    return cache[need]
 
 
 def _project_id_of(obj, path: str) -> int | None:
@@ -59,7 +59,8 @@ class _ProjectScope:
         user = request.user
         if not (user.is_active and user.is_staff) or action not in self.member_permissions:
             return False
-        projects = _member_project_ids(request)
+        # Viewers see their projects' objects; adding, changing and deleting takes an editor.
+        projects = _member_project_ids(request, Access.READ if action == "view" else Access.EDIT)
         if obj is None:
             return bool(projects) if action == "add" else True
         return _project_id_of(obj, self.object_project_field or self.project_field) in projects
@@ -72,7 +73,8 @@ class _ProjectScope:
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is Project and not _is_superuser(request):
-            kwargs["queryset"] = projects_for_user(user=request.user)
+            # A project's objects are only ever put in a project the user may edit.
+            kwargs["queryset"] = projects_for_user(user=request.user).filter(id__in=_member_project_ids(request, Access.EDIT))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_view_permission(self, request, obj=None):
@@ -192,7 +194,7 @@ class ProjectAdmin(ProjectScopedAdmin):
     @admin.action(description="Rotate the ingest API key", permissions=["change"])
     def rotate_api_key(self, request, queryset):
         for project in queryset:
-            project_rotate_api_key(project=project)
+            project_rotate_api_key(project=project, actor=request.user)
         self.message_user(request, f"Rotated {queryset.count()} ingest key(s).", messages.SUCCESS)
 
 
@@ -212,4 +214,23 @@ class PersonalAPIKeyAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
     def has_add_permission(self, request):
         # A key's secret can only be shown when it is issued; issue keys from the project
         # settings page or `manage.py bootstrap`, not here.
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
+    """The whole audit log, read-only: entries are written by the actions they record."""
+
+    list_display = ["created_at", "project_name", "actor_name", "action", "summary"]
+    list_filter = ["action"]
+    search_fields = ["project_name", "actor_name", "summary"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

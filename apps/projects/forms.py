@@ -6,7 +6,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 from apps.projects.models import Membership, PersonalAPIKey, Project, validate_timezone
 from apps.projects.selectors import user_find_by_login
@@ -137,3 +140,83 @@ class MemberAddForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+# --- Accounts: sign-up, invites ---------------------------------------------------------------
+
+
+def _password_help() -> str:
+    return " ".join(password_validation.password_validators_help_texts())
+
+
+def _tune_password_fields(form: forms.Form) -> None:
+    form.fields["password1"].help_text = _password_help()
+    form.fields["password1"].widget.attrs["autocomplete"] = "new-password"
+    form.fields["password2"].label = "Confirm password"
+    form.fields["password2"].help_text = ""
+
+
+class SignupForm(UserCreationForm):
+    """A new account: username, email, password twice (Django's password validators)."""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        email = self.fields["email"]
+        email.required = True
+        email.help_text = "For password resets and invites."
+        email.widget.attrs.update({"autocomplete": "email", "placeholder": "jane@example.com"})
+        username = self.fields["username"]
+        username.help_text = "Letters, digits and @ . + - _ only."
+        username.widget.attrs.update({"autocomplete": "username", "autocapitalize": "none"})
+        _tune_password_fields(self)
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        if get_user_model().objects.filter(is_active=True, email__iexact=email).exists():
+            raise ValidationError("An account with this email address already exists. Log in, or reset its password.")
+        return email
+
+
+class InviteSignupForm(SignupForm):
+    """Sign-up through an invite: the email address is the invite's and cannot be changed."""
+
+    def __init__(self, *args, invite_email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        email = self.fields["email"]
+        email.disabled = True
+        email.initial = invite_email
+        email.help_text = "The address the invite was sent to."
+        self.fields["username"].widget.attrs["autofocus"] = True
+
+
+class InviteForm(forms.Form):
+    """Invite someone to a project by email, or add an existing user by username or email.
+    Its fields have the names of :class:`MemberAddForm`'s, so one template shows either."""
+
+    login = forms.CharField(
+        label="Email or username",
+        max_length=254,
+        widget=forms.TextInput(attrs={"placeholder": "jane@example.com", "autocomplete": "off", "autocapitalize": "none"}),
+        help_text="Someone new gets an email invite; a PulseBoard user is added at once.",
+    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+    def clean_login(self):
+        login = self.cleaned_data["login"].strip()
+        user = user_find_by_login(login=login)
+        if user is not None:
+            self.cleaned_data["user"] = user
+            return login
+        try:
+            validate_email(login)
+        except ValidationError:
+            raise ValidationError(
+                f"No user is called {login!r}. To invite someone new, enter their email address."
+            ) from None
+        self.cleaned_data["email"] = login
+        return login
+

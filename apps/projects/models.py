@@ -26,6 +26,12 @@ class Project(models.Model):
         unique=True,
         help_text="Public and write-only: safe to embed in a web page. Rotate it to revoke the old one.",
     )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Keep this many days of events; older ones are dropped from every table. Empty keeps everything.",
+    )
+    retention_applied_at = models.DateTimeField(null=True, blank=True, help_text="When retention last ran for this project.")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -41,6 +47,7 @@ class Membership(models.Model):
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
         MEMBER = "member", "Member"
+        VIEWER = "viewer", "Viewer"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
@@ -70,3 +77,60 @@ class PersonalAPIKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.prefix}…)"
+
+
+class Invite(models.Model):
+    """An email invitation to join a project. Only a SHA-256 of the link's token is kept;
+    the link works once, for ``INVITE_DAYS`` days."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invites")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"invite of {self.email} to {self.project} ({self.role})"
+
+
+class AuditEntry(models.Model):
+    """Something an owner-level action changed, with who and when. Names are copied, so an
+    entry still reads right after the user, or the project, is gone."""
+
+    class Action(models.TextChoices):
+        INGEST_KEY_ROTATED = "ingest_key_rotated", "Ingest key rotated"
+        MEMBER_ADDED = "member_added", "Member added"
+        MEMBER_ROLE_CHANGED = "member_role_changed", "Role changed"
+        MEMBER_REMOVED = "member_removed", "Member removed"
+        INVITE_SENT = "invite_sent", "Invite sent"
+        INVITE_REVOKED = "invite_revoked", "Invite revoked"
+        INVITE_ACCEPTED = "invite_accepted", "Invite accepted"
+        EVENTS_DELETED = "events_deleted", "Events deleted"
+        PERSON_DELETED = "person_deleted", "Person deleted"
+        PROJECT_DELETED = "project_deleted", "Project deleted"
+        RETENTION_CHANGED = "retention_changed", "Retention changed"
+        RETENTION_APPLIED = "retention_applied", "Retention applied"
+
+    project = models.ForeignKey(Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_entries")
+    project_name = models.CharField(max_length=200)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    actor_name = models.CharField(max_length=150, blank=True, help_text="Empty for the system (a scheduled task).")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    summary = models.CharField(max_length=500)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'system'}: {self.summary}"

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
 from apps.projects.models import Membership, Project
-from apps.projects.selectors import memberships_for_user
+from apps.projects.selectors import Access, memberships_for_user, role_allows
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,12 @@ class Navigation:
 
     @cached_property
     def is_owner(self) -> bool:
-        return self.membership is not None and self.membership.role == Membership.Role.OWNER
+        return self.membership is not None and role_allows(self.membership.role, Access.OWN)
+
+    @cached_property
+    def can_edit(self) -> bool:
+        """Whether the page may offer to change the project's insights (members and owners)."""
+        return self.membership is not None and role_allows(self.membership.role, Access.EDIT)
 
     def _links(self, project_id: int) -> list[tuple[NavItem, str]]:
         return [(item, url) for item in NAV_ITEMS if (url := project_url(item.url_name, project_id)) is not None]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import re
 import threading
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Case, When
+from django.utils import timezone
 
-from apps.projects.models import Membership, PersonalAPIKey, Project
-from pulseboard.errors import NotFound
+from apps.projects.models import AuditEntry, Invite, Membership, PersonalAPIKey, Project
+from pulseboard.errors import Forbidden, NotFound
 from pulseboard.prepared import PreparedLookup
 
 # Ingest looks a key up on every request; a short in-process cache keeps that off the
@@ -64,15 +67,52 @@ def projects_for_user(*, user: AbstractBaseUser):
     return Project.objects.filter(memberships__user=user).order_by("name", "id")
 
 
-def project_ids_for_user(*, user: AbstractBaseUser) -> frozenset[int]:
-    """Ids of the projects ``user`` is a member of."""
+
+
+class Access(enum.IntEnum):
+    """What a request wants to do with a project; each role allows up to one of these."""
+
+    READ = 1  # pages, figures, exports, the read API
+    EDIT = 2  # insights, funnels, annotations: the project's analysis
+    OWN = 3  # members, keys, deletion, retention
+
+
+# The one rule of who may do what. Everything that takes a project_id asks it through
+# project_get_for_user, so a role is checked in this place only.
+ROLE_ACCESS = {
+    Membership.Role.VIEWER: Access.READ,
+    Membership.Role.MEMBER: Access.EDIT,
+    Membership.Role.OWNER: Access.OWN,
+}
+
+ACCESS_DENIED = {
+    Access.EDIT: "Viewers can only read this project: ask an owner for the member role to change it.",
+    Access.OWN: "Only the project's owners can do this.",
+}
+
+
+def role_allows(role: str, need: Access) -> bool:
+    return ROLE_ACCESS.get(role, 0) >= need
+
+
+def roles_allowing(need: Access) -> list[str]:
+    return [role for role, access in ROLE_ACCESS.items() if access >= need]
+
+
+def project_ids_for_user(*, user: AbstractBaseUser, need: Access = Access.READ) -> frozenset[int]:
+    """Ids of the projects where ``user``'s role allows ``need``."""
     if not user.is_authenticated:
         return frozenset()
-    return frozenset(Membership.objects.filter(user=user).values_list("project_id", flat=True))
+    memberships = Membership.objects.filter(user=user, role__in=roles_allowing(need))
+    return frozenset(memberships.values_list("project_id", flat=True))
 
 
-def project_get_for_user(*, user: AbstractBaseUser, project_id: int) -> Project:
-    """The project if ``user`` is a member. Anything else is :class:`NotFound`: we never say it exists."""
+def project_get_for_user(*, user: AbstractBaseUser, project_id: int, need: Access = Access.READ) -> Project:
+    """The project if ``user`` is a member whose role allows ``need``.
+
+    A non-member gets :class:`NotFound` (we never say the project exists); a member whose
+    role is too low gets :class:`Forbidden`. The project carries the user's role as
+    ``project.role``."""
     if not user.is_authenticated or not 0 < int(project_id) < 2**63:
         raise NotFound("No such project.")
     # Every page and API call of a project runs this, so it is prepared SQL rather than a
@@ -80,11 +120,15 @@ def project_get_for_user(*, user: AbstractBaseUser, project_id: int) -> Project:
     project = _PROJECT_OF_MEMBER.get([project_id, user.pk])
     if project is None:
         raise NotFound("No such project.")
+    if not role_allows(project.role, need):
+        raise Forbidden(ACCESS_DENIED[need])
     return project
 
 
 _PROJECT_OF_MEMBER = PreparedLookup(
-    Project, f"JOIN {Membership._meta.db_table} m ON m.project_id = t.id WHERE t.id = %s AND m.user_id = %s"
+    Project,
+    f"JOIN {Membership._meta.db_table} m ON m.project_id = t.id WHERE t.id = %s AND m.user_id = %s",
+    extra={"role": "m.role"},
 )
 
 
@@ -148,3 +192,77 @@ def user_find_by_login(*, login: str) -> AbstractBaseUser | None:
 
 def personal_api_keys_for_user(*, user: AbstractBaseUser):
     return PersonalAPIKey.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def audit_entries_for_project(*, project: Project, limit: int = 50):
+    """The project's audit log, newest first."""
+    return AuditEntry.objects.filter(project=project).order_by("-created_at", "-id")[:limit]
+
+
+# --- Accounts: sign-up and invites ----------------------------------------------------------
+
+
+def signup_mode() -> str:
+    """How a visitor may create an account: ``"first"`` on an install without any user (its
+    first account becomes the administrator), else ``PULSEBOARD_SIGNUP``: ``"open"`` or
+    ``"invite"`` (only through an invite link)."""
+    if not get_user_model().objects.exists():
+        return "first"
+    return "open" if settings.PULSEBOARD_SIGNUP == "open" else "invite"
+
+
+def signup_allowed() -> bool:
+    """Whether the sign-up page takes new accounts (an invite link always does)."""
+    return signup_mode() != "invite"
+
+
+def user_with_email_exists(*, email: str) -> bool:
+    """An active account already uses this email address (case-insensitive)."""
+    return get_user_model().objects.filter(is_active=True, email__iexact=email.strip()).exists()
+
+
+def invite_token_hash(token: str) -> str:
+    # Like personal keys: the token has 256 random bits, so SHA-256 is enough.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_INVITE_TOKEN_MAX = 128
+
+
+def invite_get_by_token(*, token: str) -> Invite | None:
+    """The invite of a link's token (whatever its state), or None if no invite has it."""
+    if not token or len(token) > _INVITE_TOKEN_MAX or _CONTROL.search(token):
+        return None
+    return Invite.objects.select_related("project", "invited_by").filter(token_hash=invite_token_hash(token)).first()
+
+
+def invite_state(invite: Invite, *, now=None) -> str:
+    """``"pending"``, ``"accepted"``, ``"revoked"`` or ``"expired"``."""
+    if invite.accepted_at is not None:
+        return "accepted"
+    if invite.revoked_at is not None:
+        return "revoked"
+    if invite.expires_at <= (now or timezone.now()):
+        return "expired"
+    return "pending"
+
+
+def invites_pending_for_project(*, project: Project):
+    """The project's invites that can still be accepted, newest first."""
+    return (
+        Invite.objects.filter(project=project, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .select_related("invited_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def invite_get_in_project(*, project: Project, invite_id: int) -> Invite:
+    invite = Invite.objects.select_related("project").filter(project=project, id=invite_id).first()
+    if invite is None:
+        raise NotFound("No such invite.")
+    return invite
+
+
+def membership_exists_for_email(*, project: Project, email: str) -> bool:
+    """A member of the project has this email address (case-insensitive)."""
+    return Membership.objects.filter(project=project, user__email__iexact=email.strip()).exists()

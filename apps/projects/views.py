@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -21,7 +21,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from apps.projects import services
-from apps.projects.forms import MemberAddForm, PersonalKeyForm, ProjectForm, RoleForm
+from apps.projects.forms import InviteForm, MemberAddForm, PersonalKeyForm, ProjectForm, RoleForm
 from apps.projects.models import Membership, Project
 from apps.projects.navigation import project_home_url
 from apps.projects.selectors import (
@@ -30,8 +30,12 @@ from apps.projects.selectors import (
     memberships_for_project,
     memberships_for_user,
     personal_api_keys_for_user,
+    Access,
+    audit_entries_for_project,
+    invites_pending_for_project,
     project_get_for_user,
     projects_for_user,
+    role_allows,
 )
 from pulseboard.htmx import go, page, vary_on_htmx
 from pulseboard.sdk import sdk_script
@@ -103,17 +107,12 @@ def project_list(request: HttpRequest) -> HttpResponse:
 # --- Settings -----------------------------------------------------------------------------
 
 
-def _project_and_role(request: HttpRequest, project_id: int) -> tuple[Project, Membership]:
-    project = project_get_for_user(user=request.user, project_id=project_id)
+def _project_and_role(request: HttpRequest, project_id: int, need: Access = Access.READ) -> tuple[Project, Membership]:
+    project = project_get_for_user(user=request.user, project_id=project_id, need=need)
     membership = membership_get(project=project, user=request.user)
     if membership is None:  # left the project between the two reads
         raise Http404("No such project.")
     return project, membership
-
-
-def _owner_only(membership: Membership) -> None:
-    if membership.role != Membership.Role.OWNER:
-        raise PermissionDenied("Only the project's owners can do this.")
 
 
 def _settings_context(request: HttpRequest, project: Project, membership: Membership, **overrides) -> dict:
@@ -124,7 +123,8 @@ def _settings_context(request: HttpRequest, project: Project, membership: Member
     context = {
         "project": project,
         "membership": membership,
-        "is_owner": membership.role == Membership.Role.OWNER,
+        "is_owner": role_allows(membership.role, Access.OWN),
+        "role_choices": Membership.Role.choices,
         "ingest_url": request.build_absolute_uri(reverse("ingest-events")),
         "sdk": sdk_script(request=request),
         "demo_url": f"{reverse('sdk-demo')}?project={project.id}",
@@ -135,10 +135,13 @@ def _settings_context(request: HttpRequest, project: Project, membership: Member
         "project_form": ProjectForm(initial={"name": project.name, "timezone": project.timezone}),
         "members": list(memberships_for_project(project=project)),
         "member_form": MemberAddForm(),
+        "invite_form": InviteForm(),
+        "invites": invites_pending_for_project(project=project),  # lazy: read when an owner's page shows them
         "notice": None,
         "ingest_max_events": settings.INGEST_MAX_EVENTS,
     }
     context["owner_count"] = sum(m.role == Membership.Role.OWNER for m in context["members"])
+    context["audit_entries"] = list(audit_entries_for_project(project=project)) if context["is_owner"] else []
     context.update(overrides)
     return context
 
@@ -178,9 +181,8 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def ingest_key_rotate(request: HttpRequest, project_id: int) -> HttpResponse:
-    project, membership = _project_and_role(request, project_id)
-    _owner_only(membership)
-    services.project_rotate_api_key(project=project)
+    project, membership = _project_and_role(request, project_id, Access.OWN)
+    services.project_rotate_api_key(project=project, actor=request.user)
     text = "New ingest key issued. The old key no longer works: update your apps and scripts."
     return _section_done(request, project, membership, "ingest-key", messages.SUCCESS, text)
 
@@ -188,8 +190,7 @@ def ingest_key_rotate(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def project_edit(request: HttpRequest, project_id: int) -> HttpResponse:
-    project, membership = _project_and_role(request, project_id)
-    _owner_only(membership)
+    project, membership = _project_and_role(request, project_id, Access.OWN)
     form = ProjectForm(request.POST, current_timezone=project.timezone)
     if form.is_valid():
         try:
@@ -238,13 +239,12 @@ def personal_key_revoke(request: HttpRequest, project_id: int, key_id: int) -> H
 @login_required
 @require_POST
 def member_add(request: HttpRequest, project_id: int) -> HttpResponse:
-    project, membership = _project_and_role(request, project_id)
-    _owner_only(membership)
+    project, membership = _project_and_role(request, project_id, Access.OWN)
     form = MemberAddForm(request.POST)
     if form.is_valid():
         user = form.cleaned_data["user"]
         try:
-            added = services.membership_add(project=project, user=user, role=form.cleaned_data["role"])
+            added = services.membership_add(project=project, user=user, role=form.cleaned_data["role"], actor=request.user)
         except ValidationError as exc:
             form.add_error("login", exc)
         else:
@@ -256,14 +256,13 @@ def member_add(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def member_role(request: HttpRequest, project_id: int, membership_id: int) -> HttpResponse:
-    project, membership = _project_and_role(request, project_id)
-    _owner_only(membership)
+    project, membership = _project_and_role(request, project_id, Access.OWN)
     target = membership_get_in_project(project=project, membership_id=membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        return _section_done(request, project, membership, "members", messages.ERROR, "Choose a role: owner or member.")
+        return _section_done(request, project, membership, "members", messages.ERROR, "Choose a role: owner, member or viewer.")
     try:
-        services.membership_set_role(membership=target, role=form.cleaned_data["role"])
+        services.membership_set_role(membership=target, role=form.cleaned_data["role"], actor=request.user)
     except ValidationError as exc:
         return _section_done(request, project, membership, "members", messages.ERROR, " ".join(exc.messages))
     if target.id == membership.id:
@@ -275,11 +274,10 @@ def member_role(request: HttpRequest, project_id: int, membership_id: int) -> Ht
 @login_required
 @require_POST
 def member_remove(request: HttpRequest, project_id: int, membership_id: int) -> HttpResponse:
-    project, membership = _project_and_role(request, project_id)
-    _owner_only(membership)
+    project, membership = _project_and_role(request, project_id, Access.OWN)
     target = membership_get_in_project(project=project, membership_id=membership_id)
     try:
-        services.membership_remove(membership=target)
+        services.membership_remove(membership=target, actor=request.user)
     except ValidationError as exc:
         return _section_done(request, project, membership, "members", messages.ERROR, " ".join(exc.messages))
     if target.user_id == request.user.id:

@@ -548,3 +548,32 @@ def test_sidebar_and_switcher_link_the_same_page_in_other_projects(owner_client,
     html = owner_client.get(settings_url(member.project)).content.decode()
     assert 'class="sidebar-link active"' in html
     assert f'href="{settings_url(second)}"' in html  # the switcher keeps the page kind
+
+
+# --- Audit log ------------------------------------------------------------------------------
+
+
+def test_owner_actions_are_in_the_audit_log_with_who_and_when(owner_client, member):
+    project = member.project
+    other = add_member(project, username="dana")
+    before = timezone.now()
+    owner_client.post(reverse("project-ingest-key-rotate", kwargs={"project_id": project.id}))
+    owner_client.post(reverse("member-role", kwargs={"project_id": project.id, "membership_id": other.id}), {"role": "viewer"})
+    owner_client.post(reverse("member-remove", kwargs={"project_id": project.id, "membership_id": other.id}))
+    owner_client.post(reverse("member-add", kwargs={"project_id": project.id}), {"login": "dana", "role": "member"})
+
+    entries = list(project.audit_entries.order_by("id"))
+    assert [e.action for e in entries] == ["ingest_key_rotated", "member_role_changed", "member_removed", "member_added"]
+    assert all(e.actor_id == member.user.id and e.actor_name == member.user.username and e.created_at >= before for e in entries)
+    assert entries[1].details == {"user": "dana", "from": "member", "to": "viewer"}
+
+    page = owner_client.get(settings_url(project)).content.decode()
+    assert 'id="audit-log"' in page and "Made dana viewer (was member)." in page
+
+
+def test_only_owners_see_the_audit_log(client, member):
+    viewer = add_member(member.project, role=Membership.Role.VIEWER)
+    client.force_login(viewer.user)
+    page = client.get(settings_url(member.project))
+    assert page.status_code == 200 and 'id="audit-log"' not in page.content.decode()
+    assert "you are a viewer" in page.content.decode()

@@ -1,0 +1,304 @@
+"""Each role on each kind of route.
+
+Every URL that takes a ``project_id`` is listed in ``ROUTES`` with what it needs: ``read``
+(viewers and up), ``edit`` (members and owners: insights and funnels) or ``own`` (owners:
+members, keys, deletion, retention). A route missing from the table fails the suite, so a
+new page cannot ship without saying who may use it.
+
+For each role, every route is requested as that role, through the real views and APIs: a
+role that may use the route is never answered 403 or 404 (a 400 for a form left empty still
+means the request got past the check), one that may not gets 403, and a user of another
+project gets 404, as if the project did not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import pytest
+from django.test import Client
+from django.urls import URLResolver, get_resolver, reverse
+
+from apps.funnels.services import funnel_create
+from apps.persons.selectors import person_by_distinct_id
+from apps.projects.models import Membership
+from apps.projects.selectors import Access, role_allows
+from apps.projects.services import invite_create, personal_api_key_create
+from rest_framework.test import APIClient
+
+from conftest import MembershipFactory, ProjectFactory, UserFactory, flush, post_events
+
+STEPS = [{"event": "signed_up", "filters": []}, {"event": "purchase", "filters": []}]
+FUNNEL_BODY = {"name": "Roles", "steps": STEPS}
+
+
+@dataclass
+class World:
+    """A project with one person, one funnel and three members (owner, member, viewer),
+    plus a bystander membership the owner routes act on."""
+
+    project: object
+    users: dict
+    funnel: object
+    spare_funnel: object  # for the second of the two deletions
+    person_id: str
+    bystander: Membership
+    key_ids: dict
+
+
+@dataclass(frozen=True)
+class Route:
+    url_name: str
+    method: str
+    need: str  # "read", "edit" or "own"
+    kwargs: Callable[[World, str], dict] = lambda world, role: {}
+    data: Callable[[World], dict] = lambda world: {}
+    query: str | Callable[[], str] = ""
+    api: bool = False  # a JSON API: the body is JSON
+    refused: int | None = None  # the answer past the role check when the request itself is wrong on purpose
+
+    @property
+    def access(self) -> Access:
+        return {"read": Access.READ, "edit": Access.EDIT, "own": Access.OWN}[self.need]
+
+
+def funnel_kw(world, role):
+    return {"funnel_id": world.funnel.id}
+
+
+def person_kw(world, role):
+    return {"person_id": world.person_id}
+
+
+def invite_kw(world, role):
+    issued = invite_create(project=world.project, email=f"roles-{role}@example.org", role="viewer", invited_by=None)
+    return {"invite_id": issued.invite.id}
+
+
+def event_deletion_kw(world, role):
+    from apps.ingest.models import EventDeletion
+
+    return {"deletion_id": EventDeletion.objects.create(project=world.project, event="signed_up", timezone="UTC").id}
+
+
+def editor_data(world) -> dict:
+    data = {
+        "name": "From the editor",
+        "description": "",
+        "order_mode": "ordered",
+        "window_value": "14",
+        "window_unit": "days",
+        "breakdown_property": "",
+        "editing": "",
+        "steps-TOTAL_FORMS": "2",
+        "steps-INITIAL_FORMS": "2",
+        "steps-MIN_NUM_FORMS": "0",
+        "steps-MAX_NUM_FORMS": "21",
+        "save": "1",
+    }
+    for i, step in enumerate(("signed_up", "purchase")):
+        data.update({f"steps-{i}-event": step, f"steps-{i}-label": "", f"steps-{i}-more_filters": ""})
+    return data
+
+
+READ_PAGES = [
+    "project-settings",
+    "refused-events",
+    "persons-list",
+    "ingestion-warnings",
+    "analytics-overview",
+    "analytics-trends",
+    "analytics-trends-csv",
+    "analytics-retention",
+    "analytics-retention-csv",
+    "analytics-stickiness",
+    "analytics-stickiness-csv",
+    "analytics-lifecycle",
+    "analytics-lifecycle-csv",
+    "analytics-explorer",
+    "analytics-live",
+    "analytics-users",
+    "funnels-list",
+]
+READ_APIS = ["api-persons", "api-events", "api-active-users", "api-top-events", "api-overview", "api-funnels"]
+
+
+def retention_cell() -> str:
+    """Today's cohort of a daily retention over the default range (the project is in UTC)."""
+    today = datetime.now(timezone.utc).date()
+    return f"start_event=signed_up&return_event=signed_up&period=day&cohort={today.isoformat()}&index=0"
+
+
+# Destructive routes come last, so that what they remove is still there for the others.
+ROUTES: list[Route] = [
+    *(Route(name, "get", "read") for name in READ_PAGES),
+    *(Route(name, "get", "read", api=True) for name in READ_APIS),
+    Route("analytics-explorer-new", "get", "read", query="since=2000-01-01T00:00:00%2B00:00"),
+    Route("api-trends", "get", "read", query="events=signed_up", api=True),
+    Route("api-retention", "get", "read", query=retention_cell, api=True),
+    Route("api-stickiness", "get", "read", query="events=signed_up", api=True),
+    Route("api-lifecycle", "get", "read", query="event=signed_up", api=True),
+    Route("analytics-retention-persons", "get", "read", query=retention_cell),
+    Route("api-retention-persons", "get", "read", query=retention_cell, api=True),
+    Route("person-of-id", "get", "read", query="distinct_id=roles-user"),
+    Route("person-detail", "get", "read", kwargs=person_kw),
+    Route("api-person", "get", "read", kwargs=person_kw, api=True),
+    Route("funnels-detail", "get", "read", kwargs=funnel_kw),
+    Route("api-funnel", "get", "read", kwargs=funnel_kw, api=True),
+    Route("api-funnel-results", "get", "read", kwargs=funnel_kw, api=True),
+    Route("api-funnels-query", "post", "read", data=lambda w: FUNNEL_BODY, api=True),
+    Route("personal-key-create", "post", "read", data=lambda w: {"label": "mine"}),
+    Route("personal-key-revoke", "post", "read", kwargs=lambda w, role: {"key_id": w.key_ids[role]}),
+    Route("funnels-new", "get", "edit"),
+    Route("funnels-new", "post", "edit", data=editor_data),
+    Route("funnels-adhoc", "post", "edit", data=editor_data),
+    Route("funnels-edit", "get", "edit", kwargs=funnel_kw),
+    Route("funnels-edit", "post", "edit", kwargs=funnel_kw, data=editor_data),
+    Route("funnels-delete", "get", "edit", kwargs=funnel_kw),
+    Route("api-funnels", "post", "edit", data=lambda w: FUNNEL_BODY, api=True),
+    Route("api-funnel", "put", "edit", kwargs=funnel_kw, data=lambda w: FUNNEL_BODY, api=True),
+    Route("project-edit", "post", "own", data=lambda w: {"name": w.project.name, "timezone": "UTC"}),
+    Route("project-ingest-key-rotate", "post", "own"),
+    Route("invite-create", "post", "own", data=lambda w: {"login": "roles-new@example.org", "role": "viewer"}),
+    Route("invite-revoke", "post", "own", kwargs=invite_kw),
+    Route("member-add", "post", "own", data=lambda w: {"login": "nobody-by-that-name", "role": "viewer"}),
+    Route("member-role", "post", "own", kwargs=lambda w, role: {"membership_id": w.bystander.id}, data=lambda w: {"role": "viewer"}),
+    Route("data-settings", "get", "own"),
+    Route("data-retention", "post", "own", data=lambda w: {"retention_days": "3650"}),
+    Route("data-events-preview", "post", "own", data=lambda w: {"event": "signed_up"}),
+    Route("data-events-deletion", "get", "own", kwargs=event_deletion_kw),
+    # A wrong confirmation: past the role check it is a 400, and nothing is deleted.
+    Route("person-detail", "post", "own", kwargs=person_kw, data=lambda w: {"confirm": "not the name"}, refused=400),
+    Route("data-events-delete", "post", "own", data=lambda w: {"event": "signed_up", "confirm": "not the name"}, refused=400),
+    Route("data-project-delete", "post", "own", data=lambda w: {"confirm": "not the name"}, refused=400),
+    Route("member-remove", "post", "own", kwargs=lambda w, role: {"membership_id": w.bystander.id}),
+    Route("api-person", "delete", "own", kwargs=person_kw, api=True),
+    Route("funnels-delete", "post", "edit", kwargs=funnel_kw),
+    Route("api-funnel", "delete", "edit", kwargs=lambda w, role: {"funnel_id": w.spare_funnel.id}, api=True),
+]
+
+
+def project_routes() -> set[str]:
+    """The name of every URL pattern that takes a project_id."""
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif "<int:project_id>" in prefix + str(pattern.pattern):
+                yield pattern.name
+
+    return set(walk(get_resolver().url_patterns))
+
+
+def test_every_project_route_says_who_may_use_it():
+    missing = project_routes() - {route.url_name for route in ROUTES}
+    assert not missing, f"routes with no role in ROUTES: {sorted(missing)}"
+
+
+@pytest.fixture
+def world(db) -> World:
+    project = ProjectFactory()
+    users = {}
+    for role in ("owner", "member", "viewer"):
+        users[role] = UserFactory(username=f"roles-{role}")
+        MembershipFactory(project=project, user=users[role], role=role)
+    users["outsider"] = UserFactory(username="roles-outsider")
+    MembershipFactory(user=users["outsider"])  # owns a project of their own
+    bystander = MembershipFactory(project=project, user=UserFactory(username="roles-bystander"), role="member")
+    assert post_events(APIClient(), project.api_key, {"event": "signed_up", "user_id": "roles-user"}).status_code == 202
+    flush()
+    person = person_by_distinct_id(project_id=project.id, distinct_id="roles-user")
+    funnel = funnel_create(project=project, name="Roles", steps=STEPS, created_by=users["owner"])
+    key_ids = {role: personal_api_key_create(user=user, label="revoke me").key.id for role, user in users.items()}
+    spare = funnel_create(project=project, name="Spare", steps=STEPS, created_by=users["owner"])
+    return World(project, users, funnel, spare, str(person.id), bystander, key_ids)
+
+
+def request(client: Client, world: World, route: Route, role: str):
+    url = reverse(route.url_name, kwargs={"project_id": world.project.id, **route.kwargs(world, role)})
+    if route.query:
+        url += "?" + (route.query() if callable(route.query) else route.query)
+    call = getattr(client, route.method)
+    if route.method == "get":
+        return call(url)
+    if route.api:
+        return call(url, route.data(world), content_type="application/json")
+    return call(url, route.data(world))
+
+
+@pytest.mark.parametrize("role", ["owner", "member", "viewer"])
+def test_each_role_on_each_route(world, role):
+    client = Client()
+    client.force_login(world.users[role])
+    wrong = []
+    for route in ROUTES:
+        response = request(client, world, route, role)
+        allowed = role_allows(role, route.access)
+        if allowed:
+            ok = response.status_code == route.refused if route.refused else response.status_code < 400
+        else:
+            ok = response.status_code == 403
+        if not ok:
+            wrong.append(f"{route.method.upper()} {route.url_name} ({route.need}): {response.status_code}")
+    assert not wrong, f"as {role}, expected {'access' if role == 'owner' else 'access or 403 by need'}:\n" + "\n".join(wrong)
+
+
+def test_a_user_of_another_project_gets_404_everywhere(world):
+    client = Client()
+    client.force_login(world.users["outsider"])
+    wrong = []
+    for route in ROUTES:
+        if route.url_name == "personal-key-revoke":
+            continue  # keys belong to users, not projects: revoking one's own key is tested above
+        if route.url_name == "analytics-users":
+            continue  # a permanent redirect to the persons page, which answers 404 (checked too)
+        response = request(client, world, route, "outsider")
+        if response.status_code != 404:
+            wrong.append(f"{route.method.upper()} {route.url_name}: {response.status_code}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_viewers_are_told_why_and_see_no_edit_buttons(world):
+    client = Client()
+    client.force_login(world.users["viewer"])
+    refused = client.post(reverse("api-funnels", kwargs={"project_id": world.project.id}), FUNNEL_BODY, content_type="application/json")
+    assert refused.status_code == 403
+    assert "viewer" in refused.json()["message"].lower()
+    page = client.get(reverse("funnels-detail", kwargs={"project_id": world.project.id, "funnel_id": world.funnel.id}))
+    assert page.status_code == 200
+    assert reverse("funnels-edit", kwargs={"project_id": world.project.id, "funnel_id": world.funnel.id}) not in page.content.decode()
+    client.force_login(world.users["member"])
+    page = client.get(reverse("funnels-detail", kwargs={"project_id": world.project.id, "funnel_id": world.funnel.id}))
+    assert reverse("funnels-edit", kwargs={"project_id": world.project.id, "funnel_id": world.funnel.id}) in page.content.decode()
+
+
+def test_a_personal_api_key_carries_its_users_role(world):
+    """The read API with a viewer's key reads, and cannot write."""
+    issued = personal_api_key_create(user=world.users["viewer"], label="ci")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    assert api.get(reverse("api-funnels", kwargs={"project_id": world.project.id})).status_code == 200
+    created = api.post(reverse("api-funnels", kwargs={"project_id": world.project.id}), FUNNEL_BODY, format="json")
+    assert created.status_code == 403
+    deleted = api.delete(reverse("api-person", kwargs={"project_id": world.project.id, "person_id": world.person_id}))
+    assert deleted.status_code == 403
+
+
+def test_in_the_admin_a_viewer_reads_funnels_and_a_member_edits_them(world):
+    """The admin (where funnels are editable too) applies the same rule."""
+    client = Client()
+    change = f"/admin/funnels/funnel/{world.funnel.id}/change/"
+    for role in ("viewer", "member"):
+        world.users[role].is_staff = True
+        world.users[role].save()
+    client.force_login(world.users["viewer"])
+    page = client.get(change).content.decode()
+    assert "Roles" in page and 'name="_save"' not in page  # shown read-only
+    assert client.post(change, {"name": "Renamed by a viewer"}).status_code == 403
+    assert client.get("/admin/funnels/funnel/add/").status_code == 403
+    client.force_login(world.users["member"])
+    assert 'name="_save"' in client.get(change).content.decode()
+    assert client.get("/admin/funnels/funnel/add/").status_code == 200
