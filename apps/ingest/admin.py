@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.ingest.models import EventDefinition, IngestRequest, ReconcileRun
+from apps.ingest.models import EventDefinition, EventDeletion, IngestRequest, ReconcileRun
 from apps.projects.admin import ProjectScopedAdmin, SuperuserOnlyAdmin
 
 
@@ -29,6 +29,21 @@ class ReconcileRunAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
 
     list_display = ["id", "status", "project", "created_at", "finished_at", "buckets", "drift", "repaired"]
     list_filter = ["status"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EventDeletion)
+class EventDeletionAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
+    """Deletions of events asked on the Data page: who, what, when, rows removed; read-only."""
+
+    list_display = ["requested_at", "project", "event", "date_from", "date_to", "status", "requested_by_name", "rows_matched"]
+    list_filter = ["status"]
+    search_fields = ["event", "requested_by_name"]
 
     def has_add_permission(self, request):
         return False

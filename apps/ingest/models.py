@@ -1,3 +1,6 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
 
 from apps.projects.models import Project
@@ -69,3 +72,66 @@ class ReconcileRun(models.Model):
 
     def __str__(self) -> str:
         return f"reconcile #{self.pk} ({self.status})"
+
+
+class EventDeletion(models.Model):
+    """The deletion of a project's events by name and/or date range, kept for audit: who
+    asked, what, when, and the rows removed from each ClickHouse table."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="event_deletions")
+    event = models.CharField(max_length=200, blank=True, help_text="Only events of this name; empty: every name.")
+    date_from = models.DateField(null=True, blank=True, help_text="First day, in the project's timezone (as asked).")
+    date_to = models.DateField(null=True, blank=True, help_text="Last day, included, in the project's timezone (as asked).")
+    timezone = models.CharField(max_length=64, help_text="The project's timezone when it was asked.")
+    since = models.DateTimeField(null=True, blank=True, help_text="Start of the range, in UTC.")
+    until = models.DateTimeField(null=True, blank=True, help_text="End of the range (excluded), in UTC.")
+    rows_matched = models.PositiveBigIntegerField(default=0, help_text="Events that matched when it was confirmed.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    requested_by_name = models.CharField(max_length=150, blank=True, help_text="Kept if the user is deleted.")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows_removed = models.JSONField(default=dict, blank=True, help_text="Rows removed per ClickHouse table.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"deletion of {self.describe()} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def events_removed(self) -> int:
+        return int(self.rows_removed.get("events", 0))
+
+    @property
+    def tables_changed(self) -> list[tuple[str, int]]:
+        """(table, rows removed) of the tables that lost rows, events first."""
+        return sorted(((t, n) for t, n in self.rows_removed.items() if n), key=lambda item: (item[0] != "events", item[0]))
+
+    @property
+    def tables_unchanged(self) -> list[str]:
+        return sorted(t for t, n in self.rows_removed.items() if not n)
+
+    def describe(self) -> str:
+        """What it deletes, in words: ``signup events from 2026-01-01 to 2026-01-31``."""
+        what = f"“{self.event}” events" if self.event else "all events"
+        if self.date_from and self.date_to:
+            return f"{what} from {self.date_from:%Y-%m-%d} to {self.date_to:%Y-%m-%d}" if self.date_from != self.date_to else f"{what} of {self.date_from:%Y-%m-%d}"
+        if self.date_from:
+            return f"{what} from {self.date_from:%Y-%m-%d} on"
+        if self.date_to:
+            return f"{what} up to {self.date_to:%Y-%m-%d}"
+        return what

@@ -104,7 +104,7 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
         return IngestResult(401, {"error": "missing_api_key", "message": door.missing_key})
     target = project_for_ingest_key(api_key=api_key)
     if target is None:
-        return IngestResult(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."})
+        return _unknown_key()
 
     idempotency_key = parsed.idempotency_key
     if idempotency_key is not None:
@@ -142,6 +142,11 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
         stream.stream_append(
             project_id=target.project_id, rows=validated.rows, supplied_ids=validated.supplied_ids, catalog=_catalog(validated.rows)
         )
+    except stream.ProjectDeleted:
+        # Deleted while its key was still cached: refused like any unknown key.
+        if reservation is not None:
+            reservation.delete()
+        return _unknown_key()
     except Exception:
         if reservation is not None:
             reservation.delete()
@@ -156,6 +161,10 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
         reservation.response = body_out
         reservation.save(update_fields=["response"])
     return IngestResult(202, body_out)
+
+
+def _unknown_key() -> IngestResult:
+    return IngestResult(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."})
 
 
 def _abandoned(previous: IngestRequest) -> bool:
@@ -176,6 +185,9 @@ def _idempotency_reserve(*, project_id: int, key: str) -> IngestRequest | Ingest
         pass
     previous = IngestRequest.objects.filter(project_id=project_id, idempotency_key=key).first()
     if previous is None:
+        if not Project.objects.filter(id=project_id).exists():
+            # Deleted while its key was still cached (here or in another process).
+            return _unknown_key()
         return IngestResult(409, {"error": "conflict", "message": "Retry: the request with this Idempotency-Key just failed."})
     if _abandoned(previous):
         now = datetime.now(timezone.utc)
@@ -516,9 +528,20 @@ def batch_write(batch: Batch) -> BatchResult:
     Rows ClickHouse refuses are isolated and returned as ``dead``; every other row is
     stored. A failure that is not about the rows (ClickHouse unreachable, busy, or not
     migrated) raises, and the batch stays in the stream.
+
+    Entries of deleted projects are left out (and settled with the batch): the flush checks
+    this under its writer's lease, and a project's deletion marks it deleted before it takes
+    the lock alone, so no row of a deleted project is written after its rows were deleted.
+    The rest is then written as a batch checked against ClickHouse, since its rows are no
+    longer the ones a first attempt may have half written.
     """
     entries = batch.entries
     dead: list[stream.DeadRow] = []
+    deleted = stream.projects_deleted({entry.project_id for entry in entries})
+    if deleted:
+        entries = [entry for entry in entries if entry.project_id not in deleted]
+        logger.info("left out %d stream entries of deleted projects %s", len(batch.entries) - len(entries), sorted(deleted))
+        batch = Batch(stream.Manifest(batch.manifest.batch_id, batch.manifest.entry_ids, verified=False), entries)
     if batch.manifest.verified and _months(entries) <= MAX_PARTITIONS_PER_INSERT:
         try:
             _insert(b"\n".join(entry.rows for entry in entries))

@@ -27,18 +27,20 @@ from django.conf import settings
 GROUP = "writers"
 
 # Appends a request's events, skipping those whose client-chosen event_id this project sent
-# within the dedup window, atomically. KEYS = [stream, a dedup key per client-chosen id];
-# ARGV = [ttl, project id, catalog, rows...], the rows with client-chosen ids first (one per
-# dedup key). Ids the server generated cannot repeat, so they cost no key. Returns one flag
-# per row: 1 appended now, 0 already seen.
+# within the dedup window, atomically. KEYS = [stream, deleted projects, a dedup key per
+# client-chosen id]; ARGV = [ttl, project id, catalog, rows...], the rows with client-chosen
+# ids first (one per dedup key). Ids the server generated cannot repeat, so they cost no key.
+# Returns one flag per row: 1 appended now, 0 already seen; or -1, appending nothing, when
+# the project was deleted (checked in the same atomic step, so nothing is appended after).
 _APPEND_LUA = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return -1 end
 local ttl = tonumber(ARGV[1])
-local checked = #KEYS - 1
+local checked = #KEYS - 2
 local fresh = {}
 local flags = {}
 for i = 4, #ARGV do
   local row = i - 3
-  if row > checked or redis.call('SET', KEYS[row + 1], '1', 'NX', 'EX', ttl) then
+  if row > checked or redis.call('SET', KEYS[row + 2], '1', 'NX', 'EX', ttl) then
     fresh[#fresh + 1] = ARGV[i]
     flags[#flags + 1] = 1
   else
@@ -92,16 +94,51 @@ def dedup_key(project_id: int, event_id: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:eid:{project_id}:{event_id}"
 
 
+def dedup_forget(*, project_id: int, event_ids: list[str]) -> int:
+    """Forget these event ids of a project (their events were deleted), so that events sent
+    again with the same ids are stored again; return how many were remembered."""
+    forgotten = 0
+    r = client()
+    for start in range(0, len(event_ids), 1000):
+        forgotten += r.delete(*(dedup_key(project_id, event_id) for event_id in event_ids[start : start + 1000]))
+    return forgotten
+
+
+def _deleted_projects_key() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:deleted-projects"
+
+
+class ProjectDeleted(Exception):
+    """The project was deleted: its events are refused (ingest) and dropped (the flush)."""
+
+
+def project_tombstone(project_id: int) -> None:
+    """Mark a project deleted, for every process at once: from now on the stream takes no
+    event of it, and the flush writes none of those still in the stream. Project ids are
+    never reused, so the mark stays (a few bytes a project)."""
+    client().sadd(_deleted_projects_key(), project_id)
+
+
+def projects_deleted(project_ids) -> set[int]:
+    """Which of these projects were deleted."""
+    ids = sorted(set(project_ids))
+    if not ids:
+        return set()
+    flags = client().smismember(_deleted_projects_key(), ids)
+    return {project_id for project_id, flag in zip(ids, flags) if flag}
 
 
 def stream_append(*, project_id: int, rows: list[dict], supplied_ids: list[bool], catalog: dict) -> int:
     """Append rows to the stream, skipping client-chosen event_ids already seen; return how
-    many were appended."""
+    many were appended. Raises :class:`ProjectDeleted` for a deleted project."""
     checked = [row for row, supplied in zip(rows, supplied_ids) if supplied]
     generated = [row for row, supplied in zip(rows, supplied_ids) if not supplied]
-    keys = [stream_key()] + [dedup_key(project_id, row["event_id"]) for row in checked]
+    keys = [stream_key(), _deleted_projects_key()] + [dedup_key(project_id, row["event_id"]) for row in checked]
     args = [settings.INGEST_EVENT_DEDUP_SECONDS, project_id, orjson.dumps(catalog)] + [orjson.dumps(row) for row in checked + generated]
-    return sum(_script(settings.REDIS_URL, _APPEND_LUA)(keys=keys, args=args))
+    flags = _script(settings.REDIS_URL, _APPEND_LUA)(keys=keys, args=args)
+    if flags == -1:
+        raise ProjectDeleted(project_id)
+    return sum(flags)
 
 
 @dataclass

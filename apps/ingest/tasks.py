@@ -5,8 +5,8 @@ import socket
 from celery import shared_task
 from django.conf import settings
 
-from apps.ingest import reconcile, services, stream
-from apps.ingest.models import ReconcileRun
+from apps.ingest import lifecycle, reconcile, services, stream
+from apps.ingest.models import EventDeletion, ReconcileRun
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +58,21 @@ def reconcile_rollups(run_id: int | None = None) -> int:
         project_id=run.project_id if run else None,
         repair=run.repair if run else True,
     ).drift
+
+
+# Queued by the Data page when an owner confirms a deletion of events; runs at once on a
+# worker. While writers or another deletion hold the write lock it stays queued and is
+# tried again; any other failure is recorded on the deletion (its status and error).
+@shared_task(
+    name="ingest.delete_events", ignore_result=True, autoretry_for=(stream.WriteLockBusy,), retry_backoff=5, max_retries=8
+)
+def delete_events(deletion_id: str) -> None:
+    deletion = EventDeletion.objects.select_related("project").filter(id=deletion_id, status=EventDeletion.Status.QUEUED).first()
+    if deletion is not None:
+        lifecycle.event_deletion_run(deletion=deletion)
+
+
+# Every hour by beat: each project's retention (a count per project when nothing is due).
+@shared_task(name="ingest.apply_retention", ignore_result=True)
+def apply_retention() -> dict:
+    return lifecycle.retention_apply_all()

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from apps.ingest import views
+from apps.ingest import data_views, views
 
 # Keep CORS_URLS_REGEX (settings) in step with these routes: browsers may call every one.
 urlpatterns = [
@@ -14,4 +14,11 @@ urlpatterns = [
     re_path(r"^v1/(?P<kind>batch|track|identify|page|screen|alias)/?$", views.segment_api, name="segment-api"),
     path("demo/", views.sdk_demo, name="sdk-demo"),
     path("projects/<int:project_id>/settings/refused-events/", views.refused_events, name="refused-events"),
+    # The Data page: retention, deleting events, deleting the project (owners).
+    path("projects/<int:project_id>/settings/data/", data_views.data_settings, name="data-settings"),
+    path("projects/<int:project_id>/settings/data/retention/", data_views.retention_save, name="data-retention"),
+    path("projects/<int:project_id>/settings/data/events/preview/", data_views.events_preview, name="data-events-preview"),
+    path("projects/<int:project_id>/settings/data/events/delete/", data_views.events_delete, name="data-events-delete"),
+    path("projects/<int:project_id>/settings/data/events/<uuid:deletion_id>/", data_views.event_deletion_status, name="data-events-deletion"),
+    path("projects/<int:project_id>/settings/data/project/delete/", data_views.project_delete, name="data-project-delete"),
 ]

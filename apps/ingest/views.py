@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.ingest.formats import Door, native, posthog, segment
 from pulseboard.sdk import sdk_script
 from apps.ingest.services import ingest_limits, request_ingest
-from apps.ingest.stream import deadletters
+from apps.ingest.stream import deadletters, projects_deleted
 from apps.ingest.validation import BodyError
 from apps.projects.navigation import project_url
 from apps.projects.selectors import project_for_ingest_key, project_get_for_user, projects_for_user
@@ -101,7 +101,8 @@ def _unknown_token(token: str | None) -> HttpResponse | None:
     """A PostHog-style 401 for a missing or unknown project token; None for a good one."""
     if not token:
         return json_response(*posthog.answer(401, {"error": "missing_api_key", "message": "Send the project API key as token."}))
-    if project_for_ingest_key(api_key=token) is None:
+    target = project_for_ingest_key(api_key=token)
+    if target is None or projects_deleted([target.project_id]):  # a deleted project's key may still be cached
         return json_response(*posthog.answer(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."}))
     return None
 

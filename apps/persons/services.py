@@ -13,12 +13,13 @@ from django.utils import timezone as django_timezone
 
 from apps.ingest import stream
 from apps.ingest.hooks import StoredRows
-from apps.ingest.reconcile import EPOCH, ROLLUPS, bucket_runs, rollup_clear, rollup_count, rollup_fill
+from apps.ingest.deletion import Condition, PersonTable, person_table_register, rows_delete
 from apps.persons import sql
 from apps.persons.identity import Merge, override_decide, refusal_message
 from apps.persons.models import IngestionWarning, PersonDeletion
 from apps.persons.selectors import person_keys, person_uuid
-from apps.projects.models import Project
+from apps.projects.models import AuditEntry, Project
+from apps.projects.services import audit_record
 from pulseboard import clickhouse
 
 logger = logging.getLogger(__name__)
@@ -155,28 +156,25 @@ def _warnings_record(*, project_id: int, refusals: list) -> None:
 
 # --- Deleting a person -----------------------------------------------------------------------------
 
-# Columns that hold a person's keys, per table; every other table with a project_id column is
-# a rollup of events the reconciler knows (rebuilt for the hours the person's events were in).
-KEY_COLUMNS = {
-    "identity_users": ("user_key",),
-    "identity_merges": ("anon_key", "user_key"),
-    "person_overrides": ("old_key", "new_key"),
-}
-PERSON_KEY_COLUMN = "person_key"
+# The tables of persons, as deletion (apps.ingest.deletion) must know them: the columns that hold
+# a person's keys (a person's deletion removes the rows where any of them is one of its keys),
+# and how the rows of some persons are computed again from events once events are deleted.
+# Every other table with a project_id column is events, or a rollup of events the reconciler
+# knows (rebuilt for the hours the person's events were in), or filtered by its person_key.
+# Merge decisions (person_overrides) are not facts of events: deleting events keeps them.
+PERSON_TABLES = [
+    PersonTable("identity_users", ("user_key",), sql.IDENTITY_USERS_REFILL, refill_column="user_key"),
+    PersonTable("identity_merges", ("anon_key", "user_key"), sql.IDENTITY_MERGES_REFILL, refill_column="user_key"),
+    PersonTable("person_overrides", ("old_key", "new_key")),
+    PersonTable("person_ids", ("person_key",), sql.PERSON_IDS_REFILL),
+    PersonTable("person_props", ("person_key",), sql.PERSON_PROPS_REFILL),
+]
 
 
-class UnknownTable(Exception):
-    """A table with project data that deletion does not know how to clear."""
-
-
-def _tables_with_projects() -> dict[str, set[str]]:
-    """Every table of the database with a project_id column, with its columns."""
-    rows = clickhouse.query(
-        "SELECT table, groupArray(name) FROM system.columns WHERE database = currentDatabase() "
-        "AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree%') "
-        "GROUP BY table HAVING has(groupArray(name), 'project_id')"
-    ).rows
-    return {table: set(columns) for table, columns in rows}
+def person_tables_register() -> None:
+    """Tell deletion how to clear the tables of persons (``PersonsConfig.ready``)."""
+    for table in PERSON_TABLES:
+        person_table_register(table)
 
 
 def person_deletion_request(*, project_id: int, person_key: int, distinct_ids: list[str], user) -> PersonDeletion:
@@ -197,8 +195,10 @@ def person_deletion_run(*, deletion: PersonDeletion) -> PersonDeletion:
 
     Tables keyed by person lose the person's rows; rollups that count events without
     naming persons (events per slot, sessions) are rebuilt, from what events still holds,
-    for the hours the person's events were in. Batches are not written meanwhile (the
-    writers' lock), so no insert is half-way through while the tables change."""
+    for the hours the person's events were in (see :mod:`apps.ingest.deletion`). Batches
+    are not written meanwhile (the writers' lock), so no insert is half-way through while
+    the tables change, and no id is merged into the person between reading its keys and
+    deleting them."""
     project_id, root = deletion.project_id, int(deletion.person_key)
     deletion.status = PersonDeletion.Status.RUNNING
     deletion.save(update_fields=["status"])
@@ -206,42 +206,7 @@ def person_deletion_run(*, deletion: PersonDeletion) -> PersonDeletion:
     try:
         with stream.writers_excluded():
             keys = person_keys(project_id=project_id, person_key=root)
-            params = {"project_id": project_id, "keys": keys}
-            hours = [
-                row[0]
-                for row in clickhouse.query(
-                    "SELECT DISTINCT toStartOfHour(timestamp) FROM events WHERE project_id = {project_id:UInt64} AND person_key IN {keys:Array(UInt64)}",
-                    params,
-                ).rows
-            ]
-            # Every DELETE is sent first and waited for together: each one works through
-            # all the parts of its table, and ClickHouse runs different tables side by side.
-            rebuilt, changed = [], []
-            for table, columns in sorted(_tables_with_projects().items()):
-                key_columns = KEY_COLUMNS.get(table) or ((PERSON_KEY_COLUMN,) if PERSON_KEY_COLUMN in columns else None)
-                if key_columns is None:
-                    rollup = next((r for r in ROLLUPS if r.table == table), None)
-                    if rollup is None:
-                        raise UnknownTable(f"{table} has project data, and person deletion does not know how to clear it")
-                    ranges = bucket_runs(sorted({hour - (hour - EPOCH) % rollup.bucket for hour in hours}), rollup.bucket)
-                    if ranges:
-                        removed[table] = rollup_count(rollup, project_id=project_id, ranges=ranges)
-                        rollup_clear(rollup, project_id=project_id, ranges=ranges)
-                        rebuilt.append((rollup, ranges))
-                        changed.append(table)
-                    continue
-                condition = " OR ".join(f"{column} IN {{keys:Array(UInt64)}}" for column in key_columns)
-                where = f"project_id = {{project_id:UInt64}} AND ({condition})"
-                removed[table] = clickhouse.query(f"SELECT count() FROM {table} WHERE {where}", params).scalar()
-                if removed[table]:
-                    clickhouse.command(f"DELETE FROM {table} WHERE {where} SETTINGS lightweight_deletes_sync = 0", params)
-                    changed.append(table)
-            clickhouse.mutations_wait(changed)
-            # The rollups that count events without naming persons, computed again for the
-            # person's hours from what events now holds.
-            for rollup, ranges in rebuilt:
-                rollup_fill(rollup, project_id=project_id, ranges=ranges)
-                removed[rollup.table] -= rollup_count(rollup, project_id=project_id, ranges=ranges)
+            removed = rows_delete(Condition.persons(project_id, keys=keys))
     except Exception as exc:
         deletion.status = PersonDeletion.Status.FAILED
         deletion.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -253,4 +218,12 @@ def person_deletion_run(*, deletion: PersonDeletion) -> PersonDeletion:
     deletion.rows_removed = removed
     deletion.finished_at = django_timezone.now()
     deletion.save()
+    ids = ", ".join(deletion.distinct_ids[:3]) + (f" and {len(deletion.distinct_ids) - 3} more" if len(deletion.distinct_ids) > 3 else "")
+    audit_record(
+        project=deletion.project,
+        actor=deletion.requested_by,
+        action=AuditEntry.Action.PERSON_DELETED,
+        summary=f"Deleted the person {deletion.person_id} ({ids}): {removed.get('events', 0)} events.",
+        details={"deletion": str(deletion.id), "person_id": str(deletion.person_id), "distinct_ids": deletion.distinct_ids, "rows_removed": removed},
+    )
     return deletion

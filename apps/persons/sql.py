@@ -169,3 +169,61 @@ WHERE project_id = {project_id:UInt64} AND person_key IN {keys:Array(UInt64)}
 ORDER BY timestamp DESC, event_id DESC
 LIMIT {limit:UInt32}
 """
+
+
+# --- Computing persons' rows again from events (after events were deleted) ----------------------
+#
+# Each is a materialised view of migrations 0006 and 0007 as an INSERT ... SELECT over one
+# project's events; ``{persons}`` is where apps.ingest.deletion puts its condition on
+# events.person_key (or nothing, for the whole project). Not deduplicated: the rows computed
+# again may well be those of an earlier insert.
+
+IDENTITY_USERS_REFILL = """
+INSERT INTO identity_users (project_id, user_key, first_seen)
+SELECT project_id, cityHash64(user_id) AS user_key, min((timestamp, toString(event_id))) AS first_seen
+FROM events
+WHERE project_id = {project_id:UInt64} AND user_id != ''{persons}
+GROUP BY project_id, user_key
+SETTINGS insert_deduplicate = 0
+"""
+
+IDENTITY_MERGES_REFILL = """
+INSERT INTO identity_merges (project_id, anon_key, user_key, anonymous_id, user_id, first_seen)
+SELECT project_id, cityHash64(anon) AS anon_key, cityHash64(user) AS user_key,
+       any(anon) AS anonymous_id, any(user) AS user_id, min((timestamp, toString(event_id))) AS first_seen
+FROM (SELECT project_id, anonymous_id AS anon, user_id AS user, timestamp, event_id FROM events
+      WHERE project_id = {project_id:UInt64} AND user_id != '' AND anonymous_id != '' AND user_id != anonymous_id{persons})
+GROUP BY project_id, anon_key, user_key
+SETTINGS insert_deduplicate = 0
+"""
+
+PERSON_IDS_REFILL = """
+INSERT INTO person_ids (project_id, person_key, distinct_id, first_seen, last_seen)
+SELECT project_id, person_key, if(user_id != '', user_id, if(anonymous_id != '', anonymous_id, distinct_id)) AS distinct_id,
+       min(timestamp) AS first_seen, max(timestamp) AS last_seen
+FROM events
+WHERE project_id = {project_id:UInt64}{persons}
+GROUP BY project_id, person_key, distinct_id
+SETTINGS insert_deduplicate = 0
+"""
+
+PERSON_PROPS_REFILL = """
+INSERT INTO person_props (project_id, key, person_key, priority, value, text)
+SELECT project_id, key, person_key, max(rank) AS priority, argMax(raw, rank) AS value, argMax(as_text, rank) AS text
+FROM
+(
+    SELECT project_id, person_key, p.1 AS key, p.2 AS raw,
+           if(JSONType(raw) = 'String', JSONExtractString(raw), raw) AS as_text,
+           bitShiftLeft(toUInt256(toUnixTimestamp64Milli(timestamp) + 1125899906842624), 128)
+               + reinterpretAsUInt128(reverse(unhex(replaceAll(toString(event_id), '-', '')))) AS at,
+           toUInt256(if(p.3 = 1, bitShiftLeft(toUInt256(1), 200) + at, bitShiftLeft(toUInt256(1), 199) - at)) AS rank
+    FROM events
+    ARRAY JOIN arrayConcat(
+        arrayMap(x -> (x.1, x.2, 1), JSONExtractKeysAndValuesRaw(properties, '$set')),
+        arrayMap(x -> (x.1, x.2, 2), JSONExtractKeysAndValuesRaw(properties, '$set_once'))
+    ) AS p
+    WHERE project_id = {project_id:UInt64} AND position(properties, '"$set') > 0{persons}
+)
+GROUP BY project_id, key, person_key
+SETTINGS insert_deduplicate = 0
+"""

@@ -123,6 +123,8 @@ def test_deleting_a_person_removes_every_row_of_every_id(reader, member, people,
     assert deletion.status == PersonDeletion.Status.DONE
     assert deletion.requested_by == member.user
     assert deletion.rows_removed["events"] == 5 and deletion.rows_removed["event_counts_15m"] > 0
+    (audit,) = member.project.audit_entries.filter(action="person_deleted")
+    assert audit.actor == member.user and audit.details["rows_removed"] == deletion.rows_removed
 
     leftovers = all_rows_of(member.project.id, keys)
     assert leftovers and not any(leftovers.values()), leftovers
