@@ -146,9 +146,7 @@ def _recent_event_ids(condition: Condition) -> list[str]:
 def event_deletion_run(*, deletion: EventDeletion) -> EventDeletion:
     """Delete the events a request names from every table, forget their ids in ingest's
     dedup memory, and record the rows removed per table (and an audit entry)."""
-    deletion.status = EventDeletion.Status.RUNNING
-    deletion.started_at = django_timezone.now()
-    deletion.save(update_fields=["status", "started_at"])
+    deletion.running(started_at=django_timezone.now())
     condition = Condition.events(deletion.project_id, event=deletion.event or None, since=deletion.since, until=deletion.until)
     removed: dict[str, int] = {}
     try:
@@ -165,16 +163,9 @@ def event_deletion_run(*, deletion: EventDeletion) -> EventDeletion:
         deletion.save(update_fields=["status"])
         raise
     except Exception as exc:
-        deletion.status = EventDeletion.Status.FAILED
-        deletion.error = f"{type(exc).__name__}: {exc}"[:2000]
-        deletion.rows_removed = removed
-        deletion.finished_at = django_timezone.now()
-        deletion.save()
+        deletion.ended(removed, error=exc)
         raise
-    deletion.status = EventDeletion.Status.DONE
-    deletion.rows_removed = removed
-    deletion.finished_at = django_timezone.now()
-    deletion.save()
+    deletion.ended(removed)
     audit_record(
         project=deletion.project,
         actor=deletion.requested_by,

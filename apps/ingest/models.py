@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone as django_timezone
 
 from apps.projects.models import Project
 
@@ -74,15 +75,46 @@ class ReconcileRun(models.Model):
         return f"reconcile #{self.pk} ({self.status})"
 
 
-class EventDeletion(models.Model):
-    """The deletion of a project's events by name and/or date range, kept for audit: who
-    asked, what, when, and the rows removed from each ClickHouse table."""
+class DeletionRecord(models.Model):
+    """What every deletion keeps for audit: who asked and when, its progress, and the rows
+    removed per ClickHouse table. The deletions of events and of persons extend it."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    requested_by_name = models.CharField(max_length=150, blank=True, help_text="Kept if the user is deleted.")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows_removed = models.JSONField(default=dict, blank=True, help_text="Rows removed per ClickHouse table.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    def running(self, **fields) -> None:
+        self.status = self.Status.RUNNING
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self.save(update_fields=["status", *fields])
+
+    def ended(self, removed: dict[str, int], error: BaseException | None = None) -> None:
+        """Record the end: done, or failed with ``error``; ``removed`` is what was removed either way."""
+        self.status = self.Status.FAILED if error is not None else self.Status.DONE
+        if error is not None:
+            self.error = f"{type(error).__name__}: {error}"[:2000]
+        self.rows_removed = removed
+        self.finished_at = django_timezone.now()
+        self.save()
+
+
+class EventDeletion(DeletionRecord):
+    """The deletion of a project's events by name and/or date range, kept for audit: who
+    asked, what, when, and the rows removed from each ClickHouse table."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="event_deletions")
@@ -93,14 +125,7 @@ class EventDeletion(models.Model):
     since = models.DateTimeField(null=True, blank=True, help_text="Start of the range, in UTC.")
     until = models.DateTimeField(null=True, blank=True, help_text="End of the range (excluded), in UTC.")
     rows_matched = models.PositiveBigIntegerField(default=0, help_text="Events that matched when it was confirmed.")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    requested_by_name = models.CharField(max_length=150, blank=True, help_text="Kept if the user is deleted.")
-    requested_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    rows_removed = models.JSONField(default=dict, blank=True, help_text="Rows removed per ClickHouse table.")
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-requested_at"]

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from apps.ingest.models import DeletionRecord
 from apps.projects.models import Project
 
 
@@ -29,28 +30,15 @@ class IngestionWarning(models.Model):
         return self.message
 
 
-class PersonDeletion(models.Model):
+class PersonDeletion(DeletionRecord):
     """The deletion of a person and every event of its ids, kept for audit: who asked,
     when, and the rows removed from each ClickHouse table."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="person_deletions")
     person_id = models.UUIDField(help_text="The person's id.")
     person_key = models.DecimalField(max_digits=20, decimal_places=0, help_text="The person's key in ClickHouse.")
     distinct_ids = models.JSONField(default=list, help_text="The person's ids when it was deleted.")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    requested_by_name = models.CharField(max_length=150, blank=True, help_text="Kept if the user is deleted.")
-    requested_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    rows_removed = models.JSONField(default=dict, blank=True, help_text="Rows removed per ClickHouse table.")
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-requested_at"]

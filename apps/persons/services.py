@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 
 import orjson
 from django.db import IntegrityError, transaction
-from django.utils import timezone as django_timezone
 
 from apps.ingest import stream
 from apps.ingest.hooks import StoredRows
@@ -200,24 +199,16 @@ def person_deletion_run(*, deletion: PersonDeletion) -> PersonDeletion:
     the tables change, and no id is merged into the person between reading its keys and
     deleting them."""
     project_id, root = deletion.project_id, int(deletion.person_key)
-    deletion.status = PersonDeletion.Status.RUNNING
-    deletion.save(update_fields=["status"])
+    deletion.running()
     removed: dict[str, int] = {}
     try:
         with stream.writers_excluded():
             keys = person_keys(project_id=project_id, person_key=root)
             removed = rows_delete(Condition.persons(project_id, keys=keys))
     except Exception as exc:
-        deletion.status = PersonDeletion.Status.FAILED
-        deletion.error = f"{type(exc).__name__}: {exc}"[:2000]
-        deletion.rows_removed = removed
-        deletion.finished_at = django_timezone.now()
-        deletion.save()
+        deletion.ended(removed, error=exc)
         raise
-    deletion.status = PersonDeletion.Status.DONE
-    deletion.rows_removed = removed
-    deletion.finished_at = django_timezone.now()
-    deletion.save()
+    deletion.ended(removed)
     ids = ", ".join(deletion.distinct_ids[:3]) + (f" and {len(deletion.distinct_ids) - 3} more" if len(deletion.distinct_ids) > 3 else "")
     audit_record(
         project=deletion.project,
