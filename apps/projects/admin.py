@@ -191,6 +191,11 @@ class ProjectAdmin(ProjectScopedAdmin):
             obj.api_key = ingest_key_generate()
         super().save_model(request, obj, form, change)
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a project here would leave its events in ClickHouse: owners delete it on
+        # its Data page, which removes every row of every table and stops its key at once.
+        return False
+
     @admin.action(description="Rotate the ingest API key", permissions=["change"])
     def rotate_api_key(self, request, queryset):
         for project in queryset:

@@ -144,3 +144,11 @@ def test_superusers_keep_everything(admin_client, tenants):
     assert "Alpha project" in listing and "Bravo project" in listing
     page = admin_client.get(f"/admin/projects/project/{tenants.b.project.id}/change/").content.decode()
     assert 'name="_save"' in page and tenants.b.project.api_key in page
+
+
+def test_not_even_a_superuser_deletes_a_project_in_the_admin(admin_client, db):
+    """It would leave the project's rows in ClickHouse: the Data page deletes projects."""
+    project = MembershipFactory().project
+    assert admin_client.get(f"/admin/projects/project/{project.id}/delete/").status_code == 403
+    assert admin_client.post("/admin/projects/project/", {"action": "delete_selected", "_selected_action": [str(project.id)], "post": "yes"}).status_code in (200, 302)
+    assert Project.objects.filter(id=project.id).exists()
