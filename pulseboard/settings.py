@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "apps.persons",
     "apps.analytics",
     "apps.funnels",
+    "apps.dashboards",  # saved insights and dashboards: above the insight apps
     "apps.demo",  # above every other app: nothing imports it
 ]
 

@@ -26,4 +26,5 @@ urlpatterns = [
     path("", include("apps.persons.urls")),
     path("", include("apps.analytics.urls")),
     path("", include("apps.funnels.urls")),
+    path("", include("apps.dashboards.urls")),
 ]
