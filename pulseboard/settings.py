@@ -342,6 +342,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Front-end packages come from npm (package.json, installed by `make run` and `make test`), not the repo.
 if (BASE_DIR / "node_modules" / "chart.js" / "dist").is_dir():
     STATICFILES_DIRS.append(("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"))
+if (BASE_DIR / "node_modules" / "chartjs-plugin-annotation" / "dist").is_dir():
+    STATICFILES_DIRS.append(("vendor/chartjs-plugin-annotation", BASE_DIR / "node_modules" / "chartjs-plugin-annotation" / "dist"))
+if (BASE_DIR / "node_modules" / "gridstack" / "dist").is_dir():
+    STATICFILES_DIRS.append(("vendor/gridstack", BASE_DIR / "node_modules" / "gridstack" / "dist"))
 WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {

@@ -27,4 +27,6 @@ urlpatterns = [
     path("", include("apps.analytics.urls")),
     path("", include("apps.funnels.urls")),
     path("", include("apps.dashboards.urls")),
+    # Dashboards shared by a public read-only link: the token opens that dashboard only.
+    path("shared/", include("apps.dashboards.share_urls")),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.analytics import api, views
+from apps.analytics import annotation_api, annotation_views, api, views
 
 urlpatterns = [
     path("projects/<int:project_id>/", views.overview, name="analytics-overview"),
@@ -17,6 +17,11 @@ urlpatterns = [
     path("projects/<int:project_id>/explorer/new", views.explorer_new, name="analytics-explorer-new"),
     path("projects/<int:project_id>/live/", views.live, name="analytics-live"),
     path("projects/<int:project_id>/users/", views.users, name="analytics-users"),
+    path("projects/<int:project_id>/annotations/", annotation_views.annotations_list, name="annotations-list"),
+    path("projects/<int:project_id>/annotations/<int:annotation_id>/edit", annotation_views.annotation_edit, name="annotation-edit"),
+    path("projects/<int:project_id>/annotations/<int:annotation_id>/delete", annotation_views.annotation_delete_view, name="annotation-delete"),
+    path("api/v1/projects/<int:project_id>/annotations", annotation_api.AnnotationListAPI.as_view(), name="api-annotations"),
+    path("api/v1/projects/<int:project_id>/annotations/<int:annotation_id>", annotation_api.AnnotationDetailAPI.as_view(), name="api-annotation"),
     path("api/v1/projects/<int:project_id>/events", api.EventsAPI.as_view(), name="api-events"),
     path("api/v1/projects/<int:project_id>/insights/active-users", api.ActiveUsersAPI.as_view(), name="api-active-users"),
     path("api/v1/projects/<int:project_id>/insights/trends", api.TrendsAPI.as_view(), name="api-trends"),

@@ -23,11 +23,12 @@ from django.views.decorators.http import require_POST
 from apps.funnels import selectors, services
 from apps.funnels.engine import MAX_STEPS
 from apps.funnels.forms import MODE_HELP, FunnelForm, StepForm, StepFormSet
+from apps.funnels.insights import duration_humanize, funnel_insight, results_context, window_humanize  # noqa: F401
 from apps.funnels.models import Funnel, definition_build
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.models import Project
 from apps.projects.selectors import Access, project_get_for_user
-from apps.query.dates import PRESETS, date_controls, date_range_from_query, date_range_resolve
+from apps.query.dates import PRESETS, date_controls, date_range_resolve
 from pulseboard.errors import ParamError
 from pulseboard.htmx import go, page
 
@@ -38,32 +39,6 @@ PAGE = "funnels/page.html"
 
 def _render(request: HttpRequest, partial: str, context: dict, status: int = 200) -> HttpResponse:
     return page(request, PAGE, partial, {**context, "partial": partial}, status=status)
-
-
-def duration_humanize(seconds: float | None) -> str:
-    """A time to convert the way people read it: "45s", "3m 20s", "2h 5m", "1d 4h"; "—" for none."""
-    if seconds is None:
-        return "—"
-    total = int(round(seconds))
-    if total < 60:
-        return f"{total}s" if total or not seconds else "<1s"
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    return f"{minutes}m {secs}s" if secs else f"{minutes}m"
-
-
-def window_humanize(seconds: int) -> str:
-    """A conversion window in its largest whole unit: "14 days", "6 hours", "90 minutes"."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{seconds} seconds"
 
 
 def _urls(project: Project, funnel: Funnel | None = None) -> dict[str, str]:
@@ -80,41 +55,6 @@ def _urls(project: Project, funnel: Funnel | None = None) -> dict[str, str]:
             delete_url=reverse("funnels-delete", kwargs=kwargs),
         )
     return urls
-
-
-def results_context(results: dict, *, chart_id: str) -> dict[str, Any]:
-    """What the results partial shows: the chart, the per-step rows and the breakdown table."""
-    steps = results["steps"]
-    rows = [
-        {
-            **step,
-            "avg_time": duration_humanize(step["avg_time_to_convert"]),
-            "median_time": duration_humanize(step["median_time_to_convert"]),
-        }
-        for step in steps
-    ]
-    breakdown_rows = [
-        {
-            "value": value["value"],
-            "label": value["label"],
-            "counts": [step["count"] for step in value["steps"]],
-            "conversion": value["steps"][-1]["conversion_from_start"] if value["steps"] else 0.0,
-        }
-        for value in results["breakdown_values"]
-    ]
-    labels = [f"{step['step']}. {step['label']}" for step in steps]
-    return {
-        "results": results,
-        "rows": rows,
-        "breakdown_rows": breakdown_rows,
-        "chart_id": chart_id,
-        "chart": {"type": "bar", "labels": labels, "datasets": [{"label": "People", "data": [s["count"] for s in steps]}]},
-        "mode_label": Funnel.OrderMode(results["mode"]).label if results["mode"] in Funnel.OrderMode.values else results["mode"],
-        "window_label": window_humanize(results["window_seconds"]),
-        "entered": steps[0]["count"] if steps else 0,
-        "completed": steps[-1]["count"] if steps else 0,
-        "overall_conversion": steps[-1]["conversion_from_start"] if steps else 0.0,
-    }
 
 
 # --- List -----------------------------------------------------------------------------------
@@ -284,18 +224,13 @@ def funnel_detail(request: HttpRequest, project_id: int, funnel_id: int) -> Http
     funnel = selectors.funnel_get(project=project, funnel_id=funnel_id)
     context = {"project": project, "funnel": funnel, "title": funnel.name, **_urls(project, funnel)}
     try:
-        date_range = date_range_from_query(params=request.GET, tz_name=project.timezone)
+        insight = funnel_insight(project, request.GET, funnel=funnel, chart_id="funnel-chart")
     except ParamError as error:
         return _render(request, "query/partials/param_error.html", {**context, "error": error}, status=400)
-    override = request.GET.get("breakdown")
-    breakdown = override.strip() if override is not None else None
-    kind = request.GET.get("breakdown_type")
-    breakdown_type = kind if kind in ("event", "person") else None
-    definition = funnel.definition(breakdown=breakdown, breakdown_type=breakdown_type)
-    results = selectors.funnel_results(project=project, definition=definition, date_range=date_range)
+    date_range, definition, results = insight["date_range"], insight["definition"], insight["results"]
     context.update(
-        r=results_context(results, chart_id="funnel-chart"),
-        date_controls=date_controls(params=request.GET, date_range=date_range, intervals=(), keep=("breakdown", "breakdown_type")),
+        r=insight["r"],
+        date_controls=date_controls(params=request.GET, date_range=date_range, intervals=(), keep=("breakdown", "breakdown_type", "insight")),
         range_hidden=[(k, v) for k, v in date_range.query_params().items() if k != "interval"],
         breakdown=results["breakdown"] or "",
         breakdown_type=definition.breakdown_type,

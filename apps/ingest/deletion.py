@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from apps.ingest import stream
+from apps.ingest import hooks, stream
 from apps.ingest.reconcile import EPOCH, ROLLUPS, Rollup, bucket_runs, rollup_clear, rollup_count, rollup_fill
 from pulseboard import clickhouse
 
@@ -252,7 +252,16 @@ def _delete(table: str, where: str, params: dict) -> None:
 
 def rows_delete(condition: Condition) -> dict[str, int]:
     """Delete what ``condition`` names from every table with project data; return the rows
-    removed per table. Hold the writers' lock around it (:func:`rows_delete_locked` does)."""
+    removed per table. Hold the writers' lock around it (:func:`rows_delete_locked` does).
+    Whatever happens, the changed-data hook hears of it afterwards (a failure half-way has
+    changed rows too), so cached figures of the project are not served again."""
+    try:
+        return _rows_delete(condition)
+    finally:
+        hooks.changed_notify(project_id=condition.project_id)
+
+
+def _rows_delete(condition: Condition) -> dict[str, int]:
     plan = plan_for(condition)
     params = condition.params
     events_where = condition.where()

@@ -13,6 +13,12 @@ that ingest never imports them:
     from apps.ingest.hooks import stored_subscribe
     stored_subscribe(name="live feed", receiver=live_broadcast)
 
+A third hook, :func:`changed_subscribe`, hears of data that changed other than by a stored
+batch: rows deleted (events, a person, retention, a whole project; see
+:mod:`apps.ingest.deletion`). It is called at once, in the deleting process, with the
+project's id; a receiver must be quick (dashboards bump a counter in Redis) and its failure
+is logged, never raised into the deletion.
+
 After a batch is in ClickHouse and settled, the flush hands it to :func:`stored_notify`,
 which only puts it on each subscriber's queue. Every subscriber has its own thread and its
 own bounded queue, so a slow or failing subscriber never holds up the flush, nor the other
@@ -118,3 +124,22 @@ def stored_notify(*, stored: list[StoredRows]) -> None:
         return
     for subscriber in list(_subscribers.values()):
         subscriber.offer(stored)
+
+
+_changed: dict[str, Callable[[int], None]] = {}
+
+
+def changed_subscribe(*, name: str, receiver: Callable[[int], None]) -> None:
+    """Call ``receiver(project_id)`` whenever a project's stored rows change other than by a
+    stored batch (a deletion). Subscribing a name twice replaces the receiver."""
+    _changed[name] = receiver
+
+
+def changed_notify(*, project_id: int) -> None:
+    """Tell every changed-data receiver, now, that ``project_id``'s rows changed. A failing
+    receiver is logged and the others still run."""
+    for name, receiver in list(_changed.items()):
+        try:
+            receiver(project_id)
+        except Exception:
+            logger.exception("changed-data hook %r failed for project %s", name, project_id)

@@ -28,6 +28,8 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem("Overview", "analytics-overview", "overview", exact=True),
+    NavItem("Dashboards", "dashboards-list", "dashboard"),  # apps/dashboards
+    NavItem("Insights", "insights-list", "folder"),  # saved insights (apps/dashboards)
     NavItem("Trends", "analytics-trends", "trends"),
     NavItem("Explorer", "analytics-explorer", "explorer"),
     NavItem("Live", "analytics-live", "live"),

@@ -77,10 +77,73 @@ def invite_kw(world, role):
     return {"invite_id": issued.invite.id}
 
 
+def annotation_kw(world, role):
+    """A note written by the role's own user (only its author may edit a note)."""
+    from apps.analytics.annotations import annotation_create
+
+    note = annotation_create(project=world.project, user=world.users[role], at=datetime(2025, 6, 1, 10, tzinfo=timezone.utc), text=f"by {role}")
+    return {"annotation_id": note.id}
+
+
+ANNOTATION_FORM = {"at": "2025-06-01T10:00", "text": "From the roles test"}
+
+
 def event_deletion_kw(world, role):
     from apps.ingest.models import EventDeletion
 
     return {"deletion_id": EventDeletion.objects.create(project=world.project, event="signed_up", timezone="UTC").id}
+
+
+def insight_kw(world, role):
+    from apps.dashboards.models import SavedInsight
+
+    insight = SavedInsight.objects.create(project=world.project, kind="trends", name=f"Roles {role}", query={"events": ["signed_up"]})
+    return {"insight_id": insight.id}
+
+
+INSIGHT_BODY = {"kind": "trends", "name": "Roles", "query": {"events": ["signed_up"], "range": ["7d"]}}
+
+
+def roles_board(world):
+    """A dashboard with an insight tile and a text card (made once per test)."""
+    from apps.dashboards.models import Dashboard, SavedInsight, Tile
+
+    board, created = Dashboard.objects.get_or_create(project=world.project, name="Roles board")
+    if created:
+        insight = SavedInsight.objects.create(project=world.project, kind="trends", name="Roles trend", query={"events": ["signed_up"], "range": ["7d"]})
+        Tile.objects.create(dashboard=board, insight=insight, x=0, y=0, w=6, h=4)
+        Tile.objects.create(dashboard=board, text="Roles note", x=6, y=0, w=6, h=4)
+    return board
+
+
+def board_kw(world, role):
+    return {"dashboard_id": roles_board(world).id}
+
+
+def board_tile_kw(kind: str):
+    def kw(world, role):
+        board = roles_board(world)
+        return {"dashboard_id": board.id, "tile_id": board.tiles.filter(insight__isnull=(kind == "text")).first().id}
+
+    return kw
+
+
+def spare_board_kw(world, role):
+    from apps.dashboards.models import Dashboard
+
+    return {"dashboard_id": Dashboard.objects.create(project=world.project, name=f"Spare of {role}").id}
+
+
+def spare_tile_kw(world, role):
+    from apps.dashboards.models import Tile
+
+    board = roles_board(world)
+    tile = Tile.objects.create(dashboard=board, text=f"Spare of {role}", x=0, y=100 + board.tiles.count(), w=1, h=1)
+    return {"dashboard_id": board.id, "tile_id": tile.id}
+
+
+def layout_data(world) -> dict:
+    return {"tiles": [{"id": t.id, "x": t.x, "y": t.y, "w": t.w, "h": t.h} for t in roles_board(world).tiles.all()]}
 
 
 def editor_data(world) -> dict:
@@ -151,6 +214,60 @@ ROUTES: list[Route] = [
     Route("api-funnels-query", "post", "read", data=lambda w: FUNNEL_BODY, api=True),
     Route("personal-key-create", "post", "read", data=lambda w: {"label": "mine"}),
     Route("personal-key-revoke", "post", "read", kwargs=lambda w, role: {"key_id": w.key_ids[role]}),
+    Route("insights-list", "get", "read"),
+    Route("insights-open", "get", "read", kwargs=insight_kw),
+    Route("insights-funnel", "get", "read", query=lambda: "funnel_id=1"),
+    Route("api-saved-insights", "get", "read", api=True),
+    Route("api-saved-insight", "get", "read", kwargs=insight_kw, api=True),
+    Route("api-saved-insight-results", "get", "read", kwargs=insight_kw, api=True),
+    Route("insights-new", "get", "edit", query="kind=trends&query=events%3Dsigned_up"),
+    Route("insights-new", "post", "edit", data=lambda w: {"kind": "trends", "query": "events=signed_up", "name": "Roles"}),
+    Route("insights-update", "post", "edit", kwargs=insight_kw, data=lambda w: {"query": "events=signed_up&range=7d"}),
+    Route("insights-rename", "get", "edit", kwargs=insight_kw),
+    Route("insights-rename", "post", "edit", kwargs=insight_kw, data=lambda w: {"name": "Renamed", "description": ""}),
+    Route("insights-duplicate", "post", "edit", kwargs=insight_kw),
+    Route("insights-delete", "get", "edit", kwargs=insight_kw),
+    Route("insights-delete", "post", "edit", kwargs=insight_kw),
+    Route("api-saved-insights", "post", "edit", data=lambda w: INSIGHT_BODY, api=True),
+    Route("api-saved-insight", "patch", "edit", kwargs=insight_kw, data=lambda w: {"name": "Renamed"}, api=True),
+    Route("api-saved-insight", "delete", "edit", kwargs=insight_kw, api=True),
+    Route("annotations-list", "get", "read"),
+    Route("api-annotations", "get", "read", api=True),
+    Route("api-annotation", "get", "read", kwargs=annotation_kw, api=True),
+    Route("annotations-list", "post", "edit", data=lambda w: ANNOTATION_FORM),
+    Route("annotation-edit", "get", "edit", kwargs=annotation_kw),
+    Route("annotation-edit", "post", "edit", kwargs=annotation_kw, data=lambda w: ANNOTATION_FORM),
+    Route("api-annotations", "post", "edit", data=lambda w: {"at": "2025-06-01T10:00:00Z", "text": "From the API"}, api=True),
+    Route("api-annotation", "patch", "edit", kwargs=annotation_kw, data=lambda w: {"text": "Changed"}, api=True),
+    Route("annotation-delete", "post", "edit", kwargs=annotation_kw),
+    Route("api-annotation", "delete", "edit", kwargs=annotation_kw, api=True),
+    Route("dashboards-list", "get", "read"),
+    Route("dashboards-home", "get", "read"),
+    Route("dashboards-detail", "get", "read", kwargs=board_kw),
+    Route("dashboards-tile", "get", "read", kwargs=board_tile_kw("insight")),
+    Route("dashboards-tile-csv", "get", "read", kwargs=board_tile_kw("insight")),
+    Route("api-dashboards", "get", "read", api=True),
+    Route("api-dashboard", "get", "read", kwargs=board_kw, api=True),
+    Route("api-dashboard-tiles", "get", "read", kwargs=board_kw, api=True),
+    Route("api-dashboard-tile", "get", "read", kwargs=board_tile_kw("text"), api=True),
+    Route("dashboards-list", "post", "edit", data=lambda w: {"name": "From the roles test"}),
+    Route("dashboards-edit", "get", "edit", kwargs=board_kw),
+    Route("dashboards-edit", "post", "edit", kwargs=board_kw, data=lambda w: {"name": "Roles board", "description": ""}),
+    Route("dashboards-range", "post", "edit", kwargs=board_kw, data=lambda w: {"range": "7d"}),
+    Route("dashboards-share", "post", "edit", kwargs=board_kw),
+    Route("dashboards-share-revoke", "post", "edit", kwargs=board_kw),
+    Route("dashboards-make-home", "post", "edit", kwargs=spare_board_kw),
+    Route("dashboards-tile-new", "get", "edit", kwargs=board_kw),
+    Route("dashboards-tile-new", "post", "edit", kwargs=board_kw, data=lambda w: {"kind": "text", "text": "Added by a role"}),
+    Route("dashboards-tile-insights", "get", "edit", kwargs=board_kw, query="q=roles"),
+    Route("dashboards-tile-edit", "get", "edit", kwargs=board_tile_kw("text")),
+    Route("dashboards-tile-edit", "post", "edit", kwargs=board_tile_kw("text"), data=lambda w: {"text": "Edited by a role"}),
+    Route("dashboards-delete", "get", "edit", kwargs=spare_board_kw),
+    Route("api-dashboards", "post", "edit", data=lambda w: {"name": "From the API"}, api=True),
+    Route("api-dashboard", "patch", "edit", kwargs=board_kw, data=lambda w: {"date_range": {"range": "30d"}}, api=True),
+    Route("api-dashboard-tiles", "post", "edit", kwargs=board_kw, data=lambda w: {"text": "From the API"}, api=True),
+    Route("api-dashboard-tile", "patch", "edit", kwargs=board_tile_kw("text"), data=lambda w: {"text": "Patched"}, api=True),
+    Route("api-dashboard-layout", "post", "edit", kwargs=board_kw, data=layout_data, api=True),
     Route("funnels-new", "get", "edit"),
     Route("funnels-new", "post", "edit", data=editor_data),
     Route("funnels-adhoc", "post", "edit", data=editor_data),
@@ -177,6 +294,10 @@ ROUTES: list[Route] = [
     Route("api-person", "delete", "own", kwargs=person_kw, api=True),
     Route("funnels-delete", "post", "edit", kwargs=funnel_kw),
     Route("api-funnel", "delete", "edit", kwargs=lambda w, role: {"funnel_id": w.spare_funnel.id}, api=True),
+    Route("dashboards-tile-delete", "post", "edit", kwargs=spare_tile_kw),
+    Route("api-dashboard-tile", "delete", "edit", kwargs=spare_tile_kw, api=True),
+    Route("dashboards-delete", "post", "edit", kwargs=spare_board_kw),
+    Route("api-dashboard", "delete", "edit", kwargs=spare_board_kw, api=True),
 ]
 
 
