@@ -1,0 +1,180 @@
+"""A dashboard of 8 tiles on 10M events, loaded in Chromium: the first load and cached reloads.
+
+It starts the embedded deployment (``manage.py serve``) on a copy of a var directory that
+``bench/query.py --keep DIR`` seeded (10M events of the project "Bench", login ``bench``),
+saves 8 insights through the API (trends, a breakdown, unique users, active users,
+retention, stickiness, lifecycle and a funnel), puts them on a dashboard, and then, in
+Debian's Chromium, times from the start of the navigation to the moment every tile has its
+figures and every chart is drawn:
+
+* the first load, with an empty tile cache (every tile computed on 10M events);
+* reloads answered from the cache (p50 of ``--runs``), the browser's whole page;
+* and, as the server sees it, one cached tile request (p50).
+
+Targets (issue "Saved insights, dashboards and annotations"): the whole dashboard in under
+1 s, a cached reload in under 150 ms.
+
+    .venv/bin/python bench/dashboard.py --from DIR [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+TARGET_FULL_MS = 1000
+TARGET_CACHED_MS = 150
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+INSIGHTS = [
+    ("trends", "Pageviews", {"events": ["$pageview"], "range": ["30d"]}),
+    ("trends", "Pageviews by browser", {"events": ["$pageview"], "breakdown": ["$browser"], "range": ["30d"]}),
+    ("trends", "Unique sign-ups", {"events": ["signed_up"], "math": ["unique"], "range": ["30d"]}),
+    ("active_users", "Active users", {"range": ["30d"]}),
+    ("retention", "Weekly retention", {"start_event": ["signed_up"], "return_event": ["$pageview"], "period": ["week"], "range": ["30d"]}),
+    ("stickiness", "Stickiness", {"events": ["$pageview"], "range": ["30d"]}),
+    ("lifecycle", "Lifecycle", {"event": ["$pageview"], "range": ["30d"]}),
+]
+
+# Every insight tile shows when it was computed once its figures are in, and every canvas
+# of a tile has its Chart.js chart: then the dashboard is what a person came to see.
+ALL_DRAWN = """() => {
+  const bodies = [...document.querySelectorAll('[data-tile-body]')];
+  if (!bodies.length || !bodies.every(b => b.querySelector('[data-updated]'))) return false;
+  const canvases = [...document.querySelectorAll('[data-tile-body] canvas')];
+  if (!canvases.every(c => window.Chart && window.Chart.getChart(c))) return false;
+  return performance.now();
+}"""
+
+
+def api(session, method: str, url: str, body: dict | None = None) -> dict:
+    answer = session.request(method, url, json=body, timeout=120)
+    if answer.status_code >= 400:
+        raise SystemExit(f"{method} {url}: {answer.status_code} {answer.text[:400]}")
+    return answer.json()
+
+
+def build(stack, key: str, project_id: int) -> int:
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    base = f"{stack.base_url}/api/v1/projects/{project_id}"
+    steps = [{"event": name, "filters": []} for name in ("signed_up", "$pageview", "created_project", "purchase")]
+    funnel = api(session, "POST", f"{base}/funnels", {"name": "Sign-up to purchase", "steps": steps})
+    insights = INSIGHTS + [("funnel", "Sign-up to purchase", {"funnel_id": [str(funnel["id"])], "range": ["30d"]})]
+    dashboard = api(session, "POST", f"{base}/dashboards", {"name": "Bench: 8 tiles", "description": ""})
+    for i, (kind, name, query) in enumerate(insights):
+        saved = api(session, "POST", f"{base}/insights", {"kind": kind, "name": name, "query": query})
+        api(session, "POST", f"{base}/dashboards/{dashboard['id']}/tiles", {"insight": saved["id"], "x": (i % 2) * 6, "y": (i // 2) * 4, "w": 6, "h": 4, "text": ""})
+    return dashboard["id"]
+
+
+def browser_times(stack, username: str, password: str, url: str, runs: int) -> tuple[float, list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(f"{stack.base_url}/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+
+        def load() -> float:
+            page.goto(url, wait_until="commit")
+            return page.wait_for_function(ALL_DRAWN, polling="raf", timeout=120_000).json_value()
+
+        first = load()
+        cached = [load() for _ in range(runs)]
+        timing = page.evaluate(
+            "() => { const n = performance.getEntriesByType('navigation')[0];"
+            " const tiles = performance.getEntriesByType('resource').filter(r => r.name.includes('/tiles/'));"
+            " return {html: n.responseEnd, dom: n.domContentLoadedEventEnd,"
+            " first_tile: Math.min(...tiles.map(t => t.startTime)), last_tile: Math.max(...tiles.map(t => t.responseEnd))}; }"
+        )
+        print(
+            "    last cached reload: HTML in at {html:.0f} ms, DOM ready {dom:.0f} ms, tile requests from {first_tile:.0f} to {last_tile:.0f} ms".format(**timing)
+        )
+        tiles = page.locator("[data-tile-body] [data-from-cache]").count()
+        browser.close()
+    if tiles != 8:
+        print(f"    WARNING: {tiles} of 8 tiles said they came from the cache on the last reload")
+    return first, cached
+
+
+def server_tile_ms(stack, username: str, password: str, dashboard_url: str, runs: int) -> float:
+    import re
+
+    import requests
+
+    session = requests.Session()
+    session.get(f"{stack.base_url}/login/", timeout=30)
+    session.post(
+        f"{stack.base_url}/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": f"{stack.base_url}/login/"},
+        timeout=30,
+    )
+    started = time.perf_counter()
+    html = session.get(dashboard_url, timeout=60).text
+    print(f"    the page's HTML (tile frames only): {(time.perf_counter() - started) * 1000:.1f} ms")
+    tiles = re.findall(r'data-tile-body hx-get="([^"]+)"', html)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        answer = session.get(f"{stack.base_url}{tiles[0]}", headers={"HX-Request": "true"}, timeout=60)
+        times.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 200 and "data-from-cache" in answer.text, answer.text[:300]
+    # Where a first load's time goes: each tile computed afresh, one after another.
+    for url in tiles:
+        started = time.perf_counter()
+        answer = session.get(f"{stack.base_url}{url}?refresh=1", headers={"HX-Request": "true"}, timeout=120)
+        print(f"    tile computed afresh: {(time.perf_counter() - started) * 1000:6.0f} ms  {url}")
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--from", dest="source", required=True, type=Path, help="a var directory seeded by bench/query.py --keep")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if not (args.source / "chdb").is_dir():
+        raise SystemExit(f"{args.source} holds no chdb: seed it first with .venv/bin/python bench/query.py --keep {args.source}")
+    from deletion import copy_var
+    from stack import Stack
+
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+    print(f"machine: {os.cpu_count()} cores, {cpu}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    stack = Stack("embedded", label="bench")
+    try:
+        copy_var(args.source, stack.var_dir)
+        stack.start(timeout_s=180)
+        boot = stack.bootstrap()
+        project_id = boot["project_id"]
+        dashboard_id = build(stack, boot["personal_api_key"], project_id)
+        url = f"{stack.base_url}/projects/{project_id}/dashboards/{dashboard_id}/"
+        print(f"== dashboard of 8 tiles at {url} (10M events)", flush=True)
+        first, cached = browser_times(stack, boot["username"], boot["password"], url, args.runs)
+        tile_ms = server_tile_ms(stack, boot["username"], boot["password"], url, args.runs)
+    finally:
+        stack.stop()
+        stack.cleanup()
+    p50 = statistics.median(cached)
+    print(f"    first load, empty cache:  {first:7.0f} ms  (target {TARGET_FULL_MS} ms: {'OK' if first < TARGET_FULL_MS else 'MISSED'})")
+    print(f"    cached reload, whole page: {p50:7.0f} ms  p50 of {len(cached)} ({', '.join(f'{t:.0f}' for t in cached)})  (target {TARGET_CACHED_MS} ms: {'OK' if p50 < TARGET_CACHED_MS else 'MISSED'})")
+    print(f"    one cached tile, server:   {tile_ms:7.1f} ms  p50 of {args.runs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
