@@ -14,11 +14,15 @@ class DashboardsConfig(AppConfig):
         from apps.dashboards import cache, dashboards
         from apps.analytics.models import Annotation
         from apps.funnels.models import Funnel
-        from apps.ingest.hooks import changed_subscribe, stored_subscribe
+        from apps.ingest.hooks import changed_subscribe, stored_subscribe, written_subscribe
         from apps.projects.models import Project
 
         # Cached tiles are keyed on a per-project data watermark: every stored batch and
         # every deletion moves it (apps/ingest/hooks.py), so the next load computes afresh.
+        # A batch moves it twice: in the flush, once the rows are in ClickHouse (the written
+        # hook, which never drops a batch; after the persons' merges, which subscribed
+        # first), and once it is settled (the after-storage hook, best effort).
+        written_subscribe(name="dashboard cache", receiver=cache.watermarks_bump_written)
         stored_subscribe(name="dashboard cache", receiver=cache.watermarks_bump_stored)
         changed_subscribe(name="dashboard cache", receiver=cache.watermark_bump)
         # A funnel tile shows its funnel's current definition (the funnel is saved with its

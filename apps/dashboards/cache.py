@@ -4,7 +4,8 @@ A tile of a saved insight is rendered once and kept as HTML under a key made of
 
 * the project and its **data watermark**: a counter per project,
   ``<REDIS_KEY_PREFIX>:watermark:<project_id>``, that moves whenever the project's stored
-  data changes: every batch the flush stores (the after-storage hook), every deletion of
+  data changes: every batch the flush stores (in the flush, by the written hook, which never
+  drops a batch, and again by the best-effort after-storage hook), every deletion of
   events, of a person, by retention or of the project (ingest's changed-data hook), and
   every edit of a funnel or an annotation (tiles show a funnel's current steps and the
   notes on a chart);
@@ -81,6 +82,15 @@ def watermarks_bump_stored(stored: list[StoredRows]) -> None:
     for project_id in project_ids:
         pipe.incr(watermark_key(project_id))
     pipe.execute()
+
+
+def watermarks_bump_written(stored: list[StoredRows]) -> None:
+    """Written hook: the same, in the flush. A Redis error is logged, not raised: it would
+    have the batch written again, and the after-storage hook tries once more."""
+    try:
+        watermarks_bump_stored(stored)
+    except redis.RedisError:
+        logger.warning("could not move the dashboard watermarks of a written batch", exc_info=True)
 
 
 def definition_changed(sender, instance, **kwargs) -> None:

@@ -21,6 +21,7 @@ from apps.dashboards import cache
 from apps.dashboards.models import Dashboard, SavedInsight, Tile
 from apps.funnels.services import funnel_create, funnel_update
 from apps.ingest import hooks, lifecycle, stream
+from apps.ingest import services as ingest_services
 from apps.persons.selectors import person_by_distinct_id
 from apps.persons.services import person_deletion_request, person_deletion_run
 from apps.projects.models import Project
@@ -110,6 +111,19 @@ def test_the_stored_hook_moves_only_the_projects_that_got_rows(member):
     assert cache.watermark_get(other.id) == before[other.id]
     cache.watermarks_bump_stored([hooks.StoredRows(project_id=other.id, count=0, rows=b"")])
     assert cache.watermark_get(other.id) == before[other.id]
+
+
+def test_a_batch_the_after_storage_hook_drops_still_moves_the_watermark(member, browser, monkeypatch):
+    """The after-storage hook is best effort (a full queue drops batches); the flush itself
+    moves the watermark once the rows are in ClickHouse, so no cached tile outlives new data."""
+    now = datetime.now(timezone.utc)
+    send(member.project, [("$pageview", "ann", now - timedelta(minutes=2))])
+    t = tile(member.project)
+    assert total(load(browser, t)) == 1 and cached(load(browser, t))
+    monkeypatch.setattr(ingest_services, "stored_notify", lambda *, stored: None)  # every batch dropped
+    send(member.project, [("$pageview", "bob", now - timedelta(minutes=1))])
+    fresh = load(browser, t)
+    assert total(fresh) == 2 and not cached(fresh)
 
 
 def test_deleting_events_invalidates_the_cache(member, browser):
