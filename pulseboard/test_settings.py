@@ -9,6 +9,16 @@ import os
 import tempfile
 import uuid
 
+_RUN_DERIVED = ("PULSEBOARD_VAR_DIR", "REDIS_KEY_PREFIX", "SECRET_KEY")
+# A parallel worker (pytest-xdist) inherits what the controller set from its run id; it takes
+# a run id of its own, so each worker has its own Redis prefix, chdb directory and test
+# database. Processes a test starts inherit the worker's settings unchanged.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker and os.environ.get("PULSEBOARD_TEST_WORKER") != _worker:
+    os.environ["PULSEBOARD_TEST_WORKER"] = _worker
+    os.environ["PULSEBOARD_TEST_RUN"] = os.environ.get("PULSEBOARD_TEST_RUN", uuid.uuid4().hex[:10]) + _worker
+    for _name in _RUN_DERIVED:
+        os.environ.pop(_name, None)
 _run = os.environ.setdefault("PULSEBOARD_TEST_RUN", uuid.uuid4().hex[:10])
 os.environ.setdefault("PULSEBOARD_DEPLOYMENT", "embedded")
 os.environ.setdefault("PULSEBOARD_VAR_DIR", tempfile.mkdtemp(prefix=f"pulseboard-test-{_run}-"))

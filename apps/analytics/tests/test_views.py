@@ -68,14 +68,14 @@ def browser(member, ingest_client, send):
     return client
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.split("?")[0])
 def test_pages_show_members_their_figures(browser, member, page):
     response = browser.get(f"/projects/{member.project.id}/{page}")
     assert response.status_code == 200
     PAGES[page](response.content.decode())
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.split("?")[0])
 def test_pages_are_404_for_other_projects(browser, page):
     other = MembershipFactory()
     assert browser.get(f"/projects/{other.project.id}/{page}").status_code == 404

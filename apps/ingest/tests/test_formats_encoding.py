@@ -44,9 +44,9 @@ def test_a_gzip_bomb_is_413_without_inflating_it_whole():
 @pytest.mark.parametrize(
     "body",
     [
-        gzip.compress(b'{"a": 1}')[:-6],  # truncated
+        gzip.compress(b'{"a": 1}', mtime=0)[:-6],  # truncated
         b"\x1f\x8b" + b"garbage" * 3,
-        gzip.compress(b"{}") + b"trailing",
+        gzip.compress(b"{}", mtime=0) + b"trailing",
     ],
 )
 def test_broken_gzip_is_400(body):

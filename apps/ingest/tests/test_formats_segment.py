@@ -78,7 +78,7 @@ def test_gzip_body_by_magic_bytes():
     [
         ({"batch": [TRACK]}, {"authorization": "Basic !!!"}, None, (401, "invalid_authorization")),
         (None, {"content-encoding": "gzip"}, orjson.dumps({"batch": [TRACK]}), (400, "invalid_gzip")),
-        (None, {}, gzip.compress(b'{"batch": []}')[:-8], (400, "invalid_gzip")),
+        (None, {}, gzip.compress(b'{"batch": []}', mtime=0)[:-8], (400, "invalid_gzip")),
         (None, {}, b'{"batch": [', (400, "invalid_json")),
         (None, {}, b'{"batch": ["\xff"]}', (400, "invalid_utf8")),
         ([TRACK], {}, None, (400, "invalid_body")),
