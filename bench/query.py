@@ -154,6 +154,8 @@ def main() -> None:
         ("trends hourly (7d)", f"{base}/trends?events=$pageview&interval=hour&range=7d", TARGET_INSIGHT_MS),
         ("trends filter plan=pro (30d)", f'{base}/trends?events=purchase&filters=[{{"key":"plan","operator":"equals","value":"pro"}}]&range=30d', TARGET_INSIGHT_MS),
         ("trends breakdown country (30d)", f"{base}/trends?events=signed_up&breakdown=country&range=30d", TARGET_INSIGHT_MS),
+        ("trends breakdown $browser, 5.5M pageviews (30d)", f"{base}/trends?events=$pageview&breakdown=$browser&range=30d", TARGET_INSIGHT_MS),
+        ("trends unique, breakdown $browser (30d)", f"{base}/trends?events=$pageview&math=unique&breakdown=$browser&range=30d", TARGET_INSIGHT_MS),
         ("trends unique, person filter plan=pro", f'{base}/trends?events=$pageview&math=unique&filters=[{{"key":"plan","operator":"equals","value":"pro","type":"person"}}]&range=30d', TARGET_INSIGHT_MS),
         ("trends unique, person breakdown plan", f"{base}/trends?events=$pageview&math=unique&breakdown=plan&breakdown_type=person&range=30d", TARGET_INSIGHT_MS),
         ("top-events (30d)", f"{base}/top-events?range=30d", TARGET_INSIGHT_MS),

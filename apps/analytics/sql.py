@@ -21,18 +21,7 @@ Conventions shared by every query here:
 from __future__ import annotations
 
 from apps.query.persons import person_property_values, with_persons
-from apps.query.sql import ID_BITS, NARROW_TIME, narrow_range, property_text
-
-_BUCKETS = {
-    "hour": "toStartOfHour({column}, {{tz:String}})",
-    "day": "toStartOfDay({column}, {{tz:String}})",
-    "week": "toDateTime(toMonday({column}, {{tz:String}}), {{tz:String}})",
-}
-
-
-def bucket(interval: str, column: str) -> str:
-    """The start of ``column``'s bucket in the project's timezone, as a Unix timestamp."""
-    return "toUnixTimestamp(" + _BUCKETS[interval].format(column=column) + ")"
+from apps.query.sql import ID_BITS, NARROW_TIME, bucket, narrow_range, property_text
 
 
 # --- Counting over time ----------------------------------------------------------------------
@@ -116,42 +105,39 @@ GROUP BY bucket
     if breakdown == "person":
         counted = f"SELECT {bucket(interval, time)} AS bucket, person_key, count() AS n FROM {table} WHERE {where} GROUP BY bucket, person_key"
         return _person_breakdown_series(math, counted)
+    # One pass over the events (their properties are the costly column): per bucket and
+    # value (and key, for distinct persons), then the values ranked by their events.
     value = property_text("breakdown")
-    top = f"""
-    SELECT groupArray(raw_value) AS values
-    FROM
-    (
-        SELECT {value} AS raw_value, count() AS n
+    if math == "total":
+        counted = f"""
+        SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value, count() AS n
         FROM events
         WHERE {where}
-        GROUP BY raw_value
-        ORDER BY n DESC, raw_value ASC
-        LIMIT 10
-    )"""
-    if math == "total":
-        return f"""
-SELECT bucket, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_value, count() AS value
-FROM
-(
-    SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value
-    FROM events
-    WHERE {where}
-) AS matching
-CROSS JOIN ({top}) AS top
-GROUP BY bucket, breakdown_value
-"""
+        GROUP BY bucket, raw_value"""
+        return _folded(counted, "sum(n)")
     keys = f"""
-        SELECT DISTINCT bucket, if(has(top.values, raw_value), raw_value, '$other') AS breakdown_value, person_key
-        FROM
-        (
-            SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value, person_key
+            SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value, person_key, count() AS n
             FROM events
             WHERE {where}
-        ) AS matching
-        CROSS JOIN ({top}) AS top"""
+            GROUP BY bucket, raw_value, person_key"""
+    return _folded(with_persons(keys), "uniqExact(person)")
+
+
+def _folded(counted: str, aggregate: str) -> str:
+    """``counted`` (rows of ``bucket``, ``raw_value`` and their ``n`` events) summed with
+    ``aggregate`` per bucket and value, the 10 values with the most events in the range
+    kept and the rest folded into ``$other``."""
     return f"""
-SELECT bucket, breakdown_value, uniqExact(person) AS value
-FROM ({with_persons(keys)})
+SELECT bucket, if(value_rank <= 10, raw_value, '$other') AS breakdown_value, {aggregate} AS value
+FROM
+(
+    SELECT *, dense_rank() OVER (ORDER BY value_events DESC, raw_value ASC) AS value_rank
+    FROM
+    (
+        SELECT *, sum(n) OVER (PARTITION BY raw_value) AS value_events
+        FROM ({counted})
+    )
+)
 GROUP BY bucket, breakdown_value
 """
 
