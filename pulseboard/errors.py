@@ -34,3 +34,21 @@ class ParamError(DomainError, ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def text_clean(value, *, field: str, limit: int, required: str | None = None) -> str:
+    """Text a person typed, stripped. :class:`ParamError` naming ``field`` when it is not
+    text, is longer than ``limit``, holds NUL (Postgres text cannot store it), or is empty
+    while ``required`` (the message: what to write). ``None`` is empty text."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ParamError(field, "must be text")
+    value = value.strip()
+    if "\x00" in value:
+        raise ParamError(field, "must not contain NUL characters")
+    if required and not value:
+        raise ParamError(field, required)
+    if len(value) > limit:
+        raise ParamError(field, f"at most {limit} characters")
+    return value

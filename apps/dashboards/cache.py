@@ -133,12 +133,13 @@ def _window(params) -> str | None:
     return None
 
 
-def tile_digest(*, project: Project, insight: SavedInsight, override: dict | None) -> str:
+def tile_digest(*, project: Project, insight: SavedInsight, override: dict | None, public: bool = False) -> str:
     """What a tile shows, hashed: kind, saved query, range override, timezone, the window's
-    hour for a sliding range, and the code stamp."""
+    hour for a sliding range, whether it is for a shared link, and the code stamp."""
     params = registry.query_dict(insight.query, override)
     material = {
         "kind": insight.kind,
+        "public": public,
         "query": {name: list(values) for name, values in sorted((insight.query or {}).items())},
         "override": {name: list(values) for name, values in sorted((override or {}).items())},
         "timezone": project.timezone,
@@ -155,18 +156,25 @@ class RenderedTile:
     from_cache: bool
 
 
-def _render(project: Project, insight: SavedInsight, override: dict | None) -> str:
-    content = registry.tile_content(project, insight, chart_id=CHART_ID_PLACEHOLDER, override=override)
+def _render(project: Project, insight: SavedInsight, override: dict | None, public: bool) -> str:
+    content = registry.tile_content(project, insight, chart_id=CHART_ID_PLACEHOLDER, override=override, public=public)
     return render_to_string(content.template, content.context)
 
 
+def _decoded(hit: bytes, chart_id: str) -> RenderedTile:
+    stored = orjson.loads(hit)
+    computed_at = datetime.fromtimestamp(stored["at"], tz=timezone.utc)
+    return RenderedTile(stored["html"].replace(CHART_ID_PLACEHOLDER, chart_id), computed_at, True)
+
+
 def tile_render(
-    *, project: Project, insight: SavedInsight, override: dict | None, chart_id: str, refresh: bool = False
+    *, project: Project, insight: SavedInsight, override: dict | None, chart_id: str, refresh: bool = False, public: bool = False
 ) -> RenderedTile:
     """A saved insight's tile as HTML, from the cache unless ``refresh`` or the project's
     data changed since it was computed. Raises what computing the insight raises (ClickHouse
-    unreachable...); a saved query that no longer works is an error tile, cached like any."""
-    digest = tile_digest(project=project, insight=insight, override=override)
+    unreachable...); a saved query that no longer works is an error tile, cached like any.
+    ``public``: the tile of a shared link (:func:`apps.dashboards.registry.tile_content`)."""
+    digest = tile_digest(project=project, insight=insight, override=override, public=public)
     client = stream.client()
     key = None
     try:
@@ -175,12 +183,10 @@ def tile_render(
         key = _tile_key(project.id, watermark_get(project.id), digest)
         hit = None if refresh else client.get(key)
         if hit is not None:
-            stored = orjson.loads(hit)
-            computed_at = datetime.fromtimestamp(stored["at"], tz=timezone.utc)
-            return RenderedTile(stored["html"].replace(CHART_ID_PLACEHOLDER, chart_id), computed_at, True)
+            return _decoded(hit, chart_id)
     except (redis.RedisError, ValueError, KeyError, TypeError):
         logger.warning("dashboard cache unreadable for project %s; computing the tile", project.id, exc_info=True)
-    html = _render(project, insight, override)
+    html = _render(project, insight, override, public)
     computed_at = datetime.now(timezone.utc)
     if key is not None:
         try:
@@ -188,6 +194,28 @@ def tile_render(
         except redis.RedisError:
             logger.warning("could not cache a tile of project %s", project.id, exc_info=True)
     return RenderedTile(html.replace(CHART_ID_PLACEHOLDER, chart_id), computed_at, False)
+
+
+def tiles_from_cache(
+    *, project: Project, tiles: list[tuple[SavedInsight, str]], override: dict | None, public: bool = False
+) -> list[RenderedTile | None]:
+    """The cached HTML of several tiles, ``(insight, chart_id)`` each, in one read of the
+    watermark and one MGET: None for a tile not in the cache. A dashboard page puts these in
+    its HTML and lets only the others load on their own. Never raises: with Redis down,
+    every tile loads on its own."""
+    if not tiles:
+        return []
+    try:
+        watermark = watermark_get(project.id)
+        keys = [
+            _tile_key(project.id, watermark, tile_digest(project=project, insight=insight, override=override, public=public))
+            for insight, _ in tiles
+        ]
+        hits = stream.client().mget(keys)
+        return [None if hit is None else _decoded(hit, chart_id) for hit, (_, chart_id) in zip(hits, tiles)]
+    except (redis.RedisError, ValueError, KeyError, TypeError):
+        logger.warning("dashboard cache unreadable for project %s; tiles load on their own", project.id, exc_info=True)
+        return [None] * len(tiles)
 
 
 def tiles_cached(*, project_id: int) -> int:

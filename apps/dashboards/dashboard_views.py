@@ -18,9 +18,7 @@ needs the viewer role, changing anything the member role (``Access.EDIT``).
 from __future__ import annotations
 
 import csv
-import json
 import logging
-import re
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
@@ -138,13 +136,41 @@ def date_controls_context(project: Project, override: dict, error: ParamError | 
 # --- Tiles of a page --------------------------------------------------------------------------
 
 
+def _refresh_url(body_url: str) -> str:
+    return f"{body_url}{'&' if '?' in body_url else '?'}refresh=1"
+
+
+def tile_body_context(rendered: cache.RenderedTile, *, body_url: str, public: bool) -> dict:
+    """What ``tile_body.html`` shows of a rendered tile: its HTML, when it was computed, and
+    (for members) a Refresh button."""
+    return {
+        "html": rendered.html,
+        "computed_at": rendered.computed_at,
+        "from_cache": rendered.from_cache,
+        "updated": ago(rendered.computed_at),
+        "refresh_url": None if public else _refresh_url(body_url),
+    }
+
+
 def tile_frames(
-    *, project: Project, tiles: list[Tile], tile_url, csv_url, open_urls: bool, range_query: str, body_query: str | None = None
+    *,
+    project: Project,
+    tiles: list[Tile],
+    tile_url,
+    csv_url,
+    open_urls: bool,
+    range_query: str,
+    override: dict,
+    body_query: str | None = None,
+    public: bool = False,
+    from_cache: bool = True,
 ) -> list[dict]:
-    """What each tile's frame shows (the content of an insight tile loads later)."""
+    """What each tile's frame shows. An insight tile whose content is in the cache comes
+    with it (``body``), read for all tiles at once: a reload is one request. The others load
+    on their own (``body_url``), as every tile does with ``from_cache=False`` (Refresh)."""
     frames = []
     for tile in tiles:
-        frame = {"tile": tile, "id": tile.id}
+        frame = {"tile": tile, "id": tile.id, "body": None}
         if tile.insight_id is None:
             frame.update(kind="text", html=markdown_render(tile.text))
         else:
@@ -166,30 +192,17 @@ def tile_frames(
                 except NotFound:
                     frame["open_url"] = None
         frames.append(frame)
+    insight_frames = [frame for frame in frames if frame["kind"] != "text"]
+    if from_cache:
+        cached = cache.tiles_from_cache(
+            project=project, tiles=[(frame["tile"].insight, f"tile-{frame['id']}-chart") for frame in insight_frames],
+            override=override, public=public,
+        )
+        for frame, rendered in zip(insight_frames, cached):
+            if rendered is not None:
+                body_url = _with_query(tile_url(frame["tile"]), range_query)
+                frame["body"] = tile_body_context(rendered, body_url=body_url, public=public)
     return frames
-
-
-_JSON_SCRIPT = re.compile(r'(<script id="[^"]*" type="application/json">)(.*?)(</script>)', re.S)
-_JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}  # as Django's json_script
-
-
-def public_html(html: str) -> str:
-    """A tile's HTML for the shared page: its charts without ``annotations`` (the project's
-    notes and their authors are not part of what a link shares) nor ``annotate`` (the
-    project's annotation API and page, for members adding a note from a chart)."""
-
-    def strip(match: re.Match) -> str:
-        try:
-            spec = json.loads(match.group(2))
-        except ValueError:
-            return match.group(0)
-        if not isinstance(spec, dict) or not {"annotate", "annotations"} & spec.keys():
-            return match.group(0)
-        spec.pop("annotate", None)
-        spec.pop("annotations", None)
-        return match.group(1) + json.dumps(spec).translate(_JSON_SCRIPT_ESCAPES) + match.group(3)
-
-    return _JSON_SCRIPT.sub(strip, html)
 
 
 def tile_response(
@@ -200,29 +213,18 @@ def tile_response(
     button (``static/js/dashboard.js`` swaps it into the tile; the other tiles are not
     concerned). ``public`` (the shared page): no Refresh (a visitor reads the cache) and no
     link into the project."""
-    allow_refresh = not public
-    refresh = allow_refresh and request.GET.get("refresh") == "1"
-    sep = "&" if "?" in body_url else "?"
-    context = {
-        "tile": tile,
-        "body_url": body_url,
-        "refresh_url": f"{body_url}{sep}refresh=1" if allow_refresh else None,
-    }
+    context = {"tile": tile, "body_url": body_url, "refresh_url": None if public else _refresh_url(body_url)}
     if tile.insight_id is None:
         return render(request, "dashboards/boards/partials/tile_text.html", {**context, "html": markdown_render(tile.text)})
     try:
         rendered = cache.tile_render(
-            project=project, insight=tile.insight, override=override, chart_id=f"tile-{tile.id}-chart", refresh=refresh
+            project=project, insight=tile.insight, override=override, chart_id=f"tile-{tile.id}-chart",
+            refresh=not public and request.GET.get("refresh") == "1", public=public,
         )
     except Exception:
         logger.exception("tile %s of dashboard %s failed", tile.id, tile.dashboard_id)
         return render(request, "dashboards/boards/partials/tile_failed.html", context, status=503)
-    context.update(
-        html=public_html(rendered.html) if public else rendered.html,
-        computed_at=rendered.computed_at,
-        from_cache=rendered.from_cache,
-        updated=ago(rendered.computed_at),
-    )
+    context.update(tile_body_context(rendered, body_url=body_url, public=public))
     response = render(request, "dashboards/boards/partials/tile_body.html", context)
     response["Cache-Control"] = "private, no-store"
     return response
@@ -321,8 +323,8 @@ def dashboard_detail(request: HttpRequest, project_id: int, dashboard_id: int) -
     # "Refresh" (the page with refresh=1) has every tile computed afresh.
     refresh_query = "&".join(filter(None, [range_query, "refresh=1"]))
     frames = tile_frames(
-        project=project, tiles=tiles, tile_url=tile_url, csv_url=csv_url, open_urls=True,
-        range_query=range_query, body_query=refresh_query if refresh else range_query,
+        project=project, tiles=tiles, tile_url=tile_url, csv_url=csv_url, open_urls=True, range_query=range_query,
+        override=override, body_query=refresh_query if refresh else range_query, from_cache=not refresh,
     )
     for frame in frames:
         kw = _kwargs(project, dashboard, frame["tile"])

@@ -37,7 +37,7 @@ from apps.dashboards.models import Dashboard, SavedInsight, Tile
 from apps.funnels.models import Funnel
 from apps.projects.models import Project
 from apps.query.dates import PRESETS, date_range_resolve
-from pulseboard.errors import NotFound, ParamError
+from pulseboard.errors import NotFound, ParamError, text_clean
 
 GRID_COLUMNS = 12
 TILE_MAX_H = 24  # rows of 70 px
@@ -118,30 +118,12 @@ def date_range_label(date_range: Mapping | None) -> str:
 # --- Dashboards -------------------------------------------------------------------------------
 
 
-def _no_nul(value: str, field: str) -> str:
-    # Postgres text cannot hold NUL: refused here, named, rather than failing the write.
-    if "\x00" in value:
-        raise ParamError(field, "must not contain NUL characters")
-    return value
-
-
 def _name_check(name) -> str:
-    name = _no_nul(name.strip(), "name") if isinstance(name, str) else ""
-    if not name:
-        raise ParamError("name", "give the dashboard a name")
-    if len(name) > NAME_MAX:
-        raise ParamError("name", f"at most {NAME_MAX} characters")
-    return name
+    return text_clean(name, field="name", limit=NAME_MAX, required="give the dashboard a name")
 
 
 def _description_check(description) -> str:
-    if description is None:
-        return ""
-    if not isinstance(description, str):
-        raise ParamError("description", "must be text")
-    if len(description) > DESCRIPTION_MAX:
-        raise ParamError("description", f"at most {DESCRIPTION_MAX} characters")
-    return _no_nul(description.strip(), "description")
+    return text_clean(description, field="description", limit=DESCRIPTION_MAX)
 
 
 def _user(user: AbstractBaseUser | None):
@@ -364,14 +346,7 @@ def _insight_check(dashboard: Dashboard, insight) -> SavedInsight:
 
 
 def _text_check(text) -> str:
-    if not isinstance(text, str):
-        raise ParamError("text", "must be text")
-    text = _no_nul(text.strip(), "text")
-    if not text:
-        raise ParamError("text", "write something for the card")
-    if len(text) > MAX_TEXT:
-        raise ParamError("text", f"at most {MAX_TEXT} characters")
-    return text
+    return text_clean(text, field="text", limit=MAX_TEXT, required="write something for the card")
 
 
 def tile_create(*, dashboard: Dashboard, insight=None, text: str | None = None, box: Mapping | None = None) -> Tile:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.dashboards import registry
 from apps.dashboards.models import SavedInsight
 from apps.projects.models import Project
-from pulseboard.errors import NotFound, ParamError
+from pulseboard.errors import NotFound, ParamError, text_clean
 
 NAME_MAX = SavedInsight._meta.get_field("name").max_length
 DESCRIPTION_MAX = 2000
@@ -97,22 +97,11 @@ def _query_check(project: Project, insight_type: registry.InsightType, query) ->
 
 
 def _name_check(name) -> str:
-    name = (name or "").strip() if isinstance(name, str) else ""
-    if not name:
-        raise ParamError("name", "give the insight a name")
-    if len(name) > NAME_MAX:
-        raise ParamError("name", f"at most {NAME_MAX} characters")
-    return name
+    return text_clean(name, field="name", limit=NAME_MAX, required="give the insight a name")
 
 
 def _description_check(description) -> str:
-    if description is None:
-        return ""
-    if not isinstance(description, str):
-        raise ParamError("description", "must be text")
-    if len(description) > DESCRIPTION_MAX:
-        raise ParamError("description", f"at most {DESCRIPTION_MAX} characters")
-    return description.strip()
+    return text_clean(description, field="description", limit=DESCRIPTION_MAX)
 
 
 def insight_create(

@@ -157,15 +157,31 @@ def tile_error(message: str, *, field: str | None = None, chart_id: str = "") ->
     return TileContent("dashboards/tiles/error.html", {"chart_id": chart_id, "field": field, "message": message})
 
 
-def tile_content(project, insight, *, chart_id: str, override: dict | None = None) -> TileContent:
-    """The tile of a saved insight (with a dashboard's range ``override``). A query that no
-    longer validates, or an unknown kind, gives an error tile naming the problem: never raises."""
+# What a chart spec carries of the project's annotations (apps.analytics.annotations.chart_annotate).
+CHART_NOTE_KEYS = ("annotations", "annotate")
+
+
+def _without_notes(content: TileContent) -> TileContent:
+    """The tile for a shared page: its charts without the project's notes and their authors
+    (``annotations``) nor the way to add one (``annotate``)."""
+    context = {
+        name: {key: item for key, item in value.items() if key not in CHART_NOTE_KEYS} if isinstance(value, dict) else value
+        for name, value in content.context.items()
+    }
+    return TileContent(content.template, context)
+
+
+def tile_content(project, insight, *, chart_id: str, override: dict | None = None, public: bool = False) -> TileContent:
+    """The tile of a saved insight (with a dashboard's range ``override``; ``public``: for a
+    shared link, without annotations). A query that no longer validates, or an unknown kind,
+    gives an error tile naming the problem: never raises."""
     try:
         kind = insight_type(insight.kind)
     except NotFound:
         return tile_error(f"This insight's type “{insight.kind}” is not known to this version of PulseBoard.", field="kind", chart_id=chart_id)
     try:
-        return kind.tile(project, query_dict(insight.query, override), chart_id)
+        content = kind.tile(project, query_dict(insight.query, override), chart_id)
+        return _without_notes(content) if public else content
     except ParamError as error:
         return tile_error(f"The saved query no longer works: {error.field}: {error.message}.", field=error.field, chart_id=chart_id)
     except ValidationError as error:

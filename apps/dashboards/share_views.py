@@ -70,6 +70,8 @@ def shared_dashboard(request: HttpRequest, token: str, dashboard: Dashboard) -> 
         csv_url=lambda tile: reverse("shared-tile-csv", kwargs={"token": token, "tile_id": tile.id}),
         open_urls=False,
         range_query="",
+        override=override,
+        public=True,
     )
     context = {
         "dashboard": dashboard,

@@ -103,6 +103,37 @@ def test_a_reload_answers_from_the_cache_until_new_events_are_stored(member, bro
     assert cached(load(browser, t))
 
 
+def test_a_reload_of_the_dashboard_has_its_cached_tiles_in_the_page(member, browser):
+    """Tiles in the cache come with the page (one request); the others load on their own,
+    and after new data every tile loads on its own again."""
+    now = datetime.now(timezone.utc)
+    send(member.project, [("$pageview", "ann", now - timedelta(minutes=2))])
+    t = tile(member.project)
+    other = Tile.objects.create(dashboard=t.dashboard, insight=SavedInsight.objects.create(project=member.project, kind="trends", name="Sign-ups", query={"events": ["signed_up"]}), x=6, y=0, w=6, h=4)
+    page_url = reverse("dashboards-detail", kwargs={"project_id": member.project.id, "dashboard_id": t.dashboard_id})
+
+    def page() -> str:
+        answer = browser.get(page_url)
+        assert answer.status_code == 200
+        return answer.content.decode()
+
+    assert page().count('hx-trigger="load"') == 2 and "data-from-cache" not in page()
+    load(browser, t)  # the tile's own request fills the cache
+    html = page()
+    assert html.count('hx-trigger="load"') == 1 and f'/tiles/{other.id}/' in html
+    inline = html[html.index(f'id="tile-{t.id}"'):]
+    assert total(inline) == 1 and cached(inline) and f'id="tile-{t.id}-chart"' in inline
+    assert "Refresh" in inline
+
+    # Refresh has every tile computed afresh: none comes with the page.
+    assert browser.get(page_url + "?refresh=1").content.decode().count('hx-trigger="load"') == 2
+
+    watermark = cache.watermark_get(member.project.id)
+    send(member.project, [("$pageview", "bob", now - timedelta(minutes=1))])
+    wait_for_watermark(member.project.id, above=watermark)
+    assert page().count('hx-trigger="load"') == 2
+
+
 def test_the_stored_hook_moves_only_the_projects_that_got_rows(member):
     other = MembershipFactory().project
     before = {p.id: cache.watermark_get(p.id) for p in (member.project, other)}

@@ -77,8 +77,10 @@ def test_create_read_list_change_delete(api, member):
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        ({**BODY, "kind": "paths"}, "kind", "is not a valid choice"),
+        ({**BODY, "kind": "heatmap"}, "kind", "is not a valid choice"),
         ({**BODY, "name": ""}, "name", "may not be blank"),
+        ({**BODY, "name": "a\x00b"}, "name", "Null characters"),
+        ({**BODY, "description": "\x00"}, "description", "Null characters"),
         ({**BODY, "query": {"events": ["signed_up"], "range": ["13d"]}}, "query", "range: must be one of 24h, 7d, 30d, 90d"),
         ({**BODY, "query": {"events": ["a"], "math": ["median"]}}, "query", "math: 'median' is not one of"),
         ({**BODY, "query": ["events=a"]}, "query", "must be an object"),

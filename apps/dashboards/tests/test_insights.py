@@ -202,6 +202,8 @@ def test_rename_duplicate_and_delete(member, browser):
     insight.refresh_from_db()
     assert (insight.name, insight.description) == ("New name", "why")
     assert browser.post(url("insights-rename", member.project, insight_id=insight.id), {"name": ""}).status_code == 400
+    refused = browser.post(url("insights-rename", member.project, insight_id=insight.id), {"name": "a\x00b"})
+    assert refused.status_code == 400 and "Null characters are not allowed" in refused.content.decode()
 
     other = MembershipFactory(project=member.project, role="member").user
     client = login(other)

@@ -185,3 +185,6 @@ def test_a_shared_chart_carries_no_annotations_of_the_project(member, shared):
     assert "Pricing experiment starts" in login(member.user).get(tile_url, **HTMX).content.decode()
     public = Client().get(f"/shared/{token}/tiles/{chart.id}/", **HTMX).content.decode()
     assert "Pricing experiment starts" not in public and member.user.username not in public and '"annotations"' not in public
+    # Its page, now that the tile is in the cache, has the tile in it: still without the notes.
+    page = Client().get(f"/shared/{token}/").content.decode()
+    assert "data-from-cache" in page and "Pricing experiment starts" not in page and '"annotate"' not in page
