@@ -59,8 +59,10 @@ browser:
 nginx:
 	@bash .ci/nginx
 
+# One worker per core (pytest-xdist), each with its own database, Redis prefix and chdb
+# (pulseboard/test_settings.py); a test file stays on one worker, with its fixtures.
 test: $(TEST_STAMP) $(NPM_TEST) sdk services browser nginx
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 bench-ingest: venv services
 	@bash .ci/bench-tools
