@@ -1,9 +1,12 @@
-"""Reading HTTP requests the same way in every app."""
+"""Reading HTTP requests, and answering downloads, the same way in every app."""
 
 from __future__ import annotations
 
+import csv
+from typing import Iterable
+
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -19,3 +22,13 @@ def client_ip(request: HttpRequest) -> str:
         if last:
             return last
     return request.META.get("REMOTE_ADDR", "")
+
+
+def csv_download(filename: str, header: list[str], rows: Iterable[Iterable]) -> HttpResponse:
+    """A CSV file the browser saves as ``filename``."""
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "apps.persons",
     "apps.analytics",
     "apps.funnels",
+    "apps.web",  # sessions, paths and the web overview: beside analytics and funnels
     "apps.dashboards",  # saved insights and dashboards: above the insight apps
     "apps.demo",  # above every other app: nothing imports it
 ]
@@ -344,6 +345,8 @@ if (BASE_DIR / "node_modules" / "chart.js" / "dist").is_dir():
     STATICFILES_DIRS.append(("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"))
 if (BASE_DIR / "node_modules" / "chartjs-plugin-annotation" / "dist").is_dir():
     STATICFILES_DIRS.append(("vendor/chartjs-plugin-annotation", BASE_DIR / "node_modules" / "chartjs-plugin-annotation" / "dist"))
+if (BASE_DIR / "node_modules" / "chartjs-chart-sankey" / "dist").is_dir():
+    STATICFILES_DIRS.append(("vendor/chartjs-chart-sankey", BASE_DIR / "node_modules" / "chartjs-chart-sankey" / "dist"))
 if (BASE_DIR / "node_modules" / "gridstack" / "dist").is_dir():
     STATICFILES_DIRS.append(("vendor/gridstack", BASE_DIR / "node_modules" / "gridstack" / "dist"))
 WHITENOISE_USE_FINDERS = True

@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("apps.persons.urls")),
     path("", include("apps.analytics.urls")),
     path("", include("apps.funnels.urls")),
+    path("", include("apps.web.urls")),
     path("", include("apps.dashboards.urls")),
     # Dashboards shared by a public read-only link: the token opens that dashboard only.
     path("shared/", include("apps.dashboards.share_urls")),

@@ -19,6 +19,7 @@ from apps.projects.selectors import project_get_for_user
 from apps.query.breakdown import breakdown_type_parse
 from apps.query.dates import date_bound, date_range_resolve
 from apps.query.filters import property_filters_parse
+from apps.query.openapi import AXIS_FIELDS, CARD, RANGE_PARAMETERS
 from pulseboard.errors import ParamError
 
 
@@ -81,20 +82,6 @@ class EventsAPI(APIView):
 
 # --- Insights ---------------------------------------------------------------------------------
 
-RANGE_PARAMETERS = [
-    OpenApiParameter("range", OpenApiTypes.STR, enum=["24h", "7d", "30d", "90d"], description="A preset ending now (default 30d). Ignored when date_from/date_to are given."),
-    OpenApiParameter("date_from", OpenApiTypes.STR, description="ISO date or date-time; widened to the start of its bucket in the project timezone."),
-    OpenApiParameter("date_to", OpenApiTypes.STR, description="ISO date (inclusive) or date-time; widened to the end of its bucket."),
-    OpenApiParameter("interval", OpenApiTypes.STR, enum=["hour", "day", "week"], description="Bucket size (default: hour for 24h, else day). Weeks start on Monday."),
-]
-
-AXIS_FIELDS = {
-    "interval": serializers.CharField(),
-    "timezone": serializers.CharField(help_text="The project's IANA timezone; buckets are its local hours, days or Monday-weeks."),
-    "date_from": serializers.DateTimeField(help_text="Start of the first bucket (UTC)."),
-    "date_to": serializers.DateTimeField(help_text="End of the last bucket, exclusive (UTC)."),
-    "buckets": serializers.ListField(child=serializers.CharField(), help_text="Local label of each bucket: YYYY-MM-DD, or YYYY-MM-DD HH:MM for hours."),
-}
 INT_LIST = serializers.ListField(child=serializers.IntegerField())
 ACTIVE_USERS_SHAPE = inline_serializer(
     "ActiveUsers",
@@ -192,16 +179,6 @@ class TopEventsAPI(InsightAPI):
         return {**selectors.axis(date_range), "results": results}
 
 
-CARD = inline_serializer(
-    "Card",
-    {
-        "value": serializers.FloatField(),
-        "previous": serializers.FloatField(help_text="The same figure over the period of the same length just before."),
-        "change_pct": serializers.FloatField(allow_null=True, help_text="null when the previous value is 0."),
-    },
-)
-
-
 class OverviewAPI(InsightAPI):
     @extend_schema(
         summary="Overview: cards, active users, events over time, top events",
@@ -210,7 +187,11 @@ class OverviewAPI(InsightAPI):
             "Overview",
             {
                 **AXIS_FIELDS,
-                "cards": inline_serializer("Cards", {"events": CARD, "users": CARD, "sessions": CARD, "events_per_user": CARD}),
+                "cards": inline_serializer(
+                    "Cards",
+                    {"events": CARD, "users": CARD, "sessions": CARD, "events_per_user": CARD},
+                    help_text="sessions: distinct session ids with an event in the period (the sessions insight counts sessions by their first event, ids or not).",
+                ),
                 "active_users": ACTIVE_USERS_SHAPE,
                 "events_over_time": inline_serializer("EventsOverTime", {**AXIS_FIELDS, "data": INT_LIST}),
                 "top_events": inline_serializer("OverviewTopEvent", TOP_EVENT_FIELDS, many=True),

@@ -183,7 +183,7 @@ def overview_insight(project, params) -> dict:
         "cards": [
             ("Events", data["cards"]["events"], "events"),
             ("Unique users", data["cards"]["users"], "users"),
-            ("Sessions", data["cards"]["sessions"], "sessions"),
+            ("Active session ids", data["cards"]["sessions"], "sessions"),
             ("Events per user", data["cards"]["events_per_user"], "events_per_user"),
         ],
         "active_chart": chart_annotate(

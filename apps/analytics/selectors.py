@@ -16,7 +16,8 @@ import orjson
 from apps.analytics import daymap, sql
 from apps.analytics.params import Series, cursor_encode
 from apps.query.breakdown import OTHER, breakdown_label
-from apps.query.dates import DateRange
+from apps.query.cards import period_card
+from apps.query.dates import DateRange, axis
 from apps.query.filters import PropertyFilter
 from apps.query.sql import property_filters
 from pulseboard import clickhouse
@@ -41,16 +42,6 @@ def _place(date_range: DateRange, rows, value_index: int = -1) -> list[int]:
     """Bucketed rows ``(bucket_unix_start, ..., value)`` onto the range's buckets; gaps are 0."""
     values = {row[0]: row[value_index] for row in rows}
     return [int(values.get(epoch, 0)) for epoch in date_range.bucket_epochs()]
-
-
-def axis(date_range: DateRange) -> dict:
-    return {
-        "interval": date_range.interval,
-        "timezone": date_range.timezone_name,
-        "date_from": date_range.date_from.isoformat(),
-        "date_to": date_range.date_to.isoformat(),
-        "buckets": date_range.labels(),
-    }
 
 
 # --- Persons over local days ------------------------------------------------------------------
@@ -313,27 +304,26 @@ def _raw_lines(
 # --- Top events and overview ----------------------------------------------------------------
 
 
+def event_counts_in_range(*, project_id: int, date_range: DateRange, limit: int) -> list[tuple[str, int]]:
+    """(name, events) of the ``limit`` most frequent names of the range, most first."""
+    rows = clickhouse.query(sql.TOP_EVENT_COUNTS, _range_params(project_id, date_range, limit=limit)).rows
+    return [(event, int(count)) for event, count in rows]
+
+
+def persons_by_event(*, project_id: int, date_range: DateRange, events: list[str]) -> dict[str, int]:
+    """Distinct persons of each of ``events`` in the range (names without any are left out)."""
+    if not events:
+        return {}
+    params = _ranges_params(project_id, [(date_range.date_from, date_range.date_to)])
+    params["events"] = events
+    return {event: int(n) for event, n in clickhouse.query(sql.persons_in_ranges(ranges=1, by_event=True), params).rows}
+
+
 def top_events(*, project_id: int, date_range: DateRange, limit: int = 10) -> list[dict]:
     """The most frequent event names with their counts and distinct persons."""
-    rows = clickhouse.query(sql.TOP_EVENT_COUNTS, _range_params(project_id, date_range, limit=limit)).rows
-    results = [{"event": event, "count": int(count)} for event, count in rows]
-    if results:
-        params = _ranges_params(project_id, [(date_range.date_from, date_range.date_to)])
-        params["events"] = [row["event"] for row in results]
-        persons = dict(clickhouse.query(sql.persons_in_ranges(ranges=1, by_event=True), params).rows)
-        for row in results:
-            row["users"] = int(persons.get(row["event"], 0))
-    return results
-
-
-def _change(current: float, previous: float) -> float | None:
-    if not previous:
-        return None
-    return round((current - previous) / previous * 100, 1)
-
-
-def _card(current: float, previous: float) -> dict:
-    return {"value": current, "previous": previous, "change_pct": _change(current, previous)}
+    counts = event_counts_in_range(project_id=project_id, date_range=date_range, limit=limit)
+    persons = persons_by_event(project_id=project_id, date_range=date_range, events=[event for event, _ in counts])
+    return [{"event": event, "count": count, "users": persons.get(event, 0)} for event, count in counts]
 
 
 def overview(*, project_id: int, date_range: DateRange, top: int = 10) -> dict:
@@ -373,10 +363,10 @@ def overview(*, project_id: int, date_range: DateRange, top: int = 10) -> dict:
     return {
         **axis(date_range),
         "cards": {
-            "events": _card(int(events_now), int(events_before)),
-            "users": _card(int(users_now), int(users_before)),
-            "sessions": _card(int(sessions_now), int(sessions_before)),
-            "events_per_user": _card(per_user(events_now, users_now), per_user(events_before, users_before)),
+            "events": period_card(int(events_now), int(events_before)),
+            "users": period_card(int(users_now), int(users_before)),
+            "sessions": period_card(int(sessions_now), int(sessions_before)),
+            "events_per_user": period_card(per_user(events_now, users_now), per_user(events_before, users_before)),
         },
         "active_users": active,
         "events_over_time": {**axis(date_range), "data": _place(date_range, list(per_bucket.items()))},

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.analytics import annotation_api, annotation_views, api, views
+from apps.analytics import annotation_api, annotation_views, api, events_api, events_views, views
 
 urlpatterns = [
     path("projects/<int:project_id>/", views.overview, name="analytics-overview"),
@@ -13,6 +13,9 @@ urlpatterns = [
     path("projects/<int:project_id>/stickiness.csv", views.stickiness_csv, name="analytics-stickiness-csv"),
     path("projects/<int:project_id>/lifecycle/", views.lifecycle_page, name="analytics-lifecycle"),
     path("projects/<int:project_id>/lifecycle.csv", views.lifecycle_csv, name="analytics-lifecycle-csv"),
+    path("projects/<int:project_id>/events/", events_views.events_page, name="analytics-events"),
+    path("projects/<int:project_id>/events.csv", events_views.events_csv, name="analytics-events-csv"),
+    path("projects/<int:project_id>/events/<int:definition_id>/edit", events_views.event_edit, name="analytics-event-edit"),
     path("projects/<int:project_id>/explorer/", views.explorer, name="analytics-explorer"),
     path("projects/<int:project_id>/explorer/new", views.explorer_new, name="analytics-explorer-new"),
     path("projects/<int:project_id>/live/", views.live, name="analytics-live"),
@@ -23,6 +26,8 @@ urlpatterns = [
     path("api/v1/projects/<int:project_id>/annotations", annotation_api.AnnotationListAPI.as_view(), name="api-annotations"),
     path("api/v1/projects/<int:project_id>/annotations/<int:annotation_id>", annotation_api.AnnotationDetailAPI.as_view(), name="api-annotation"),
     path("api/v1/projects/<int:project_id>/events", api.EventsAPI.as_view(), name="api-events"),
+    path("api/v1/projects/<int:project_id>/event-definitions", events_api.EventDefinitionsAPI.as_view(), name="api-event-definitions"),
+    path("api/v1/projects/<int:project_id>/event-definitions/<int:definition_id>", events_api.EventDefinitionAPI.as_view(), name="api-event-definition"),
     path("api/v1/projects/<int:project_id>/insights/active-users", api.ActiveUsersAPI.as_view(), name="api-active-users"),
     path("api/v1/projects/<int:project_id>/insights/trends", api.TrendsAPI.as_view(), name="api-trends"),
     path("api/v1/projects/<int:project_id>/insights/top-events", api.TopEventsAPI.as_view(), name="api-top-events"),

@@ -37,6 +37,7 @@ from apps.analytics.retention import retention_query_parse
 from apps.funnels import insights as funnels
 from apps.projects.models import Project
 from apps.query.dates import date_range_from_query
+from apps.web import paths, sessions
 from pulseboard.errors import NotFound, ParamError
 
 # The parameters that say which dates an insight covers; a dashboard's range replaces them
@@ -272,6 +273,24 @@ def _funnel_csv(project, params):
     return funnels.funnel_table(funnels.funnel_insight(project, params))
 
 
+def _sessions_tile(project, params, chart_id: str) -> TileContent:
+    result = sessions.sessions_page_insight(project, params)
+    return TileContent("dashboards/tiles/sessions.html", {**result, "chart_id": chart_id})
+
+
+def _sessions_csv(project, params):
+    return sessions.sessions_table(sessions.sessions_page_insight(project, params))
+
+
+def _paths_tile(project, params, chart_id: str) -> TileContent:
+    result = paths.paths_page_insight(project, params)
+    return TileContent("web/partials/paths_tile.html", {**result, "chart_id": chart_id})
+
+
+def _paths_csv(project, params):
+    return paths.paths_table(paths.paths_page_insight(project, params))
+
+
 def _range_parse(project, params):
     return analytics.page_range(project, params)
 
@@ -292,6 +311,14 @@ for _type in (
     InsightType(
         "lifecycle", "Lifecycle", "analytics-lifecycle", _lifecycle_tile, _lifecycle_csv, icon="lifecycle",
         parse=lambda project, params: analytics.lifecycle_query(project, params),
+    ),
+    InsightType(
+        "sessions", "Sessions", "web-sessions", _sessions_tile, _sessions_csv, icon="sessions",
+        parse=lambda project, params: sessions.sessions_query_parse(params, project=project, allowed=sessions.PAGE_PARAMS),
+    ),
+    InsightType(
+        "paths", "Paths", "web-paths", _paths_tile, _paths_csv, icon="paths",
+        parse=lambda project, params: paths.paths_query_parse(params, project=project, allowed=paths.PAGE_PARAMS),
     ),
 ):
     register(_type)

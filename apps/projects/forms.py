@@ -112,6 +112,18 @@ class ProjectForm(forms.Form):
         return data
 
 
+class ProjectSettingsForm(ProjectForm):
+    """The project form of the settings page: also how sessions without an id are cut."""
+
+    session_gap_minutes = forms.IntegerField(
+        label=Project._meta.get_field("session_gap_minutes").verbose_name.capitalize(),
+        required=False,  # left out: the gap stays as it is
+        min_value=1,
+        max_value=240,
+        help_text=Project._meta.get_field("session_gap_minutes").help_text,
+    )
+
+
 class PersonalKeyForm(forms.Form):
     label = forms.CharField(
         max_length=PersonalAPIKey._meta.get_field("label").max_length,

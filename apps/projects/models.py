@@ -2,6 +2,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -32,6 +33,12 @@ class Project(models.Model):
         help_text="Keep this many days of events; older ones are dropped from every table. Empty keeps everything.",
     )
     retention_applied_at = models.DateTimeField(null=True, blank=True, help_text="When retention last ran for this project.")
+    session_gap_minutes = models.PositiveSmallIntegerField(
+        "session gap (minutes)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(240)],
+        help_text="Events without a session id start a new session after this many minutes without events (1 to 240).",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -30,11 +30,15 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Overview", "analytics-overview", "overview", exact=True),
     NavItem("Dashboards", "dashboards-list", "dashboard"),  # apps/dashboards
     NavItem("Insights", "insights-list", "folder"),  # saved insights (apps/dashboards)
+    NavItem("Web", "web-overview", "web"),  # apps/web
+    NavItem("Events", "analytics-events", "events"),
     NavItem("Trends", "analytics-trends", "trends"),
     NavItem("Explorer", "analytics-explorer", "explorer"),
     NavItem("Live", "analytics-live", "live"),
     NavItem("Persons", "persons-list", "users"),
     NavItem("Funnels", "funnels-list", "funnels"),
+    NavItem("Sessions", "web-sessions", "sessions"),  # apps/web
+    NavItem("Paths", "web-paths", "paths"),  # apps/web
     NavItem("Retention", "analytics-retention", "retention"),
     NavItem("Stickiness", "analytics-stickiness", "stickiness"),
     NavItem("Lifecycle", "analytics-lifecycle", "lifecycle"),

@@ -78,12 +78,13 @@ def project_rotate_api_key(*, project: Project, actor: AbstractBaseUser | None =
     return project.api_key
 
 
-def project_update(*, project: Project, name: str, timezone: str) -> Project:
-    """Rename the project or change its timezone (validated like on create)."""
+def project_update(*, project: Project, name: str, timezone: str, session_gap_minutes: int) -> Project:
+    """Rename the project, change its timezone or its session gap (validated like on create)."""
     project.name = name
     project.timezone = timezone
+    project.session_gap_minutes = session_gap_minutes
     project.full_clean()
-    project.save(update_fields=["name", "timezone", "updated_at"])
+    project.save(update_fields=["name", "timezone", "session_gap_minutes", "updated_at"])
     return project
 
 

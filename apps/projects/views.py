@@ -21,7 +21,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from apps.projects import services
-from apps.projects.forms import InviteForm, MemberAddForm, PersonalKeyForm, ProjectForm, RoleForm
+from apps.projects.forms import InviteForm, MemberAddForm, PersonalKeyForm, ProjectForm, ProjectSettingsForm, RoleForm
 from apps.projects.models import Membership, Project
 from apps.projects.navigation import project_home_url
 from apps.projects.selectors import (
@@ -132,7 +132,7 @@ def _settings_context(request: HttpRequest, project: Project, membership: Member
         "personal_keys": list(personal_api_keys_for_user(user=request.user)),
         "new_key": None,
         "key_form": PersonalKeyForm(),
-        "project_form": ProjectForm(initial={"name": project.name, "timezone": project.timezone}),
+        "project_form": _settings_form(project),
         "members": list(memberships_for_project(project=project)),
         "member_form": MemberAddForm(),
         "invite_form": InviteForm(),
@@ -187,20 +187,30 @@ def ingest_key_rotate(request: HttpRequest, project_id: int) -> HttpResponse:
     return _section_done(request, project, membership, "ingest-key", messages.SUCCESS, text)
 
 
+def _settings_form(project) -> ProjectSettingsForm:
+    return ProjectSettingsForm(
+        initial={"name": project.name, "timezone": project.timezone, "session_gap_minutes": project.session_gap_minutes}
+    )
+
+
 @login_required
 @require_POST
 def project_edit(request: HttpRequest, project_id: int) -> HttpResponse:
     project, membership = _project_and_role(request, project_id, Access.OWN)
-    form = ProjectForm(request.POST, current_timezone=project.timezone)
+    form = ProjectSettingsForm(request.POST, current_timezone=project.timezone)
     if form.is_valid():
         try:
-            services.project_update(project=project, name=form.cleaned_data["name"], timezone=form.cleaned_data["timezone"])
+            services.project_update(
+                project=project,
+                name=form.cleaned_data["name"],
+                timezone=form.cleaned_data["timezone"],
+                session_gap_minutes=form.cleaned_data["session_gap_minutes"] or project.session_gap_minutes,
+            )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            saved = ProjectForm(initial={"name": project.name, "timezone": project.timezone})
-            return _section_done(request, project, membership, "project", messages.SUCCESS, "Project saved.", project_form=saved)
+            return _section_done(request, project, membership, "project", messages.SUCCESS, "Project saved.", project_form=_settings_form(project))
     project.refresh_from_db()
     return _section_invalid(request, project, membership, "project", project_form=form)
 

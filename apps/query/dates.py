@@ -121,6 +121,17 @@ class DateRange:
         return {"date_from": self.date_from.astimezone(self.tz).date().isoformat(), "date_to": last.isoformat(), "interval": self.interval}
 
 
+def axis(date_range: DateRange) -> dict:
+    """The time axis of an insight's answer: its interval, timezone, bounds and bucket labels."""
+    return {
+        "interval": date_range.interval,
+        "timezone": date_range.timezone_name,
+        "date_from": date_range.date_from.isoformat(),
+        "date_to": date_range.date_to.isoformat(),
+        "buckets": date_range.labels(),
+    }
+
+
 def date_range_resolve(
     *, params, tz_name: str, now: datetime | None = None, default_preset: str = DEFAULT_PRESET
 ) -> DateRange:

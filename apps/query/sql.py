@@ -13,6 +13,19 @@ from apps.query.persons import person_property_filters
 ID_BITS = 22
 
 
+_BUCKETS = {
+    "hour": "toStartOfHour({column}, {{tz:String}})",
+    "day": "toStartOfDay({column}, {{tz:String}})",
+    "week": "toDateTime(toMonday({column}, {{tz:String}}), {{tz:String}})",
+}
+
+
+def bucket(interval: str, column: str) -> str:
+    """The start of ``column``'s bucket in the project's timezone (the parameter ``tz``), as
+    a Unix timestamp: Python places it exactly even when a local hour repeats."""
+    return "toUnixTimestamp(" + _BUCKETS[interval].format(column=column) + ")"
+
+
 def narrow_range(since: str = "date_from", until: str = "date_to") -> str:
     """``order_key`` of funnel_events in ``[since, until)`` (DateTime64 parameters)."""
     return (
@@ -23,6 +36,15 @@ def narrow_range(since: str = "date_from", until: str = "date_to") -> str:
 
 # The second of a funnel_events row, as a DateTime.
 NARROW_TIME = f"toDateTime(intDiv(order_key, {1000 << ID_BITS}), 'UTC')"
+
+
+def url_path(column: str) -> str:
+    """The page a URL names: its path without query string, fragment or trailing slash
+    (``https://x.test/pricing/?a=1`` is ``/pricing``), ``/`` for the home page, '' for no
+    URL. The web overview, entry and exit pages and paths all name pages this way
+    (migration 0008's ``page_path`` stores it: the two must change together)."""
+    trimmed = f"trim(TRAILING '/' FROM path({column}))"
+    return f"if({column} = '', '', if({trimmed} = '', '/', {trimmed}))"
 
 
 def property_text(key_param: str) -> str:

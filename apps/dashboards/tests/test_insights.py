@@ -106,7 +106,7 @@ def test_a_save_needs_a_name_and_a_query_that_works(events, browser):
     answer = browser.post(url("insights-new", events), {"kind": "trends", "query": "events=%24pageview&range=13d", "name": "Bad"}, **HTMX)
     assert answer.status_code == 400
     assert "range: must be one of" in answer.content.decode()
-    answer = browser.post(url("insights-new", events), {"kind": "paths", "query": "", "name": "Bad"})
+    answer = browser.post(url("insights-new", events), {"kind": "heatmap", "query": "", "name": "Bad"})
     assert answer.status_code == 400
     assert not SavedInsight.objects.filter(project=events).exists()
 

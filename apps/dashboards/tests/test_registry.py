@@ -103,6 +103,7 @@ CASES = {
     "stickiness": ({"event": ["$pageview", "signed_up"], "range": ["7d"]}, "stickiness-chart", "analytics-stickiness-csv"),
     "lifecycle": ({"event": ["$pageview"], "date_from": ["2026-03-12"], "date_to": ["2026-03-18"]}, "lifecycle-chart", "analytics-lifecycle-csv"),
     "funnel": ({"range": ["7d"]}, "funnel-chart", None),
+    "sessions": ({"date_from": ["2026-03-09"], "date_to": ["2026-03-18"]}, "sessions-chart", "web-sessions-csv"),
 }
 
 
@@ -212,18 +213,18 @@ def test_a_deleted_funnel_and_an_unknown_kind_are_error_tiles_too(events, member
     Funnel.objects.filter(project=events).delete()
     content, _ = tile_html(events, insight)
     assert content.template == "dashboards/tiles/error.html" and "no longer exists" in content.context["message"]
-    SavedInsight.objects.filter(pk=insight.pk).update(kind="paths")
+    SavedInsight.objects.filter(pk=insight.pk).update(kind="heatmaps")
     insight.refresh_from_db()
     content, html = tile_html(events, insight)
-    assert content.context["field"] == "kind" and "paths" in html
+    assert content.context["field"] == "kind" and "heatmaps" in html
 
 
 def test_the_registry_interface(member):
-    assert list(registry.REGISTRY) == ["trends", "active_users", "funnel", "retention", "stickiness", "lifecycle"]
+    assert list(registry.REGISTRY) == ["trends", "active_users", "funnel", "retention", "stickiness", "lifecycle", "sessions", "paths"]
     assert registry.insight_type("trends").url_name == "analytics-trends"
     assert registry.insight_type("active_users").url_name == "analytics-overview"
     with pytest.raises(NotFound):
-        registry.insight_type("paths")
+        registry.insight_type("heatmaps")
     url = registry.insight_type("trends").url(member.project.id, {"events": ["a"], "math": ["unique"]})
     assert url == f"/projects/{member.project.id}/trends/?events=a&math=unique"
     params = registry.query_dict({"event": ["a", "", "b"], "math": ["total", "unique", "mau"]})

@@ -94,6 +94,12 @@ def event_deletion_kw(world, role):
     return {"deletion_id": EventDeletion.objects.create(project=world.project, event="signed_up", timezone="UTC").id}
 
 
+def event_definition_kw(world, role):
+    from apps.ingest.models import EventDefinition
+
+    return {"definition_id": EventDefinition.objects.get(project=world.project, name="signed_up").id}
+
+
 def insight_kw(world, role):
     from apps.dashboards.models import SavedInsight
 
@@ -181,11 +187,18 @@ READ_PAGES = [
     "analytics-lifecycle",
     "analytics-lifecycle-csv",
     "analytics-explorer",
+    "analytics-events",
+    "analytics-events-csv",
     "analytics-live",
     "analytics-users",
     "funnels-list",
+    "web-overview",
+    "web-sessions",
+    "web-sessions-csv",
+    "web-paths",
+    "web-paths-csv",
 ]
-READ_APIS = ["api-persons", "api-events", "api-active-users", "api-top-events", "api-overview", "api-funnels"]
+READ_APIS = ["api-persons", "api-events", "api-event-definitions", "api-active-users", "api-top-events", "api-overview", "api-funnels"]
 
 
 def retention_cell() -> str:
@@ -203,6 +216,11 @@ ROUTES: list[Route] = [
     Route("api-retention", "get", "read", query=retention_cell, api=True),
     Route("api-stickiness", "get", "read", query="events=signed_up", api=True),
     Route("api-lifecycle", "get", "read", query="event=signed_up", api=True),
+    Route("web-overview-csv", "get", "read", query="list=pages"),
+    Route("web-overview-sessions", "get", "read"),
+    Route("api-web-overview", "get", "read", api=True),
+    Route("api-sessions", "get", "read", api=True),
+    Route("api-paths", "get", "read", api=True),
     Route("analytics-retention-persons", "get", "read", query=retention_cell),
     Route("api-retention-persons", "get", "read", query=retention_cell, api=True),
     Route("person-of-id", "get", "read", query="distinct_id=roles-user"),
@@ -241,6 +259,9 @@ ROUTES: list[Route] = [
     Route("api-annotation", "patch", "edit", kwargs=annotation_kw, data=lambda w: {"text": "Changed"}, api=True),
     Route("annotation-delete", "post", "edit", kwargs=annotation_kw),
     Route("api-annotation", "delete", "edit", kwargs=annotation_kw, api=True),
+    Route("analytics-event-edit", "get", "edit", kwargs=event_definition_kw),
+    Route("analytics-event-edit", "post", "edit", kwargs=event_definition_kw, data=lambda w: {"description": "From the roles test"}),
+    Route("api-event-definition", "patch", "edit", kwargs=event_definition_kw, data=lambda w: {"description": "From the API"}, api=True),
     Route("dashboards-list", "get", "read"),
     Route("dashboards-home", "get", "read"),
     Route("dashboards-detail", "get", "read", kwargs=board_kw),

@@ -101,7 +101,7 @@ def test_everything_is_in_the_admin(admin_client):
 def test_admin_creates_a_project_with_an_ingest_key(admin_client):
     response = admin_client.post(
         "/admin/projects/project/add/",
-        {"name": "From admin", "timezone": "Europe/Berlin", "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"},
+        {"name": "From admin", "timezone": "Europe/Berlin", "session_gap_minutes": "30", "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"},
     )
     assert response.status_code == 302, response.content[:2000]
     assert Project.objects.get(name="From admin").api_key.startswith("pb_")

@@ -50,3 +50,18 @@ def pretty_json(value) -> str:
 @register.filter
 def breakdown_label(value) -> str:
     return _breakdown_label(value)
+
+
+@register.filter
+def duration(seconds) -> str:
+    """Seconds as people read a visit's length: "45s", "3m 20s", "1h 05m"."""
+    if seconds is None:
+        return "—"
+    total = round(float(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

@@ -1,0 +1,103 @@
+"""Sessions: the one SQL building block that tells which session each event belongs to.
+
+The definition, which every figure built on sessions shares:
+
+* An event with a ``session_id`` belongs to the session of that id, whoever sent it (a
+  session in which a visitor logs in stays one session).
+* Events without one are grouped per person (every id merged into a person is that
+  person: :mod:`apps.query.persons`), in time order; an event more than the gap after the
+  person's previous event starts a new session. A gap of exactly the setting stays in the
+  session, as in PostHog and Google Analytics.
+* Events are in order of time, then of event id (ClickHouse's order of UUIDs: the low 64
+  bits, then the high ones), so that ties in time give the same first and last event on
+  every run.
+* A session belongs to the range, and to the bucket, of its first event. Its figures are
+  those of all its events, also the ones after the range.
+
+How far a query looks: the events from :data:`REACH` before the range to :data:`REACH`
+after it. That is exact for the start of every inferred session (the gap is at most 240
+minutes), and for any session with an id shorter than :data:`REACH`; a longer one is judged
+by its events within that reach (a session split by a day of silence is two visits anyway).
+
+:func:`session_events` gives each scanned event its ``session_key``; :func:`sessions`
+aggregates them into one row per session that starts in the range. Both take their values
+from :func:`sessionize_params`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from apps.query.persons import with_persons
+
+REACH = timedelta(hours=24)
+GAP_MIN, GAP_MAX = 1, 240
+
+_SCANNED = """SELECT session_id, person_key, timestamp, event_id, event, page_url
+    FROM events
+    WHERE project_id = {{project_id:UInt64}}
+      AND timestamp >= {{scan_from:DateTime64(3, 'UTC')}} AND timestamp < {{scan_to:DateTime64(3, 'UTC')}}
+      AND session_id {test} ''{filters}"""
+
+# Rows of one person in time order, for the inferred sessions.
+_PERSON_ORDER = "PARTITION BY person ORDER BY timestamp, event_id"
+
+
+def sessionize_params(*, project_id: int, date_from: datetime, date_to: datetime, gap_minutes: int) -> dict:
+    """The parameters of :func:`session_events` and :func:`sessions`: the range of the
+    sessions' first events ``[date_from, date_to)``, the events scanned around it, the gap."""
+    return {
+        "project_id": project_id,
+        "date_from": date_from,
+        "date_to": date_to,
+        "scan_from": date_from - REACH,
+        "scan_to": date_to + REACH,
+        "gap_ms": gap_minutes * 60_000,
+    }
+
+
+def session_events(filters_sql: str = "") -> str:
+    """Every event scanned, with its ``session_key`` (UInt64): columns ``session_key,
+    person_key, timestamp, event_id, event, page_url``. ``filters_sql`` are ``AND``-ed
+    conditions on ``events`` (:func:`apps.query.sql.property_filters`): only the events
+    that meet them are sessionized.
+
+    Events with an id are keyed by a hash of it. The others are mapped to their person and
+    numbered per person (``starts``: 1 where the time since the person's previous event
+    exceeds the gap, or there is none), and keyed by a hash of the person and that number."""
+    with_id = _SCANNED.format(test="!=", filters=filters_sql)
+    without_id = with_persons(_SCANNED.format(test="=", filters=filters_sql))
+    return f"""
+    SELECT cityHash64(session_id) AS session_key, person_key, timestamp, event_id, event, page_url
+    FROM ({with_id})
+    UNION ALL
+    SELECT cityHash64(person, sum(starts) OVER ({_PERSON_ORDER} ROWS UNBOUNDED PRECEDING)) AS session_key,
+           person_key, timestamp, event_id, event, page_url
+    FROM (
+        SELECT *, ifNull(dateDiff('millisecond', lagInFrame(toNullable(timestamp)) OVER ({_PERSON_ORDER} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), timestamp) > {{gap_ms:UInt64}}, 1) AS starts
+        FROM ({without_id})
+    )"""
+
+
+def sessions(filters_sql: str = "") -> str:
+    """One row per session whose first event is in ``[date_from, date_to)``: ``session_key;
+    person_key`` (of its first event: map it with :func:`apps.query.persons.with_persons`
+    to count persons); ``started_at``, ``ended_at``; ``duration`` (seconds, last event minus
+    first, to the millisecond); ``events``; ``pageviews``; ``entry_page`` and ``exit_page``
+    (``page_url`` of its first and last ``$pageview``, '' without one); ``bounced`` (1 when
+    its only event is a single ``$pageview`` or ``$screen``)."""
+    order = "(timestamp, event_id)"
+    return f"""
+    SELECT session_key,
+           argMin(person_key, {order}) AS person_key,
+           min(timestamp) AS started_at,
+           max(timestamp) AS ended_at,
+           dateDiff('millisecond', started_at, ended_at) / 1000 AS duration,
+           count() AS events,
+           countIf(event = '$pageview') AS pageviews,
+           argMinIf(page_url, {order}, event = '$pageview') AS entry_page,
+           argMaxIf(page_url, {order}, event = '$pageview') AS exit_page,
+           events = 1 AND any(event) IN ('$pageview', '$screen') AS bounced
+    FROM ({session_events(filters_sql)})
+    GROUP BY session_key
+    HAVING started_at >= {{date_from:DateTime64(3, 'UTC')}} AND started_at < {{date_to:DateTime64(3, 'UTC')}}"""

@@ -1,0 +1,44 @@
+"""ClickHouse SQL of the sessions insight, built on the sessions of :mod:`apps.web.sessionize`."""
+
+from __future__ import annotations
+
+from apps.query.sql import bucket
+from apps.web.sessionize import sessions
+
+# Which grouping set a row of :func:`sessions_insight` is (``grouping(bucket, entry_page,
+# exit_page)``: a bit is 1 for a column the set leaves out).
+BY_BUCKET, BY_ENTRY, BY_EXIT, TOTAL = 0b011, 0b101, 0b110, 0b111
+
+
+def sessions_insight(interval: str, filters_sql: str = "") -> str:
+    """The figures of the sessions of two periods (``current``: the session starts at or
+    after ``current_from``): the totals, and the figures per bucket, per entry page and per
+    exit page.
+
+    In two steps: the sessions are first counted per period, bucket, entry and exit page
+    (the median as a state: every duration of the group); those few rows are then grouped
+    in the four ways (grouping sets), the medians merged. Grouping sets straight over the
+    sessions cost three times as much on 10M events (BENCHMARKS.md). Durations are summed
+    and the median is exact."""
+    return f"""
+SELECT current, bucket, entry_page, exit_page,
+       grouping(bucket, entry_page, exit_page) AS level,
+       sum(n) AS sessions,
+       sum(duration_sum) AS duration_sum,
+       quantileExactInclusiveMerge(0.5)(median) AS median_duration,
+       sum(bounces) AS bounces,
+       sum(pageviews_sum) AS pageviews
+FROM (
+    SELECT started_at >= {{current_from:DateTime64(3, 'UTC')}} AS current,
+           {bucket(interval, 'started_at')} AS bucket,
+           entry_page, exit_page,
+           count() AS n,
+           sum(duration) AS duration_sum,
+           quantileExactInclusiveState(0.5)(duration) AS median,
+           sum(bounced) AS bounces,
+           sum(pageviews) AS pageviews_sum
+    FROM ({sessions(filters_sql)})
+    GROUP BY current, bucket, entry_page, exit_page
+)
+GROUP BY GROUPING SETS ((current), (current, bucket), (current, entry_page), (current, exit_page))
+"""
