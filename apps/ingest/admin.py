@@ -9,10 +9,10 @@ class EventDefinitionAdmin(ProjectScopedAdmin):
     """Read-only; staff who are not superusers see their own projects' events."""
 
     member_permissions = frozenset({"view"})
-    list_display = ["name", "project", "first_seen", "last_seen"]
-    list_filter = ["project"]
-    search_fields = ["name"]
-    readonly_fields = ["project", "name", "first_seen", "last_seen"]
+    list_display = ["name", "project", "first_seen", "last_seen", "hidden"]
+    list_filter = ["project", "hidden"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["project", "name", "first_seen", "last_seen", "description", "hidden"]
 
 
 @admin.register(IngestRequest)

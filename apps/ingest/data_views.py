@@ -59,7 +59,7 @@ def _context(project: Project, **overrides) -> dict:
         "retention_form": RetentionForm(initial={"retention_days": project.retention_days}),
         "retention_max": lifecycle.RETENTION_MAX_DAYS,
         "events_form": EventDeletionForm(project=project),
-        "event_names": event_names_by_volume(project_id=project.id, limit=200),
+        "event_names": event_names_by_volume(project_id=project.id, limit=200, include_hidden=True),
         "preview": None,
         "current": None,
         "deletions": list(lifecycle.event_deletions_for_project(project=project)),

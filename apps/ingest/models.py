@@ -28,15 +28,24 @@ class IngestRequest(models.Model):
         return f"{self.project_id}:{self.idempotency_key}"
 
 
+EVENT_DESCRIPTION_MAX = 400
+
+
 class EventDefinition(models.Model):
     """The catalog of event names a project has sent, with when each was first and last
     seen, kept up to date by the flush. How many events a name has is ClickHouse's to
-    say (:func:`apps.ingest.selectors.event_names_by_volume`)."""
+    say (:func:`apps.ingest.selectors.event_names_by_volume`).
+
+    The team documents each name (``description``) and can keep noise out of the event
+    pickers (``hidden``): a hidden event is still stored, counted and listed on the Events
+    page."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="event_definitions")
     name = models.CharField(max_length=200)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
+    description = models.CharField(max_length=EVENT_DESCRIPTION_MAX, blank=True, default="")
+    hidden = models.BooleanField(default=False, help_text="Left out of the event pickers of insights and funnels.")
 
     class Meta:
         ordering = ["name"]

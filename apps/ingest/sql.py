@@ -15,11 +15,13 @@ WHERE has({project_ids:Array(UInt64)}, project_id)
   AND has({event_ids:Array(UUID)}, event_id)
 """
 
-# The event names of a project, most frequent first, from the per-slot counts.
+# The event names of a project, most frequent first, from the per-slot counts, but for
+# the names in ``hidden``.
 EVENT_NAMES_BY_VOLUME = """
 SELECT event
 FROM event_counts_15m
 WHERE project_id = {project_id:UInt64}
+  AND event NOT IN {hidden:Array(String)}
 GROUP BY event
 ORDER BY sum(events) DESC, event
 LIMIT {limit:UInt32}
