@@ -65,6 +65,7 @@ from apps.demo.catalog import (
     TEMPLATES,
     WEEKDAY_WEIGHTS,
 )
+from apps.ingest.devices import user_agent_parse
 
 __all__ = ["traffic_chunks", "traffic_rows"]
 
@@ -128,6 +129,8 @@ _SCREENS = _table([(_json_tail({"screen": name}), w) for name, w in SCREENS])
 _REFERRERS = _table(REFERRERS)
 _COUNTRIES = _table(COUNTRIES)
 _DEVICES = _table([(i, weight) for i, (_, _, weight, _) in enumerate(DEVICES)])
+# Per device: its browser, OS and device type, as ingest parses them from its user agent.
+_DEVICE_COLUMNS = [user_agent_parse(user_agent) for _, _, _, user_agent in DEVICES]
 _BROWSE = _table(BROWSE_KINDS, 100)
 _BUTTONS = _table([(_json_tail({"button": b}), w) for b, w in BUTTONS])
 _SIGNUP_METHODS = _table([(_json_tail({"method": m}), w) for m, w in SIGNUP_METHODS])
@@ -351,6 +354,8 @@ class _Writer:
         rng, people = self.rng, self.people
         rand, getrandbits = rng.random, rng.getrandbits
         source, _, _, user_agent = DEVICES[people.devices[person]]
+        browser, os_name, device_type = _DEVICE_COLUMNS[people.devices[person]]
+        country = people.countries[person]
         web = source == "web"
         first_visit = people.sessions[person] == 0
         people.sessions[person] += 1
@@ -477,5 +482,9 @@ class _Writer:
                     "ip_hash": ip_hash,
                     "properties": properties,
                     "received_at": timestamp,
+                    "browser": browser,
+                    "os": os_name,
+                    "device_type": device_type,
+                    "country": country,
                 }
             )

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Greatest, Least
 
 from apps.ingest import stream
+from apps.ingest.devices import country_of
 from apps.ingest.hooks import StoredRows, stored_notify, written_notify
 from apps.ingest.formats import Door
 from apps.ingest.models import EventDefinition, IngestRequest
@@ -118,7 +119,9 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
             return _duplicate(previous)
 
     received_at = datetime.now(timezone.utc)
-    context = RequestContext(project_id=target.project_id, received_at=received_at, user_agent=user_agent, ip_hash=ip_hash(ip))
+    context = RequestContext(
+        project_id=target.project_id, received_at=received_at, user_agent=user_agent, ip_hash=ip_hash(ip), country=country_of(ip)
+    )
     converted = door.events_convert(parsed, project_id=target.project_id, now=received_at)
     # With an idempotency key, the event ids the server chooses follow from the key, so that
     # a retry that takes over an abandoned request (below) cannot append its events twice.

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import orjson
 
+from apps.ingest.devices import country_of, device_columns
 from apps.ingest.formats import Converted
 
 EVENT_COLUMNS = (
@@ -35,6 +36,10 @@ EVENT_COLUMNS = (
     "ip_hash",
     "properties",
     "received_at",
+    "browser",
+    "os",
+    "device_type",
+    "country",
 )
 
 # The fields a client may send for one event, and the longest string each may hold.
@@ -122,6 +127,7 @@ class RequestContext:
     received_at: datetime
     user_agent: str
     ip_hash: str
+    country: str = ""
 
     @cached_property
     def received_text(self) -> str:
@@ -284,13 +290,15 @@ def event_validate(
     limits: Limits,
     user_agent: str | None = None,
     ip_hash: str | None = None,
+    country: str | None = None,
     generated_id: str | None = None,
 ) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
     """One event to a row, or ``None`` and the list of ``(field, message)`` problems.
 
-    ``user_agent`` and ``ip_hash``, when given, replace the request's: a server-side client
-    may report the end user's device with each event. ``generated_id`` is the event id to
-    use when the event has none (a random one otherwise)."""
+    ``user_agent``, ``ip_hash`` and ``country``, when given, replace the request's: a
+    server-side client may report the end user's device with each event. The browser, OS
+    and device type come from the user agent (:mod:`apps.ingest.devices`). ``generated_id``
+    is the event id to use when the event has none (a random one otherwise)."""
     errors: list[tuple[str, str]] = []
     if not isinstance(raw, dict):
         return None, [("event", "each event must be a JSON object")]
@@ -348,6 +356,7 @@ def event_validate(
     if errors:
         return None, errors
     distinct_id = values.get("distinct_id") or values.get("user_id") or values["anonymous_id"]
+    user_agent = (context.user_agent if user_agent is None else user_agent)[:USER_AGENT_MAX]
     row = {
         "project_id": context.project_id,
         "event_id": event_id,
@@ -360,10 +369,12 @@ def event_validate(
         "source": values.get("source", ""),
         "page_url": values.get("page_url", ""),
         "referrer": values.get("referrer", ""),
-        "user_agent": (context.user_agent if user_agent is None else user_agent)[:USER_AGENT_MAX],
+        "user_agent": user_agent,
         "ip_hash": context.ip_hash if ip_hash is None else ip_hash,
         "properties": properties_text,
         "received_at": context.received_text,
+        **device_columns(user_agent, properties),
+        "country": context.country if country is None else country,
     }
     return row, []
 
@@ -401,6 +412,7 @@ def converted_validate(
                 limits=limits,
                 user_agent=item.user_agent,
                 ip_hash=ip_hash_of(item.ip) if item.ip else None,
+                country=country_of(item.ip) if item.ip else None,
                 generated_id=generated,
             )
         if row is None:

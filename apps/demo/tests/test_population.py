@@ -69,7 +69,7 @@ def test_rows_pass_the_ingest_validation(rows):
         raw["properties"] = orjson.loads(row["properties"])
         parsed = native.DOOR.request_parse(body=orjson.dumps(raw), headers={}, query={}, limits=limits)
         converted = native.DOOR.events_convert(parsed, project_id=7, now=END)
-        context = RequestContext(project_id=7, received_at=END, user_agent=row["user_agent"], ip_hash=row["ip_hash"])
+        context = RequestContext(project_id=7, received_at=END, user_agent=row["user_agent"], ip_hash=row["ip_hash"], country=row["country"])
         validated = converted_validate(converted, items=parsed.items, context=context, limits=limits, ip_hash_of=str)
         assert validated.errors == []
         assert {**validated.rows[0], "received_at": row["timestamp"]} == row
