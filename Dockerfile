@@ -30,6 +30,7 @@ COPY . .
 COPY --from=assets /assets/node_modules/chart.js/dist /app/node_modules/chart.js/dist
 COPY --from=assets /assets/node_modules/chartjs-plugin-annotation/dist /app/node_modules/chartjs-plugin-annotation/dist
 COPY --from=assets /assets/node_modules/gridstack/dist /app/node_modules/gridstack/dist
+COPY --from=assets /assets/node_modules/chartjs-chart-sankey/dist /app/node_modules/chartjs-chart-sankey/dist
 COPY --from=assets /assets/static/sdk /app/static/sdk
 
 # collectstatic imports the settings, and the settings need an environment. These values
