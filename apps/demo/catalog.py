@@ -61,6 +61,14 @@ REFERRERS = (
     ("https://duckduckgo.com/", 2),
     ("https://www.linkedin.com/", 2),
 )
+# Visits from these referrers land on a campaign link: the landing page's URL carries their
+# UTM parameters (the web overview's UTM lists read them from page_url).
+CAMPAIGNS = {
+    "https://newsletter.example.com/": "utm_source=newsletter&utm_medium=email&utm_campaign=launch-week",
+    "https://t.co/": "utm_source=twitter&utm_medium=social&utm_campaign=spring-sale",
+    "https://www.linkedin.com/": "utm_source=linkedin&utm_medium=social&utm_campaign=spring-sale",
+    "https://www.reddit.com/": "utm_source=reddit&utm_medium=community&utm_campaign=launch-week",
+}
 # More than 10 values, so that a top-10 breakdown has an "Other".
 COUNTRIES = (
     ("US", 30), ("DE", 9), ("GB", 8), ("IN", 7), ("FR", 6), ("CA", 5), ("BR", 5), ("NL", 3),

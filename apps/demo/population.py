@@ -47,6 +47,7 @@ from apps.demo.catalog import (
     ACTIVATION_EVENT,
     BROWSE_KINDS,
     BUTTONS,
+    CAMPAIGNS,
     CATEGORIES,
     COUNTRIES,
     DEVICES,
@@ -395,6 +396,8 @@ class _Writer:
         referrer = _REFERRERS[int(rand() * len(_REFERRERS))] if web else ""
         ip_hash = people.ips[person]
         page_url = _LANDING[int(rand() * len(_LANDING))] if web else ""
+        if referrer in CAMPAIGNS:
+            page_url += "?" + CAMPAIGNS[referrer]
         last_ms = self.last_ms
         clock_text = self.clock.text
         next_page, browse, screens = _NEXT_PAGE, _BROWSE, _SCREENS

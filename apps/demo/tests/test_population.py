@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from apps.demo import catalog, population
-from apps.demo.catalog import ACTIVATION_EVENT, EVENT_NAMES, PURCHASE_EVENT, SIGNUP_EVENT
+from apps.demo.catalog import ACTIVATION_EVENT, CAMPAIGNS, EVENT_NAMES, PURCHASE_EVENT, SIGNUP_EVENT
 from apps.demo.population import traffic_chunks, traffic_rows
 from apps.ingest.formats import native
 from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, converted_validate
@@ -90,8 +90,12 @@ def test_properties_are_small_json_objects_with_good_breakdowns(rows):
 def test_sessions_pages_referrers_and_sources(rows):
     assert set(Counter(row["event"] for row in rows)) <= set(EVENT_NAMES)
     assert {row["source"] for row in rows} == {"web", "ios", "android"}
-    pages = {row["page_url"] for row in rows if row["event"] == "$pageview"}
+    pages = {row["page_url"].split("?")[0] for row in rows if row["event"] == "$pageview"}
     assert 10 <= len(pages) <= 15 and all(page.startswith("https://shop.example.com/") for page in pages)
+    # Visits from a campaign's referrer land on a link with its UTM parameters.
+    landings = {(row["referrer"], row["page_url"].partition("?")[2]) for row in rows if "?" in row["page_url"]}
+    assert {referrer for referrer, _ in landings} == set(CAMPAIGNS)
+    assert all(CAMPAIGNS[referrer] == query for referrer, query in landings)
     assert "" in {row["referrer"] for row in rows} and "https://www.google.com/" in {row["referrer"] for row in rows}
     per_session = Counter(row["session_id"] for row in rows)
     assert 4 <= mean(per_session.values()) <= 9
