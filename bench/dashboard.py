@@ -19,7 +19,6 @@ Targets (issue "Saved insights, dashboards and annotations"): the whole dashboar
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -144,12 +143,9 @@ def server_tile_ms(stack, username: str, password: str, dashboard_url: str, runs
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="source", required=True, type=Path, help="a var directory seeded by bench/query.py --keep")
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    if not (args.source / "chdb").is_dir():
-        raise SystemExit(f"{args.source} holds no chdb: seed it first with .venv/bin/python bench/query.py --keep {args.source}")
+    from query import from_args
+
+    args = from_args(__doc__, runs=5)
     from deletion import copy_var
     from stack import Stack
 

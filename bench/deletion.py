@@ -43,7 +43,9 @@ MAX_LOSS = 0.20
 
 
 def copy_var(source: Path, target: Path) -> None:
-    """DIR's chdb and config database into ``target`` (a private copy: deletions change it)."""
+    """DIR's chdb and config database into ``target`` (a private copy: deletions change it),
+    with the database's write-ahead log (rows not yet checkpointed into its file) and DIR's
+    secret key when it has them (the key only if ``target`` has none of its own)."""
     started = time.monotonic()
     for name in ("chdb", "pulseboard.sqlite3"):
         path = source / name
@@ -51,6 +53,11 @@ def copy_var(source: Path, target: Path) -> None:
             shutil.copytree(path, target / name, symlinks=True)  # ClickHouse links its tables relatively
         else:
             shutil.copy2(path, target / name)
+    wal = source / "pulseboard.sqlite3-wal"
+    if wal.exists():
+        shutil.copy2(wal, target / wal.name)
+    if (source / "secret_key").exists() and not (target / "secret_key").exists():
+        shutil.copy2(source / "secret_key", target / "secret_key")
     print(f"    copied {source} to {target} in {time.monotonic() - started:.1f} s", flush=True)
 
 

@@ -5,8 +5,11 @@
 Seeds a fresh chdb directory with `seed_events` traffic (about 100k monthly users for
 10M events), then, in this process, times each endpoint through Django's whole request
 stack (URL routing, middleware, session auth, serialisation or template rendering) and
-the very same ClickHouse queries run directly on chdb, p50 of --runs each, and prints the
-ratio endpoint / raw SQL. Nothing here is asserted: it prints what it measures.
+the very same ClickHouse queries run directly on chdb, p50 of --runs each (the two in turns),
+and prints the ratio endpoint / raw SQL. Nothing here is asserted: it prints what it measures.
+
+It also holds what the other in-process benchmarks (events_page, paths, sessions, web) share:
+the copy of a seeded var directory, Django's setup, and the timing and report of their cases.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -47,8 +52,33 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def from_args(doc: str | None, runs: int = 10) -> argparse.Namespace:
+    """--from DIR (a var directory seeded by this script's --keep, checked) and --runs."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--from", dest="source", required=True, type=Path, help="a var directory seeded by bench/query.py --keep DIR (read only)")
+    parser.add_argument("--runs", type=int, default=runs)
+    args = parser.parse_args()
+    if not (args.source / "chdb").is_dir():
+        raise SystemExit(f"{args.source} holds no chdb: seed it first with .venv/bin/python bench/query.py --keep {args.source}")
+    return args
+
+
+@contextmanager
+def var_copy(source: Path, prefix: str):
+    """A private copy of the var directory ``source`` (never written), removed afterwards."""
+    from deletion import copy_var
+
+    var = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        copy_var(source, var)
+        yield var
+    finally:
+        shutil.rmtree(var, ignore_errors=True)
+
+
 def setup_django(var_dir: str) -> None:
-    os.environ["PULSEBOARD_VAR_DIR"] = var_dir
+    """Django on ``var_dir``, with its Django and ClickHouse migrations applied."""
+    os.environ["PULSEBOARD_VAR_DIR"] = str(var_dir)
     os.environ.setdefault("REDIS_KEY_PREFIX", f"pbbench:{uuid.uuid4().hex[:8]}")
     os.environ["DJANGO_SETTINGS_MODULE"] = "pulseboard.settings"
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
@@ -61,6 +91,22 @@ def setup_django(var_dir: str) -> None:
     from pulseboard.clickhouse.migrate import migrations_apply
 
     migrations_apply()
+
+
+def bench_login(project_name: str = "Bench", username: str = "bench"):
+    """The project a ``--keep`` directory was seeded for, a test client logged in as its user,
+    and the number of its events."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from apps.projects.models import Project
+    from pulseboard import clickhouse
+
+    project = Project.objects.get(name=project_name)
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    events = clickhouse.query("SELECT count() FROM events WHERE project_id = {p:UInt64}", {"p": project.id}).scalar()
+    return project, client, events
 
 
 def seed(project_id: int, events: int, days: int, signups: float) -> tuple[float, float]:
@@ -118,6 +164,85 @@ def p50(fn, runs: int) -> float:
         fn()
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
+
+
+def interleaved(endpoint, raw, runs: int) -> tuple[float, float]:
+    """p50 of each, run in turns: on a shared machine both then meet the same load."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(runs):
+        for fn, spent in zip((endpoint, raw), times):
+            started = time.perf_counter()
+            fn()
+            spent.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+@dataclass
+class Result:
+    name: str
+    endpoint: float  # p50 ms through Django's whole stack
+    raw: float  # p50 ms of the same ClickHouse queries run directly
+    queries: int
+    target: float  # ms
+
+    @property
+    def ratio(self) -> float:
+        return self.endpoint / self.raw if self.raw else float("inf")
+
+
+def time_cases(client, cases, runs: int, *, target: float | None = None, interleave: bool = True) -> list[Result]:
+    """Time each case through Django's whole stack and as the very ClickHouse queries it ran.
+
+    A case is (name, url) or (name, url, target ms); url is a path to GET, or (path, body)
+    to POST as JSON. Each is requested once (SystemExit unless it answers 200), then once
+    more with its queries recorded; the endpoint and those queries are timed, p50 of
+    ``runs`` each, in turns (or one after the other when ``interleave`` is false)."""
+    from pulseboard import clickhouse
+
+    def requester(url):
+        if isinstance(url, tuple):
+            path, body = url
+            return lambda: client.post(path, body, content_type="application/json")
+        return lambda: client.get(url)
+
+    results = []
+    for name, url, *case_target in cases:
+        request = requester(url)
+        response = request()
+        if response.status_code != 200:
+            raise SystemExit(f"{name}: HTTP {response.status_code}: {response.content[:300]!r}")
+        with recorded_queries() as queries:
+            request()
+
+        def raw_sql(queries=queries):
+            return [clickhouse.query(sql, params) for sql, params in queries]
+
+        if interleave:
+            endpoint, raw = interleaved(request, raw_sql, runs)
+        else:
+            endpoint, raw = p50(request, runs), p50(raw_sql, runs)
+        results.append(Result(name, endpoint, raw, len(queries), case_target[0] if case_target else target))
+        print(f"  {name}: {endpoint:.1f} ms (raw SQL {raw:.1f} ms)", flush=True)
+    return results
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report(load_start: str, data: str, results: list[Result], label: str, width: int, target_ratio: float = TARGET_RATIO) -> None:
+    """The machine, the date, the load average at the start of the timings and now, ``data``
+    (what was measured on), and the table of the results: p50, raw SQL, queries, ratio, and
+    the verdict on the targets."""
+    print()
+    print(f"machine: {os.cpu_count()} cores, {cpu_model()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"load average at the start of the timings: {load_start}, at the end: {load_average()}")
+    print(data)
+    print()
+    print(f"{label:{width}} {'p50 ms':>8} {'raw SQL ms':>11} {'queries':>8} {'ratio':>6}  target")
+    for r in results:
+        verdict = "PASS" if r.endpoint < r.target and r.ratio <= target_ratio else "MISS"
+        print(f"{r.name:{width}} {r.endpoint:8.1f} {r.raw:11.1f} {r.queries:8d} {r.ratio:6.2f}  <{r.target} ms, ≤{target_ratio}x  {verdict}")
 
 
 def main() -> None:
@@ -186,23 +311,8 @@ def main() -> None:
         cases.append((f"funnel from $pageview, {mode} (30d)", (funnel_url, body), TARGET_FUNNEL_MS))
     if args.only:
         cases = [case for case in cases if any(text in case[0] for text in args.only)]
-    results = []
-    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    for name, url, target in cases:
-        if isinstance(url, tuple):
-            post_url, body = url
-            request = lambda: client.post(post_url, body, content_type="application/json")  # noqa: E731
-        else:
-            request = lambda: client.get(url)  # noqa: E731
-        response = request()
-        if response.status_code != 200:
-            raise SystemExit(f"{name}: HTTP {response.status_code}: {response.content[:300]!r}")
-        with recorded_queries() as queries:
-            request()
-        endpoint = p50(request, args.runs)
-        raw = p50(lambda: [clickhouse.query(sql, params) for sql, params in queries], args.runs)
-        results.append((name, endpoint, raw, len(queries), target))
-        print(f"  {name}: {endpoint:.1f} ms (raw SQL {raw:.1f} ms)", flush=True)
+    load_start = load_average()
+    results = time_cases(client, cases, args.runs)
 
     # What every request pays around its queries: the same stack answering 404 (session, user
     # and membership looked up; no ClickHouse query).
@@ -213,21 +323,13 @@ def main() -> None:
     fixed = p50(lambda: client.get(missing), 200)
     logging.disable(logging.NOTSET)
 
-    print()
-    print(f"machine: {os.cpu_count()} cores, {cpu_model()}; date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"load average at the start of the timings: {load_start}, at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(
+    data = (
         f"data: {events_total:,} events over {args.days} days, {persons:,} persons, {merged:,} ({merged / max(persons, 1):.0%}) "
         f"of them with two ids or more; chdb at {var_dir}"
     )
     if seed_seconds:
-        print(f"seed_events: {args.events:,} events in {seed_seconds:.1f} s = {seed_rate:,.0f} events/s ({1_000_000 / seed_rate:.1f} s per 1M)")
-    print()
-    print(f"{'endpoint':40} {'p50 ms':>8} {'raw SQL ms':>11} {'queries':>8} {'ratio':>6}  target")
-    for name, endpoint, raw, count, target in results:
-        ratio = endpoint / raw if raw else float("inf")
-        verdict = "PASS" if endpoint < target and ratio <= TARGET_RATIO else "MISS"
-        print(f"{name:40} {endpoint:8.1f} {raw:11.1f} {count:8d} {ratio:6.2f}  <{target} ms, ≤{TARGET_RATIO}x  {verdict}")
+        data += f"\nseed_events: {args.events:,} events in {seed_seconds:.1f} s = {seed_rate:,.0f} events/s ({1_000_000 / seed_rate:.1f} s per 1M)"
+    report(load_start, data, results, "endpoint", 40)
     print(f"\nfixed cost of a request with no query (a 404 after session, user and membership), p50 of 200: {fixed:.2f} ms")
 
 

@@ -1,0 +1,146 @@
+"""Sessions benchmark: the sessions insight on 10M events, and the storage it was chosen by.
+
+    .venv/bin/python bench/sessions.py --from DIR [--runs 10]
+
+DIR is a var directory seeded by ``bench/query.py --keep DIR`` (10M events of the project
+"Bench", every one with a session id, as SDKs send them). It is copied first (this script
+writes: the Django and ClickHouse migrations, and the table of the comparison below).
+
+1. The sessions API and page through Django's whole stack, against the very same queries
+   run directly on chdb (p50 of --runs each, the two in turns): target under 200 ms and
+   within 1.5x.
+2. Storage, by measurement. The same figures (cards of two periods, series, entry and exit
+   pages) from
+   a. query time (what PulseBoard does): the events of the range, grouped per session;
+   b. a session table filled at insert: an AggregatingMergeTree of one row per session id
+      (first and last time, events, pageviews, entry and exit page, as a materialised view
+      on events would keep it), here filled once from events and fully merged, which is the
+      best case for it; it cannot hold the sessions without an id;
+   c. query time for events without a session id: the same events sessionized per person
+      with the gap (window functions), as if no event had an id.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from query import (  # noqa: E402
+    bench_login,
+    from_args,
+    load_average,
+    p50,
+    recorded_queries,
+    report,
+    settle_merges,
+    setup_django,
+    time_cases,
+    var_copy,
+)
+
+TARGET_MS = 200
+
+SESSION_TABLE = """
+CREATE TABLE IF NOT EXISTS bench_sessions
+(
+    project_id  UInt64,
+    session_key UInt64,
+    started_at  SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    ended_at    SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    events      SimpleAggregateFunction(sum, UInt64),
+    pageviews   SimpleAggregateFunction(sum, UInt64),
+    entry_page  AggregateFunction(argMinIf, String, Tuple(DateTime64(3, 'UTC'), UUID), UInt8),
+    exit_page   AggregateFunction(argMaxIf, String, Tuple(DateTime64(3, 'UTC'), UUID), UInt8),
+    first_event AggregateFunction(any, String)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (project_id, session_key)
+"""
+
+SESSION_TABLE_FILL = """
+INSERT INTO bench_sessions
+SELECT project_id, cityHash64(session_id), min(timestamp), max(timestamp), count(), countIf(event = '$pageview'),
+       argMinIfState(page_url, (timestamp, event_id), event = '$pageview'),
+       argMaxIfState(page_url, (timestamp, event_id), event = '$pageview'),
+       anyState(toString(event))
+FROM events WHERE project_id = {project_id:UInt64} AND session_id != ''
+GROUP BY project_id, session_id
+"""
+
+# The per-session rows of the session table, as apps.web.sessionize.sessions() gives them.
+SESSION_TABLE_ROWS = """
+    SELECT session_key, min(started_at) AS started_at, max(ended_at) AS ended_at,
+           dateDiff('millisecond', started_at, ended_at) / 1000 AS duration,
+           sum(events) AS events, sum(pageviews) AS pageviews,
+           argMinIfMerge(entry_page) AS entry_page, argMaxIfMerge(exit_page) AS exit_page,
+           events = 1 AND anyMerge(first_event) IN ('$pageview', '$screen') AS bounced
+    FROM bench_sessions
+    WHERE project_id = {project_id:UInt64}
+    GROUP BY session_key
+    HAVING started_at >= {date_from:DateTime64(3, 'UTC')} AND started_at < {date_to:DateTime64(3, 'UTC')}"""
+
+
+def main() -> None:
+    args = from_args(__doc__)
+    with var_copy(args.source, "pbbench-sessions-") as var:
+        run(var, args.runs)
+
+
+def run(var: Path, runs: int) -> None:
+    setup_django(str(var))
+    from apps.query.dates import date_range_resolve
+    from apps.web.sessions import SessionsQuery, sessions_insight
+    from pulseboard import clickhouse
+
+    settle_merges()
+    clickhouse.mutations_wait(["events"], timeout=1800)
+    project, client, total = bench_login()
+    without_id = clickhouse.query("SELECT count() FROM events WHERE project_id = {p:UInt64} AND session_id = ''", {"p": project.id}).scalar()
+    base = f"/api/v1/projects/{project.id}/insights/sessions"
+    cases = [
+        ("sessions API (30d)", f"{base}?range=30d"),
+        ("sessions API (7d)", f"{base}?range=7d"),
+        ("sessions API hourly (24h)", f"{base}?range=24h"),
+        ("sessions page HTML (30d)", f"/projects/{project.id}/sessions/?range=30d"),
+    ]
+    load_start = load_average()
+    results = time_cases(client, cases, runs, target=TARGET_MS)
+
+    # 2. Storage: the 30-day insight's query at query time, from a session table, and over
+    # events without an id.
+    date_range = date_range_resolve(params={"range": "30d"}, tz_name=project.timezone)
+    with recorded_queries() as queries:
+        sessions_insight(project_id=project.id, query=SessionsQuery(date_range=date_range, gap_minutes=30))
+    (insight_sql, params), = queries
+    started = time.perf_counter()
+    clickhouse.command(SESSION_TABLE)
+    clickhouse.command(SESSION_TABLE_FILL, {"project_id": project.id})
+    clickhouse.command("OPTIMIZE TABLE bench_sessions FINAL")
+    fill_s = time.perf_counter() - started
+    from apps.web.sessionize import sessions as sessionize_sessions
+
+    table_sql = insight_sql.replace(sessionize_sessions(), SESSION_TABLE_ROWS)
+    inferred_sql = insight_sql.replace("AND session_id != ''", "AND session_id = '#'").replace("AND session_id = ''", "")
+    storage = [
+        ("a. query time (session ids)", insight_sql),
+        ("b. session table (AggregatingMergeTree, merged)", table_sql),
+        ("c. query time, no session ids (per person, gap)", inferred_sql),
+    ]
+    timings = []
+    for name, sql in storage:
+        rows = clickhouse.query(sql, params).rows
+        timings.append((name, p50(lambda: clickhouse.query(sql, params), runs), len(rows)))
+        print(f"  {name}: {timings[-1][1]:.1f} ms", flush=True)
+    session_rows = clickhouse.query("SELECT count() FROM bench_sessions").scalar()
+
+    report(load_start, f"data: {total:,} events, {without_id:,} without a session id; {session_rows:,} session ids", results, "endpoint", 32)
+    print(f"\nstorage, the 30-day insight query (p50 of {runs}; session table filled and merged in {fill_s:.1f} s):")
+    for name, ms, rows in timings:
+        print(f"  {name:52} {ms:8.1f} ms  ({rows} rows)")
+
+
+if __name__ == "__main__":
+    main()
