@@ -8,7 +8,6 @@ field keeps its focus across the swap (HTMX restores it by id).
 
 from __future__ import annotations
 
-import csv
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -34,6 +33,7 @@ from apps.projects.selectors import Access, project_get_for_user, role_allows
 from apps.query.dates import date_controls
 from pulseboard.errors import ParamError
 from pulseboard.htmx import go, page, vary_on_htmx, wants_partial
+from pulseboard.http import csv_download, param_error_text
 
 PAGE = "analytics/page.html"
 BODY = "analytics/partials/events_body.html"
@@ -149,16 +149,15 @@ def events_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         query = events_query_parse(request.GET, tz_name=project.timezone, allowed=PAGE_PARAMS)
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+        return param_error_text(error)
     table = event_definitions_table(project_id=project.id, query=query, paginate=False)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="events-{project.id}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["event", "description", "hidden", *SORTS[1:], *(day.isoformat() for day in table.spark_days)])
-    for row in table.rows:
-        seen = (row["first_seen"].isoformat(), row["last_seen"].isoformat())
-        writer.writerow([row["name"], row["description"], str(row["hidden"]).lower(), row["count"], row["unique_persons"], *seen, *row["sparkline"]])
-    return response
+    header = ["event", "description", "hidden", *SORTS[1:], *(day.isoformat() for day in table.spark_days)]
+    rows = (
+        [row["name"], row["description"], str(row["hidden"]).lower(), row["count"], row["unique_persons"],
+         row["first_seen"].isoformat(), row["last_seen"].isoformat(), *row["sparkline"]]
+        for row in table.rows
+    )
+    return csv_download(f"events-{project.id}.csv", header, rows)
 
 
 @login_required

@@ -8,7 +8,6 @@ page and in the API are the same numbers.
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
@@ -37,6 +36,7 @@ from apps.query.dates import DateRange, date_controls, date_range_from_query, da
 from apps.query.filters import OPERATOR_CHOICES, PropertyFilter, property_filters_parse
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page, vary_on_htmx, wants_partial
+from pulseboard.http import csv_download, param_error_text
 
 EXPLORER_PAGE = 50
 NEW_EVENTS_POLL_SECONDS = 10
@@ -59,8 +59,6 @@ def _range(request: HttpRequest, project) -> DateRange:
 _event_names = insights.event_names
 
 
-def _csv_error(error: ParamError) -> HttpResponse:
-    return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
 
 
 # --- Overview -----------------------------------------------------------------------------
@@ -163,7 +161,7 @@ def trends_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         result = insights.trends_insight(project, request.GET)
     except ParamError as error:
-        return _csv_error(error)
+        return param_error_text(error)
     return _csv("trends", project, *insights.trends_table(result))
 
 
@@ -218,7 +216,7 @@ def retention_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         result = insights.retention_insight(project, request.GET)
     except ParamError as error:
-        return _csv_error(error)
+        return param_error_text(error)
     return _csv("retention", project, *insights.retention_table(result))
 
 
@@ -258,12 +256,7 @@ def retention_persons(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 def _csv(name: str, project, header: list, rows) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{name}-{project.id}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return response
+    return csv_download(f"{name}-{project.id}.csv", header, rows)
 
 
 @login_required
@@ -299,7 +292,7 @@ def stickiness_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         result = insights.stickiness_insight(project, request.GET)
     except ParamError as error:
-        return _csv_error(error)
+        return param_error_text(error)
     return _csv("stickiness", project, *insights.stickiness_table(result))
 
 
@@ -337,7 +330,7 @@ def lifecycle_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         result = insights.lifecycle_insight(project, request.GET)
     except ParamError as error:
-        return _csv_error(error)
+        return param_error_text(error)
     return _csv("lifecycle", project, *insights.lifecycle_table(result))
 
 

@@ -17,7 +17,6 @@ needs the viewer role, changing anything the member role (``Access.EDIT``).
 
 from __future__ import annotations
 
-import csv
 import logging
 from datetime import datetime, timezone
 from urllib.parse import urlencode
@@ -41,6 +40,7 @@ from apps.projects.selectors import Access, project_get_for_user
 from apps.query.dates import PRESETS
 from pulseboard.errors import NotFound, ParamError
 from pulseboard.htmx import go, page, vary_on_htmx
+from pulseboard.http import csv_download, param_error_text
 
 logger = logging.getLogger(__name__)
 
@@ -230,13 +230,6 @@ def tile_response(
     return response
 
 
-def _csv_cell(value):
-    """A cell as written: text that a spreadsheet would run as a formula is quoted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def tile_csv_response(*, project: Project, tile: Tile, override: dict) -> HttpResponse:
     """The table of an insight tile as CSV (the insight page's export, with the range override)."""
     if tile.insight_id is None:
@@ -244,14 +237,9 @@ def tile_csv_response(*, project: Project, tile: Tile, override: dict) -> HttpRe
     try:
         header, rows = registry.insight_table(project, tile.insight, override=override)
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
-    response = HttpResponse(content_type="text/csv")
+        return param_error_text(error)
     slug = "".join(c if c.isalnum() else "-" for c in tile.insight.name.lower()).strip("-")[:60] or tile.insight.kind
-    response["Content-Disposition"] = f'attachment; filename="{slug}-{tile.id}.csv"'
-    writer = csv.writer(response)
-    writer.writerow([_csv_cell(cell) for cell in header])
-    writer.writerows([_csv_cell(cell) for cell in row] for row in rows)
-    return response
+    return csv_download(f"{slug}-{tile.id}.csv", header, rows)
 
 
 # --- List ---------------------------------------------------------------------------------------

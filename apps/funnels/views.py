@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from apps.funnels import selectors, services
 from apps.funnels.engine import MAX_STEPS
 from apps.funnels.forms import MODE_HELP, FunnelForm, StepForm, StepFormSet
-from apps.funnels.insights import duration_humanize, funnel_insight, results_context, window_humanize  # noqa: F401
+from apps.funnels.insights import funnel_insight, results_context
 from apps.funnels.models import Funnel, definition_build
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.models import Project

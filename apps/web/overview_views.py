@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -26,6 +25,7 @@ from apps.web.overview import (
 )
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page, vary_on_htmx
+from pulseboard.http import csv_download, param_error_text
 
 PARTIAL = "web/partials/overview_body.html"
 SESSIONS_PARTIAL = "web/partials/overview_sessions.html"
@@ -134,7 +134,7 @@ def web_overview_sessions(request: HttpRequest, project_id: int) -> HttpResponse
     try:
         query = overview_query_parse(request.GET, tz_name=project.timezone)
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+        return param_error_text(error)
     pages = web_session_pages(project_id=project.id, gap_minutes=project.session_gap_minutes, query=query)
     params = _state(query)
     csv_base = reverse("web-overview-csv", kwargs={"project_id": project.id})
@@ -149,15 +149,12 @@ def web_overview_csv(request: HttpRequest, project_id: int) -> HttpResponse:
         name = list_parse(request.GET.get("list"))
         query = overview_query_parse(request.GET, tz_name=project.timezone, extra=frozenset({"list"}))
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="web-{name}-{project.id}.csv"'
-    writer = csv.writer(response)
+        return param_error_text(error)
     rows = web_overview_list(project_id=project.id, gap_minutes=project.session_gap_minutes, query=query, name=name)
     if name in SESSION_LISTS:
-        writer.writerow([TITLES[name], "Visitors", "Sessions", "Pageviews"])
-        writer.writerows((row["value"], row["visitors"], row["sessions"], row["pageviews"]) for row in rows)
+        header = [TITLES[name], "Visitors", "Sessions", "Pageviews"]
+        table = [(row["value"], row["visitors"], row["sessions"], row["pageviews"]) for row in rows]
     else:
-        writer.writerow([TITLES[name], "Visitors", "Pageviews"])
-        writer.writerows((value_label(name, row["value"]), row["visitors"], row["pageviews"]) for row in rows)
-    return response
+        header = [TITLES[name], "Visitors", "Pageviews"]
+        table = [(value_label(name, row["value"]), row["visitors"], row["pageviews"]) for row in rows]
+    return csv_download(f"web-{name}-{project.id}.csv", header, table)

@@ -12,7 +12,7 @@ from apps.query.dates import date_controls
 from apps.web.paths import DEPTH_MAX, DEPTH_MIN, PATH_TYPES, TOP_EDGES, paths_page_insight, paths_table
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page
-from pulseboard.http import csv_download
+from pulseboard.http import csv_download, param_error_text
 
 PARTIAL = "web/partials/paths_body.html"
 KEEP = ("path_type", "start", "end", "depth", "gap", "filters", "insight")
@@ -68,5 +68,5 @@ def paths_csv(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         header, rows = paths_table(paths_page_insight(project, request.GET))
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+        return param_error_text(error)
     return csv_download(f"paths-{project.id}.csv", header, rows)

@@ -11,7 +11,7 @@ from apps.query.dates import date_controls
 from apps.web.sessions import sessions_page_insight, sessions_table, table_parse
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page
-from pulseboard.http import csv_download
+from pulseboard.http import csv_download, param_error_text
 
 PARTIAL = "web/partials/sessions_body.html"
 
@@ -58,5 +58,5 @@ def sessions_csv(request: HttpRequest, project_id: int) -> HttpResponse:
         table = table_parse(params.pop("table", [None])[0])
         header, rows = sessions_table(sessions_page_insight(project, params), table)
     except ParamError as error:
-        return HttpResponse(f"{error.field}: {error.message}\n", status=400, content_type="text/plain")
+        return param_error_text(error)
     return csv_download(f"sessions-{table}-{project.id}.csv", header, rows)

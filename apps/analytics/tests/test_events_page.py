@@ -215,12 +215,15 @@ def test_bad_changes_are_400s_naming_the_field(shop, body, field):
 
 def test_the_csv_holds_every_matching_row_in_order(shop):
     project, clients = shop
+    # Text a spreadsheet would run as a formula is quoted.
+    EventDefinition.objects.filter(project=project, name="signed_up").update(description='=HYPERLINK("http://x.test")')
     response = clients["viewer"].get(f"/projects/{project.id}/events.csv", {"sort": "name", "search": "_"})
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][:7] == ["event", "description", "hidden", "count", "unique_persons", "first_seen", "last_seen"]
     assert len(rows[0]) == 7 + 30 and rows[0][-1] == datetime.now(timezone.utc).date().isoformat()
     assert [row[0] for row in rows[1:]] == ["checkout_done", "debug_ping", "signed_up"]
     assert rows[2][3:5] == ["3", "1"] and [int(n) for n in rows[2][7:]] == expected_sparkline("debug_ping")
+    assert rows[3][1] == '\'=HYPERLINK("http://x.test")'
 
 
 def test_a_project_without_events_says_so(db):

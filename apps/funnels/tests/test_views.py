@@ -10,7 +10,7 @@ from django.test import Client
 from apps.funnels.models import Funnel
 from apps.funnels.services import funnel_create
 from apps.funnels.tests.test_api import journeys  # noqa: F401  (a fixture)
-from apps.funnels.views import duration_humanize
+from apps.funnels.insights import duration_humanize
 from conftest import PASSWORD, MembershipFactory
 
 pytestmark = pytest.mark.django_db

@@ -54,7 +54,7 @@ def test_the_web_overview_loads_and_a_row_filters_the_page(page, site):
     assert _figures(page) == (1, 1)
 
     page.set_viewport_size({"width": 390, "height": 844})
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=5000)  # once the page has reflowed
     page.screenshot_as("web-overview-filtered-390")
     page.set_viewport_size({"width": 1280, "height": 860})
 
