@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from apps.persons.tests.histories import BASE, history_annotated, history_event, history_ingest
 from apps.web.sessionize import sessionize_params, sessions
 from apps.web.tests import sessions_reference as ref
-from conftest import MembershipFactory
+from conftest import MembershipFactory, flush, post_events
 from pulseboard import clickhouse
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +81,23 @@ def test_sessions_equal_the_reference(ingest_client, events, data, gap, start):
     found = stored_sessions(membership.project.id, date_from=date_from, date_to=date_to, gap_minutes=gap)
     expected = ref.sessions(history_annotated(events), date_from=date_from, date_to=date_to, gap=timedelta(minutes=gap))
     assert found == [ref.Session(**{**s.__dict__, "person": ""}) for s in expected]
+
+
+def test_events_of_the_same_millisecond_are_in_the_order_of_their_ids(ingest_client):
+    """A tie in time is broken by event id as ClickHouse orders UUIDs (not as their text
+    sorts): the entry and exit pages are those of the first and last event in that order."""
+    membership = MembershipFactory()
+    at = (START + timedelta(minutes=5)).isoformat()
+    # In the reference's order (and ClickHouse's) "ffff…8000…" comes before "0000…9000…",
+    # although its text sorts after.
+    first, last = "ffffffff-ffff-4fff-8000-000000000000", "00000000-0000-4000-9000-000000000000"
+    events = [
+        {"event": "$pageview", "distinct_id": "a1", "session_id": "s1", "timestamp": at, "event_id": last, "page_url": "https://shop.test/cart"},
+        {"event": "$pageview", "distinct_id": "a1", "session_id": "s1", "timestamp": at, "event_id": first, "page_url": "https://shop.test/"},
+    ]
+    assert post_events(ingest_client, membership.project.api_key, {"events": events}).status_code == 202
+    flush()
+    ordered = sorted(({"timestamp": START, "event_id": e["event_id"], "page_url": e["page_url"]} for e in events), key=ref.order)
+    assert [e["event_id"] for e in ordered] == [first, last]
+    found = stored_sessions(membership.project.id, date_from=START, date_to=START + timedelta(hours=1), gap_minutes=30)
+    assert [(s.entry_page, s.exit_page) for s in found] == [("https://shop.test/", "https://shop.test/cart")]
