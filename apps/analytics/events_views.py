@@ -31,6 +31,7 @@ from apps.analytics.events import (
 from apps.ingest.models import EVENT_DESCRIPTION_MAX, EventDefinition
 from apps.projects.selectors import Access, project_get_for_user, role_allows
 from apps.query.dates import date_controls
+from apps.query.pages import param_error_page
 from pulseboard.errors import ParamError
 from pulseboard.htmx import go, page, vary_on_htmx, wants_partial
 from pulseboard.http import csv_download, param_error_text
@@ -114,8 +115,7 @@ def events_page(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         query = events_query_parse(request.GET, tz_name=project.timezone, allowed=PAGE_PARAMS)
     except ParamError as error:
-        context = {"project": project, "error": error, "title": "Events", "partial": "query/partials/param_error.html"}
-        return page(request, PAGE, context["partial"], context, status=400)
+        return param_error_page(request, project=project, error=error, title="Events")
     table = event_definitions_table(project_id=project.id, query=query)
     keep = {"search": query.search, "sort": query.sort_param, "hidden": query.hidden}
     controls = date_controls(params=request.GET, date_range=query.date_range, intervals=())

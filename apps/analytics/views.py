@@ -34,6 +34,7 @@ from apps.persons.views import shown_properties
 from apps.projects.selectors import project_get_for_user
 from apps.query.dates import DateRange, date_controls, date_range_from_query, date_range_resolve
 from apps.query.filters import OPERATOR_CHOICES, PropertyFilter, property_filters_parse
+from apps.query.pages import param_error_page
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page, vary_on_htmx, wants_partial
 from pulseboard.http import csv_download, param_error_text
@@ -47,9 +48,7 @@ def _render(request: HttpRequest, partial: str, context: dict, status: int = 200
 
 
 def _error(request: HttpRequest, project, error: ParamError, title: str) -> HttpResponse:
-    return _render(
-        request, "query/partials/param_error.html", {"project": project, "error": error, "title": title}, status=400
-    )
+    return param_error_page(request, project=project, error=error, title=title)
 
 
 def _range(request: HttpRequest, project) -> DateRange:

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from apps.projects.selectors import project_get_for_user
 from apps.query.dates import date_controls
+from apps.query.pages import param_error_page
 from apps.web.overview import (
     FILTER_OF,
     FILTERS,
@@ -104,7 +105,7 @@ def web_overview_page(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         query = overview_query_parse(request.GET, tz_name=project.timezone)
     except ParamError as error:
-        return _render(request, "query/partials/param_error.html", {"project": project, "error": error}, status=400)
+        return param_error_page(request, project=project, error=error, title="Web overview")
     data = web_overview(project_id=project.id, query=query)
     params = _state(query)
     csv_base = reverse("web-overview-csv", kwargs={"project_id": project.id})

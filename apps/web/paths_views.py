@@ -9,6 +9,7 @@ from django.urls import reverse
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.selectors import project_get_for_user
 from apps.query.dates import date_controls
+from apps.query.pages import param_error_page
 from apps.web.paths import DEPTH_MAX, DEPTH_MIN, PATH_TYPES, TOP_EDGES, paths_page_insight, paths_table
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page
@@ -37,10 +38,7 @@ def paths_page(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         result = paths_page_insight(project, request.GET)
     except ParamError as error:
-        return page(
-            request, "analytics/page.html", "query/partials/param_error.html",
-            {"project": project, "error": error, "title": "Paths", "partial": "query/partials/param_error.html"}, status=400,
-        )
+        return param_error_page(request, project=project, error=error, title="Paths")
     query = request.GET.copy()
     query.pop("insight", None)
     date_range = result["query"].date_range

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from apps.projects.selectors import project_get_for_user
 from apps.query.dates import date_controls
+from apps.query.pages import param_error_page
 from apps.web.sessions import sessions_page_insight, sessions_table, table_parse
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page
@@ -26,10 +27,7 @@ def sessions_page(request: HttpRequest, project_id: int) -> HttpResponse:
     try:
         result = sessions_page_insight(project, request.GET)
     except ParamError as error:
-        return page(
-            request, "analytics/page.html", "query/partials/param_error.html",
-            {"project": project, "error": error, "title": "Sessions", "partial": "query/partials/param_error.html"}, status=400,
-        )
+        return param_error_page(request, project=project, error=error, title="Sessions")
     query = request.GET.copy()
     query.pop("insight", None)
     csv_url = reverse("web-sessions-csv", kwargs={"project_id": project.id}) + "?" + query.urlencode()
