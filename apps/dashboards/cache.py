@@ -51,7 +51,7 @@ TILE_TTL_SECONDS = 24 * 3600
 # same insight can be on two dashboards, or twice on one, under different ids).
 CHART_ID_PLACEHOLDER = "pbtilechart-7c1e5a90"
 # Sources whose change changes a rendered tile: the apps that compute and draw insights.
-_CODE_DIRS = ("apps/analytics", "apps/funnels", "apps/query", "apps/dashboards", "templates/dashboards", "templates/query")
+_CODE_DIRS = ("apps/analytics", "apps/funnels", "apps/web", "apps/query", "apps/dashboards", "templates/dashboards", "templates/query", "templates/web")
 
 
 def watermark_key(project_id: int) -> str:
