@@ -123,8 +123,20 @@ class TrendsAPI(InsightAPI):
         summary="Trends of one or more events",
         parameters=[
             OpenApiParameter("events", OpenApiTypes.STR, required=True, description="Comma-separated event names, one series each."),
-            OpenApiParameter("math", OpenApiTypes.STR, description="total (events), unique (users), wau or mau; one for all series or comma-separated per series."),
-            OpenApiParameter("breakdown", OpenApiTypes.STR, description="A property name: one line per value, top 10 values, the rest as $other (total and unique math)."),
+            OpenApiParameter(
+                "math",
+                OpenApiTypes.STR,
+                description="total (events), unique (users), wau or mau; or sum, avg, min, max, p50, p90, p95, p99 of the numeric event property "
+                "`math_property`. One for all series or comma-separated per series.",
+            ),
+            OpenApiParameter(
+                "math_property",
+                OpenApiTypes.STR,
+                description="The numeric event property of the series whose math is sum, avg, min, max or a percentile: one for all of them, or "
+                "comma-separated per series (empty for the series that count, e.g. `math=total,avg&math_property=,duration_ms`). "
+                "Events where it is missing or not a number (a JSON number, or a string such as \"12.5\") are left out.",
+            ),
+            OpenApiParameter("breakdown", OpenApiTypes.STR, description="A property name: one line per value, top 10 values, the rest as $other (total, unique and property maths)."),
             OpenApiParameter("breakdown_type", OpenApiTypes.STR, enum=["event", "person"], description="Whose property `breakdown` names: the event's (default) or its person's (current person properties)."),
             OpenApiParameter("filters", OpenApiTypes.STR, description='JSON list of {"key", "operator": equals|not_equals|contains|is_set, "value", "type": event|person}, all must hold; type person filters on the current person properties (default event).'),
             *RANGE_PARAMETERS,
@@ -141,9 +153,26 @@ class TrendsAPI(InsightAPI):
                         "label": serializers.CharField(),
                         "event": serializers.CharField(),
                         "math": serializers.CharField(),
+                        "math_property": serializers.CharField(allow_null=True, help_text="The property a property math aggregates; null for the maths that count."),
                         "breakdown_value": serializers.CharField(allow_null=True, help_text="'' for events without the property, $other for the rest."),
-                        "data": INT_LIST,
-                        "total": serializers.IntegerField(allow_null=True, help_text="Sum of data for total math, else null."),
+                        "data": serializers.ListField(
+                            child=serializers.FloatField(allow_null=True),
+                            help_text="One value per bucket: integers for the maths that count; for a property math the bucket's figure, "
+                            "null when no event of the bucket had the property as a number (0 for sum).",
+                        ),
+                        "total": serializers.FloatField(
+                            allow_null=True,
+                            help_text="total math: the sum of data; a property math: the math over the whole range (null when no event had the "
+                            "property; 0 for sum); else null.",
+                        ),
+                        "property_events": serializers.ListField(
+                            child=serializers.IntegerField(),
+                            allow_null=True,
+                            help_text="Property maths: per bucket, the events whose property was a number (the others are left out); else null.",
+                        ),
+                        "property_events_total": serializers.IntegerField(
+                            allow_null=True, help_text="Property maths: the events of the range whose property was a number; else null."
+                        ),
                     },
                     many=True,
                 ),
@@ -154,7 +183,7 @@ class TrendsAPI(InsightAPI):
         return super().get(request, project_id)
 
     def compute(self, project, date_range, params):
-        series = series_parse(params.get("events"), params.get("math"))
+        series = series_parse(params.get("events"), params.get("math"), params.get("math_property"))
         breakdown = params.get("breakdown") or None
         breakdown_type = breakdown_type_parse(params.get("breakdown_type"))
         trend_series_check(series=series, date_range=date_range, breakdown=breakdown)

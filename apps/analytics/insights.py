@@ -23,7 +23,7 @@ from django.http import QueryDict
 from apps.analytics import selectors
 from apps.analytics.annotations import chart_annotate
 from apps.analytics.engagement import LIFECYCLE_KINDS, lifecycle, stickiness
-from apps.analytics.params import MAX_SERIES, Series, series_parse, trend_series_check
+from apps.analytics.params import MAX_SERIES, PROPERTY_MATHS, Series, series_parse, trend_series_check
 from apps.analytics.retention import ANY_EVENT, RetentionQuery, retention, retention_curve, retention_query_parse
 from apps.ingest.selectors import event_names_by_volume
 from apps.query.breakdown import breakdown_type_parse
@@ -36,6 +36,17 @@ DATE_FIELDS = ("range", "date_from", "date_to", "interval")
 DAY_INTERVALS = ("day", "week")
 LIFECYCLE_COLORS = {"new": "#10b981", "returning": "#4f46e5", "resurrecting": "#f59e0b", "dormant": "#ef4444"}
 TREND_MATHS = [("total", "Total events"), ("unique", "Unique users"), ("wau", "Weekly active (WAU)"), ("mau", "Monthly active (MAU)")]
+# The maths of a numeric property, in the page's picker.
+TREND_PROPERTY_MATHS = [
+    ("sum", "Sum of"),
+    ("avg", "Average of"),
+    ("min", "Minimum of"),
+    ("max", "Maximum of"),
+    ("p50", "Median of"),
+    ("p90", "p90 of"),
+    ("p95", "p95 of"),
+    ("p99", "p99 of"),
+]
 
 
 def chart_spec(kind: str, labels: list[str], datasets: list[dict], **options) -> dict:
@@ -61,16 +72,19 @@ def page_range(project, params) -> DateRange:
 # --- Trends -------------------------------------------------------------------------------
 
 
-def form_series(params) -> tuple[str | None, str | None]:
-    """The series as ``events``/``math`` (the API's form), or as the page form's repeated
-    ``event`` and ``math`` fields (empty rows ignored)."""
+def form_series(params) -> tuple[str | list[str] | None, str | list[str] | None, str | list[str] | None]:
+    """The series as ``events``/``math``/``math_property`` (the API's form), or as the page
+    form's repeated ``event``, ``math`` and ``math_property`` fields (empty rows ignored;
+    a row's property is ignored when its math counts)."""
     if params.get("events"):
-        return params["events"], params.get("math")
+        return params["events"], params.get("math"), params.get("math_property")
     events = params.getlist("event")
-    rows = [(e.strip(), m) for e, m in zip(events, params.getlist("math") + ["total"] * len(events)) if e.strip()]
+    maths = params.getlist("math") + ["total"] * len(events)
+    keys = params.getlist("math_property") + [""] * len(events)
+    rows = [(e.strip(), m, k.strip()) for e, m, k in zip(events, maths, keys) if e.strip()]
     if not rows:
-        return None, None
-    return ",".join(e for e, _ in rows), ",".join(m for _, m in rows)
+        return None, None, None
+    return [e for e, _, _ in rows], [m for _, m, _ in rows], [k if m in PROPERTY_MATHS else "" for _, m, k in rows]
 
 
 def form_filters(params) -> list[PropertyFilter]:
@@ -102,11 +116,11 @@ class TrendQuery:
 
 def trend_query_parse(project, params, *, date_range: DateRange | None = None) -> TrendQuery:
     date_range = date_range or page_range(project, params)
-    events, math = form_series(params)
+    events, math, math_property = form_series(params)
     if not events:
         names = event_names(project)
         events = names[0] if names else "$pageview"
-    series = series_parse(events, math)
+    series = series_parse(events, math, math_property)
     breakdown = params.get("breakdown") or None
     trend_series_check(series=series, date_range=date_range, breakdown=breakdown)
     breakdown_type = breakdown_type_parse(params.get("breakdown_type"))
@@ -133,8 +147,20 @@ def trends_result(params, trend: TrendQuery, data: dict) -> dict:
         "chart_kind": chart_kind,
         "chart": chart_spec(chart_kind, data["buckets"], [{"label": s["label"], "data": s["data"]} for s in data["series"]]),
         "rows": list(zip(data["buckets"], zip(*[s["data"] for s in data["series"]]))),
-        "has_data": any(sum(s["data"]) for s in data["series"]),
+        # The table's cells: (value, events with the property or None) per line.
+        "table_rows": list(
+            zip(data["buckets"], zip(*[list(zip(s["data"], s.get("property_events") or [None] * len(s["data"]))) for s in data["series"]]))
+        ),
+        "has_data": any(_counted(s) for s in data["series"]),
+        "of_property": any(s.get("math_property") for s in data["series"]),
     }
+
+
+def _counted(line: dict) -> bool:
+    """Whether a line counted anything: an event, a person, or an event with its property."""
+    if line.get("math_property"):
+        return bool(line["property_events_total"])
+    return bool(sum(line["data"]))
 
 
 def trends_insight(project, params) -> dict:
@@ -146,9 +172,15 @@ def trends_insight(project, params) -> dict:
 
 
 def trends_table(result: dict) -> tuple[list[str], list[list]]:
+    """One column per line; a line of a property math adds a column of the events that had
+    the property (after all the lines' columns). An empty bucket of a property math is ''."""
     data = result["data"]
-    header = ["bucket", *[s["label"] for s in data["series"]]]
-    return header, [[label, *values] for label, values in result["rows"]]
+    counted = [s for s in data["series"] if s.get("math_property")]
+    header = ["bucket", *[s["label"] for s in data["series"]], *[f"{s['label']} (events with {s['math_property']})" for s in counted]]
+    rows = []
+    for index, (label, values) in enumerate(result["rows"]):
+        rows.append([label, *["" if v is None else v for v in values], *[s["property_events"][index] for s in counted]])
+    return header, rows
 
 
 # --- Active users (the overview's chart) ----------------------------------------------------

@@ -44,23 +44,56 @@ def cursor_decode(value: str) -> tuple[datetime, str]:
 # --- Insight parameters -----------------------------------------------------------------------
 
 MAX_SERIES = 10
-MATHS = ("total", "unique", "wau", "mau")
+# Maths that count: events, distinct persons per bucket, persons of the trailing 7 / 30 days.
+COUNT_MATHS = ("total", "unique", "wau", "mau")
+# Maths of a numeric event property (``math_property``): per bucket, over the events whose
+# property is a number (see ``sql.property_number``).
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+PROPERTY_MATHS = ("sum", "avg", "min", "max", *QUANTILES)
+MATHS = COUNT_MATHS + PROPERTY_MATHS
+PROPERTY_KEY_MAX_LENGTH = 200
 
 
 @dataclass(frozen=True)
 class Series:
     event: str
     math: str = "total"
+    math_property: str = ""  # the numeric event property of a property math, else ""
+
+    @property
+    def of_property(self) -> bool:
+        return self.math in PROPERTY_MATHS
 
 
-def series_parse(events: str | None, math: str | None):
-    """``events=a,b`` and ``math=total`` (one for all) or ``math=total,unique`` (one each)."""
-    names = [name.strip() for name in (events or "").split(",") if name.strip()]
+def _split(value: str | list[str] | None) -> list[str]:
+    """A comma-separated parameter (the API's form), or the page form's repeated fields."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [item.strip() for item in items]
+
+
+def property_key_clean(key: str, *, field: str) -> str:
+    """A property name given as a parameter: at most 200 characters, no control characters."""
+    if len(key) > PROPERTY_KEY_MAX_LENGTH:
+        raise ParamError(field, f"a property name is at most {PROPERTY_KEY_MAX_LENGTH} characters")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in key):
+        raise ParamError(field, "a property name cannot hold control characters")
+    return key
+
+
+def series_parse(events: str | list[str] | None, math: str | list[str] | None, math_property: str | list[str] | None = None) -> list[Series]:
+    """``events=a,b`` and ``math=total`` (one for all) or ``math=total,avg`` (one each);
+    ``math_property=duration_ms`` (one for every series of a property math) or
+    ``math_property=,duration_ms`` (one each, empty for the series that count)."""
+    names = [name for name in _split(events) if name]
     if not names:
         raise ParamError("events", "name at least one event, e.g. events=$pageview,signed_up")
     if len(names) > MAX_SERIES:
         raise ParamError("events", f"at most {MAX_SERIES} series")
-    maths = [m.strip() for m in (math or "total").split(",")]
+    maths = _split(math) or ["total"]
+    if maths == [""]:
+        maths = ["total"]
     if len(maths) == 1:
         maths = maths * len(names)
     if len(maths) != len(names):
@@ -68,7 +101,23 @@ def series_parse(events: str | None, math: str | None):
     for m in maths:
         if m not in MATHS:
             raise ParamError("math", f"{m!r} is not one of {', '.join(MATHS)}")
-    return [Series(event=name, math=m) for name, m in zip(names, maths)]
+    keys = _split(math_property)
+    if not any(keys):
+        keys = [""] * len(names)
+    elif len(keys) == 1:
+        if not any(m in PROPERTY_MATHS for m in maths):
+            raise ParamError("math_property", f"only {', '.join(PROPERTY_MATHS)} read a property; {maths[0]} counts")
+        keys = [keys[0] if m in PROPERTY_MATHS else "" for m in maths]
+    elif len(keys) != len(names):
+        raise ParamError("math_property", "give one property for all series, or one per series (empty for the ones that count)")
+    series = []
+    for name, m, key in zip(names, maths, keys):
+        if m in PROPERTY_MATHS and not key:
+            raise ParamError("math_property", f"math {m} needs a numeric property, e.g. math_property=duration_ms")
+        if m not in PROPERTY_MATHS and key:
+            raise ParamError("math_property", f"math {m} counts and reads no property: leave its math_property empty")
+        series.append(Series(event=name, math=m, math_property=property_key_clean(key, field="math_property")))
+    return series
 
 
 def trend_series_check(*, series: list[Series], date_range: DateRange, breakdown: str | None) -> None:
@@ -78,4 +127,4 @@ def trend_series_check(*, series: list[Series], date_range: DateRange, breakdown
         if date_range.interval == "hour":
             raise ParamError("math", "WAU and MAU need a day or week interval")
         if breakdown:
-            raise ParamError("breakdown", "a breakdown works with total and unique math")
+            raise ParamError("breakdown", "a breakdown works with total, unique and the property maths")

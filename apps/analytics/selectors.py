@@ -196,23 +196,49 @@ class TrendLine:
     event: str
     math: str
     breakdown_value: str | None
-    data: list[int]
-    total: int | None = None
+    data: list
+    total: float | int | None = None
     label: str = field(default="")
+    math_property: str = ""
+    # Property maths: how many events had the property as a number, per bucket and in all.
+    property_events: list[int] | None = None
+    property_events_total: int | None = None
 
     def as_json(self) -> dict:
         return {
             "label": self.label,
             "event": self.event,
             "math": self.math,
+            "math_property": self.math_property or None,
             "breakdown_value": self.breakdown_value,
             "data": self.data,
             "total": self.total,
+            "property_events": self.property_events,
+            "property_events_total": self.property_events_total,
         }
 
 
+MATH_LABELS = {
+    "total": "total",
+    "unique": "unique users",
+    "wau": "WAU",
+    "mau": "MAU",
+    "sum": "sum",
+    "avg": "average",
+    "min": "min",
+    "max": "max",
+    "p50": "median",
+    "p90": "p90",
+    "p95": "p95",
+    "p99": "p99",
+}
+
+
 def _label(series: Series, breakdown_value: str | None) -> str:
-    math = {"total": "total", "unique": "unique users", "wau": "WAU", "mau": "MAU"}[series.math]
+    math = MATH_LABELS[series.math]
+    if series.of_property:
+        of = f"{series.event} · {math} of {series.math_property}"
+        return of if breakdown_value is None else f"{of} · {breakdown_label(breakdown_value)}"
     if breakdown_value is None:
         return f"{series.event} · {math}"
     return f"{series.event} · {breakdown_label(breakdown_value)}"
@@ -234,6 +260,10 @@ def trends(
     10 most frequent values of the property (of the event, or with ``breakdown_type=person``
     of its person) for each series and folds the rest into ``$other``; lines are ordered by
     their total, ``$other`` last.
+
+    The property maths (``sum``, ``avg``, ``min``, ``max``, ``p50`` .. ``p99`` of the
+    series' ``math_property``) aggregate the events whose property is a number (see
+    :func:`_metric_lines`).
     """
     filters = list(filters)
     days = date_range.interval != "hour"
@@ -243,6 +273,12 @@ def trends(
     for s in series:
         if s in rollup:
             lines.append(rollup[s])
+        elif s.of_property:
+            lines.extend(
+                _metric_lines(
+                    project_id=project_id, date_range=date_range, series=s, breakdown=breakdown, breakdown_type=breakdown_type, filters=filters
+                )
+            )
         elif s.math in WINDOWS or (s.math == "unique" and days and not breakdown):
             windows = _trailing_windows(date_range, WINDOWS[s.math]) if s.math in WINDOWS else _bucket_days(date_range)
             values = persons_in_day_windows(project_id=project_id, tz=date_range.tz, windows=windows, event=s.event, filters=filters)
@@ -254,7 +290,7 @@ def trends(
                 )
             )
     for line in lines:
-        line.label = _label(Series(line.event, line.math), line.breakdown_value)
+        line.label = _label(Series(line.event, line.math, line.math_property), line.breakdown_value)
         if line.math == "total":
             line.total = sum(line.data)
     return {
@@ -299,6 +335,59 @@ def _raw_lines(
     lines = [TrendLine(series.event, series.math, value, _place(date_range, value_rows)) for value, value_rows in by_value.items()]
     lines.sort(key=lambda line: (line.breakdown_value == OTHER, -sum(line.data), line.breakdown_value))
     return lines
+
+
+def _metric_lines(
+    *, project_id: int, date_range: DateRange, series: Series, breakdown: str | None, breakdown_type: str, filters: list[PropertyFilter]
+) -> list[TrendLine]:
+    """A property math per bucket (and breakdown value), one query (``sql.metric_series``).
+
+    A bucket without an event that has the property is ``None`` (``0.0`` for ``sum``); the
+    line's ``total`` is the math over the whole range (``None`` when no event had it), and
+    ``property_events`` says how many events had it in each bucket and in all."""
+    params = _range_params(project_id, date_range, event=series.event, math_property=series.math_property)
+    filters_sql = property_filters(filters, params)
+    if breakdown is not None:
+        params["breakdown"] = breakdown
+    query = sql.metric_series(date_range.interval, series.math, filters_sql, breakdown_type if breakdown is not None else None)
+    empty = 0.0 if series.math == "sum" else None
+    per_value: dict[str, dict] = {}
+    for bucket, value, figure, events, whole in clickhouse.query(query, params).rows:
+        found = per_value.setdefault(value, {"buckets": {}, "total": (empty, 0)})
+        # The whole range's row comes even when no event had the property (then its figure
+        # is the aggregate's default, not a value).
+        figure = float(figure) if figure is not None and events else empty
+        if whole:
+            found["total"] = (figure, int(events))
+        else:
+            found["buckets"][bucket] = (figure, int(events))
+    if breakdown is None and not per_value:
+        per_value[""] = {"buckets": {}, "total": (empty, 0)}
+    lines = []
+    for value, found in per_value.items():
+        placed = [found["buckets"].get(epoch, (empty, 0)) for epoch in date_range.bucket_epochs()]
+        line = TrendLine(
+            series.event,
+            series.math,
+            value if breakdown is not None else None,
+            [figure for figure, _ in placed],
+            total=found["total"][0],
+            math_property=series.math_property,
+            property_events=[events for _, events in placed],
+            property_events_total=found["total"][1],
+        )
+        lines.append(line)
+    lines.sort(key=lambda line: (line.breakdown_value == OTHER, -(line.property_events_total or 0), line.breakdown_value or ""))
+    return lines
+
+
+def numeric_property_keys(*, project_id: int, date_range: DateRange, events: list[str], limit: int = 50, sample: int = 10_000) -> list[str]:
+    """The properties of ``events`` that hold numbers in the range (a sample of ``sample``
+    events), the most common first: what the trends page offers for a property math."""
+    if not events:
+        return []
+    params = _range_params(project_id, date_range, events=events, limit=limit, sample=sample)
+    return [key for key, _ in clickhouse.query(sql.numeric_property_keys(), params).rows]
 
 
 # --- Top events and overview ----------------------------------------------------------------

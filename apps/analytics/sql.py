@@ -20,6 +20,7 @@ Conventions shared by every query here:
 
 from __future__ import annotations
 
+from apps.analytics.params import QUANTILES
 from apps.query.persons import person_property_values, with_persons
 from apps.query.sql import ID_BITS, NARROW_TIME, bucket, narrow_range, property_text
 
@@ -121,6 +122,125 @@ GROUP BY bucket
             WHERE {where}
             GROUP BY bucket, raw_value, person_key"""
     return _folded(with_persons(keys), "uniqExact(person)")
+
+
+# --- Maths of a numeric property ---------------------------------------------------------------
+
+# A numeric string: digits, an optional fraction and an optional exponent, an optional
+# leading minus; nothing else (no spaces, "+", ".5", "inf" or "nan"). In ClickHouse's regex
+# syntax (re2) without a backslash; tests/reference.py holds the same rule in Python.
+NUMBER_TEXT = "-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?"
+
+
+def property_number(key_param: str) -> str:
+    """The event property named by the parameter ``key_param`` as a Float64, or NULL: a JSON
+    number as it is, a string written as a number (:data:`NUMBER_TEXT`) as that number;
+    missing, null, booleans, other strings, arrays and objects are NULL, and so is a value
+    beyond Float64 (``"1e999"``). The JSON is parsed once (``JSONExtractRaw``, whose text of
+    a number starts with a digit or a minus and of a string with its quote)."""
+    raw = f"JSONExtractRaw(properties, {{{key_param}:String}})"
+    return (
+        f"multiIf(match({raw}, '^-?[0-9]'), toFloat64OrNull({raw}), "
+        f"match({raw}, '^\"{NUMBER_TEXT}\"$'), toFloat64OrNull(substring({raw}, 2, length({raw}) - 2)), NULL)"
+    )
+
+
+def _aggregate(math: str, combinator: str = "") -> str:
+    """The ClickHouse aggregate of a property math, with ``combinator`` (``State``,
+    ``MergeState``, ``Merge``): percentiles are exact (``quantileExact``: the value at
+    0-based position floor(level * n) of the n sorted values)."""
+    if math in QUANTILES:
+        return f"quantileExact{combinator}({QUANTILES[math]})"
+    return {"sum": "sum", "avg": "avg", "min": "min", "max": "max"}[math] + combinator
+
+
+def metric_series(interval: str, math: str, filters_sql: str, breakdown: str | None) -> str:
+    """One event's ``math`` (sum, avg, min, max, p50 .. p99) of a numeric property (the
+    parameter ``math_property``, read by :func:`property_number`) per bucket, over the
+    events where it is a finite number; the rest are left out. Rows ``(bucket,
+    breakdown_value, value, events, whole)``: ``events`` is how many events had the
+    property; ``whole`` = 1 marks the row of the whole range (its bucket is meaningless),
+    computed in the same pass (``GROUPING SETS``). Buckets without such events have no row.
+
+    ``breakdown`` as in :func:`raw_series`: the 10 values with the most events that have the
+    property, the rest folded into ``$other``. The events are aggregated per bucket and
+    value (and key, for a person breakdown) into aggregate states first, merged per folded
+    value after: a percentile of ``$other`` is one over all its events."""
+    where = f"""project_id = {{project_id:UInt64}}
+  AND event = {{event:String}}
+  AND timestamp >= {RANGE[0]} AND timestamp < {RANGE[1]}{filters_sql}"""
+    number = property_number("math_property")
+    if breakdown is None:
+        return f"""
+SELECT bucket, '' AS breakdown_value, {_aggregate(math)}(assumeNotNull(v)) AS value, count() AS events, grouping(bucket) AS whole
+FROM
+(
+    SELECT {bucket(interval, 'timestamp')} AS bucket, {number} AS v
+    FROM events
+    WHERE {where}
+)
+WHERE v IS NOT NULL AND isFinite(v)
+GROUP BY GROUPING SETS ((bucket), ())
+"""
+    time = bucket(interval, "timestamp")
+    if breakdown == "person":
+        per_key = f"""
+            SELECT bucket, person_key, {_aggregate(math, 'State')}(assumeNotNull(v)) AS state, count() AS n
+            FROM (SELECT {time} AS bucket, person_key, {number} AS v FROM events WHERE {where})
+            WHERE v IS NOT NULL AND isFinite(v)
+            GROUP BY bucket, person_key"""
+        counted = f"""
+        SELECT k.bucket AS bucket, pv.value AS raw_value, {_aggregate(math, 'MergeState')}(k.state) AS state, sum(k.n) AS n
+        FROM ({with_persons(per_key)}) AS k
+        LEFT JOIN ({person_property_values("breakdown")}) AS pv ON pv.person = k.person
+        GROUP BY bucket, raw_value"""
+    else:
+        counted = f"""
+        SELECT bucket, raw_value, {_aggregate(math, 'State')}(assumeNotNull(v)) AS state, count() AS n
+        FROM (SELECT {time} AS bucket, {property_text('breakdown')} AS raw_value, {number} AS v FROM events WHERE {where})
+        WHERE v IS NOT NULL AND isFinite(v)
+        GROUP BY bucket, raw_value"""
+    return f"""
+SELECT bucket, if(value_rank <= 10, raw_value, '$other') AS breakdown_value, {_aggregate(math, 'Merge')}(state) AS value, sum(n) AS events,
+       grouping(bucket) AS whole
+FROM
+(
+    SELECT *, dense_rank() OVER (ORDER BY value_events DESC, raw_value ASC) AS value_rank
+    FROM
+    (
+        SELECT *, sum(n) OVER (PARTITION BY raw_value) AS value_events
+        FROM ({counted})
+    )
+)
+GROUP BY GROUPING SETS ((bucket, breakdown_value), (breakdown_value))
+"""
+
+
+def numeric_property_keys() -> str:
+    """The event properties that hold a number (:func:`property_number`'s rule) in a sample
+    of the range's events of ``events`` (the first ``sample`` rows read, not a random
+    sample: enough to name the keys a team sends), with how many of the sampled events had
+    each, most first."""
+    return f"""
+SELECT kv.1 AS key, count() AS n
+FROM
+(
+    SELECT arrayJoin(JSONExtractKeysAndValuesRaw(properties)) AS kv
+    FROM
+    (
+        SELECT properties
+        FROM events
+        WHERE project_id = {{project_id:UInt64}}
+          AND event IN {{events:Array(String)}}
+          AND timestamp >= {RANGE[0]} AND timestamp < {RANGE[1]}
+        LIMIT {{sample:UInt32}}
+    )
+)
+WHERE match(kv.2, '^-?[0-9]') OR match(kv.2, '^"{NUMBER_TEXT}"$')
+GROUP BY key
+ORDER BY n DESC, key ASC
+LIMIT {{limit:UInt32}}
+"""
 
 
 def _folded(counted: str, aggregate: str) -> str:

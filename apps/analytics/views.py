@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from apps.analytics import insights, selectors
 from apps.analytics.annotations import chart_annotate
-from apps.analytics.insights import DATE_FIELDS, DAY_INTERVALS, TREND_MATHS, TrendQuery
+from apps.analytics.insights import DATE_FIELDS, DAY_INTERVALS, TREND_MATHS, TREND_PROPERTY_MATHS, TrendQuery
 from apps.analytics.live import live_socket_path
 from apps.analytics.engagement import LIFECYCLE_KINDS
 from apps.analytics.params import cursor_decode
@@ -87,7 +87,7 @@ def overview(request: HttpRequest, project_id: int) -> HttpResponse:
 # --- Trends -------------------------------------------------------------------------------
 
 # "insight": the saved insight the page shows (apps/dashboards), kept while its settings change.
-TREND_KEEP = ("events", "event", "math", "breakdown", "breakdown_type", "filters", "ftype", "fkey", "fop", "fvalue", "chart", "insight")
+TREND_KEEP = ("events", "event", "math", "math_property", "breakdown", "breakdown_type", "filters", "ftype", "fkey", "fop", "fvalue", "chart", "insight")
 
 
 def _form_filters(request: HttpRequest) -> list[PropertyFilter]:
@@ -115,9 +115,11 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
         except ParamError as error:
             return _error(request, project, error, "Trends")
     date_range = trend.date_range
+    numeric_keys: list[str] = []
     if date_error is None:
         data = insights.trend_data(project, trend)
         range_hidden = list(date_range.query_params().items())
+        numeric_keys = selectors.numeric_property_keys(project_id=project.id, date_range=date_range, events=[s.event for s in trend.series])
     else:
         data = {"buckets": [], "series": [], "interval": date_range.interval, "breakdown": trend.breakdown}
         range_hidden = [(name, request.GET[name]) for name in DATE_FIELDS if request.GET.get(name)]
@@ -143,10 +145,14 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
         "filters": trend.filters,
         "range_hidden": range_hidden,
         "maths": TREND_MATHS,
+        "property_maths": TREND_PROPERTY_MATHS,
+        "numeric_keys": numeric_keys,
         "operators": OPERATOR_CHOICES,
         "chart_kind": result["chart_kind"],
         "chart": result["chart"],
         "rows": result["rows"],
+        "table_rows": result["table_rows"],
+        "of_property": result["of_property"],
         "event_names": _event_names(project),
         "csv_url": reverse("analytics-trends-csv", kwargs={"project_id": project.id}) + "?" + query.urlencode(),
         "has_data": result["has_data"],
