@@ -15,7 +15,7 @@ and compares their medians.
 
     .venv/bin/python bench/ingest.py [--events N] [--concurrency C]
                                      [--only embedded|server] [--mode batch|single]
-                                     [--baseline REF] [--repeat N]
+                                     [--baseline REF] [--repeat N] [--limits]
 """
 
 from __future__ import annotations
@@ -388,6 +388,22 @@ def baseline_checkout(ref: str):
 # --- One run -----------------------------------------------------------------------------
 
 
+# --limits: a rate, burst and quota that the load never reaches, so that every request runs
+# the limit check (one Redis round trip) and none is refused.
+LIMITS_CODE = """
+from apps.projects.models import Project
+Project.objects.filter(api_key={api_key!r}).update(
+    ingest_rate_per_second=1_000_000_000, ingest_burst=1_000_000_000, ingest_daily_quota=2_000_000_000
+)
+"""
+
+
+def limits_on(stack: Stack, api_key: str) -> None:
+    """Turn the project's limits on before the first request (no process has cached its key yet)."""
+    stack.manage("shell", "-c", LIMITS_CODE.format(api_key=api_key))
+    print("    limits on: rate, burst and daily quota set far above the load", flush=True)
+
+
 def run_one(deployment: str, mode: Mode, args: argparse.Namespace, code: Code, run: int) -> Outcome:
     events = args.events or mode.default_events
     concurrency = args.concurrency or mode.default_concurrency
@@ -404,6 +420,8 @@ def run_one(deployment: str, mode: Mode, args: argparse.Namespace, code: Code, r
             stack.prepare()  # the Postgres database and ClickHouse schema, before the worker opens chdb for good
         stack.start(timeout_s=90)
         api_key = stack.bootstrap()["api_key"]
+        if args.limits and code.role == "current":  # with --baseline: limits on against the baseline's code without
+            limits_on(stack, api_key)
         print(f"    up in {time.monotonic() - started:.1f} s at {stack.base_url} (var {stack.var_dir}, redis prefix {stack.prefix})")
 
         warm = ingest_load(
@@ -604,6 +622,11 @@ def parse_args() -> argparse.Namespace:
         help="runs of each (deployment, mode), alternating with the baseline's; the comparison takes the medians (default 1)",
     )
     parser.add_argument("--keep-var", action="store_true", help="keep each run's var dir (logs, chdb) for inspection")
+    parser.add_argument(
+        "--limits", action="store_true",
+        help="turn on the project's rate limit and daily quota (set far above the load, so nothing is refused): "
+        "every request of the current code then pays the limit check in Redis; with --baseline, the baseline runs without",
+    )
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")

@@ -29,6 +29,7 @@ from apps.analytics.events import (
     events_query_parse,
 )
 from apps.ingest.models import EVENT_DESCRIPTION_MAX, EventDefinition
+from apps.ingest.plan import plan_violations_for_project, tracking_plan_get
 from apps.projects.selectors import Access, project_get_for_user, role_allows
 from apps.query.dates import date_controls
 from apps.query.pages import param_error_page
@@ -91,8 +92,9 @@ def _definition_context(project, definition: dict) -> dict:
     }
 
 
-def _rows(project, table: EventsTable) -> list[dict]:
+def _rows(project, table: EventsTable, violations: dict[str, int] | None = None) -> list[dict]:
     tz = ZoneInfo(project.timezone)
+    violations = violations or {}
     trends = reverse("analytics-trends", kwargs={"project_id": project.id})
     range_query = table.query.date_range.query_params()
     return [
@@ -104,6 +106,7 @@ def _rows(project, table: EventsTable) -> list[dict]:
             "last_seen": row["last_seen"].astimezone(tz).strftime(SHOWN_FORMAT),
             "spark_points": spark_points(row["sparkline"]),
             "spark_total": sum(row["sparkline"]),
+            "violations": violations.get(row["name"], 0),
         }
         for row in table.rows
     ]
@@ -117,6 +120,10 @@ def events_page(request: HttpRequest, project_id: int) -> HttpResponse:
     except ParamError as error:
         return param_error_page(request, project=project, error=error, title="Events")
     table = event_definitions_table(project_id=project.id, query=query)
+    violations = plan_violations_for_project(project_id=project.id)
+    by_event: dict[str, int] = {}
+    for violation in violations:
+        by_event[violation.event] = by_event.get(violation.event, 0) + violation.count
     keep = {"search": query.search, "sort": query.sort_param, "hidden": query.hidden}
     controls = date_controls(params=request.GET, date_range=query.date_range, intervals=())
     controls["hidden"] = [(name, value) for name, value in keep.items() if value]
@@ -127,7 +134,12 @@ def events_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "range_hidden": [(k, v) for k, v in query.date_range.query_params().items() if k != "interval"],
         "query": query,
         "table": table,
-        "rows": _rows(project, table),
+        "rows": _rows(project, table, by_event),
+        # The tracking plan's violations (observe mode), by event and property.
+        "violations": violations,
+        "violation_total": sum(by_event.values()),
+        "plan_mode": tracking_plan_get(project=project).mode,
+        "plan_url": reverse("tracking-plan", kwargs={"project_id": project.id}),
         "columns": _sort_links(request, query),
         "hidden_filters": [(value, HIDDEN_LABELS[value]) for value in HIDDEN_FILTERS],
         "has_events": EventDefinition.objects.filter(project_id=project.id).exists(),

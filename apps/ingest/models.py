@@ -169,3 +169,72 @@ class EventDeletion(DeletionRecord):
         if self.date_to:
             return f"{what} up to {self.date_to:%Y-%m-%d}"
         return what
+
+
+class TrackingPlan(models.Model):
+    """A project's tracking plan: the event names it accepts, each with the properties it
+    must carry and their types. Ingest checks every event against it (:mod:`apps.ingest.plan`).
+
+    ``events`` is a list of ``{"name": str, "properties": [{"name": str, "type": str}]}``,
+    the types being ``string``, ``number`` or ``boolean``; it is written whole, through
+    :func:`apps.ingest.plan.tracking_plan_update`, which validates it."""
+
+    class Mode(models.TextChoices):
+        OFF = "off", "Off"
+        OBSERVE = "observe", "Observe"
+        ENFORCE = "enforce", "Enforce"
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="tracking_plan")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.OFF)
+    allow_dollar_events = models.BooleanField(
+        default=True, help_text="Accept every $-prefixed event of the client libraries ($pageview, $identify, $autocapture...)."
+    )
+    events = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    def __str__(self) -> str:
+        return f"tracking plan of project {self.project_id} ({self.mode})"
+
+
+class PlanViolation(models.Model):
+    """How many accepted events broke the tracking plan in ``observe`` mode, per event name,
+    property and kind, and when it last happened. Ingest counts in Redis; the counts are
+    folded in here when read (:func:`apps.ingest.plan.plan_violations_merge`)."""
+
+    class Kind(models.TextChoices):
+        UNKNOWN_EVENT = "unknown_event", "Unknown event"
+        MISSING_PROPERTY = "missing_property", "Missing property"
+        WRONG_TYPE = "wrong_type", "Wrong type"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="plan_violations")
+    event = models.CharField(max_length=200)
+    property = models.CharField(max_length=200, blank=True, help_text="Empty for an unknown event.")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    count = models.PositiveBigIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["event", "property", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "event", "property", "kind"], name="planviolation_unique_project_event_property_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.property} {self.kind}: {self.count}"
+
+
+class IpSalt(models.Model):
+    """The salt of the IP hash for one UTC day, random, shared by every process. Deleted
+    48 hours after its day began (:mod:`apps.ingest.salt`): from then on no stored hash of
+    that day can be linked to an address."""
+
+    day = models.DateField(unique=True)
+    salt = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"IP salt of {self.day:%Y-%m-%d}"

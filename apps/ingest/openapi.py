@@ -98,8 +98,20 @@ NATIVE_RESPONSES = {
         description="No event valid (errors says why), or a body that is not a JSON object.",
     ),
     401: OpenApiResponse(IngestErrorSerializer, description="Missing or unknown key."),
+    403: OpenApiResponse(
+        IngestErrorSerializer,
+        description="origin_not_allowed: a browser's Origin is not on the project's allowed origins; server_key_required: "
+        "a request without an Origin needs a server key. Nothing accepted.",
+    ),
     409: OpenApiResponse(IngestErrorSerializer, description="The same Idempotency-Key is being processed; retry."),
-    413: OpenApiResponse(IngestErrorSerializer, description="Body over 1 MB, or more than 1,000 events."),
+    413: OpenApiResponse(
+        IngestErrorSerializer,
+        description="Body over 1 MB, or more than 1,000 events; or more events than the key's burst (burst_exceeded) or daily quota (quota_exceeded), which could never pass.",
+    ),
+    429: OpenApiResponse(
+        IngestErrorSerializer,
+        description="The key is over its rate limit (rate_limited) or daily quota (quota_exhausted); nothing accepted. Retry after Retry-After seconds.",
+    ),
     503: OpenApiResponse(IngestErrorSerializer, description="The event stream is unreachable; nothing accepted; retry."),
 }
 
@@ -141,7 +153,7 @@ POSTHOG_BODY = PolymorphicProxySerializer(
 )
 POSTHOG_RESPONSES = {
     200: OpenApiResponse(PostHogAnswerSerializer, description="Accepted (some events may be in errors)."),
-    **{status: OpenApiResponse(PostHogErrorSerializer, description=NATIVE_RESPONSES[status].description) for status in (400, 401, 409, 413, 503)},
+    **{status: OpenApiResponse(PostHogErrorSerializer, description=NATIVE_RESPONSES[status].description) for status in (400, 401, 403, 409, 413, 429, 503)},
 }
 
 
@@ -183,7 +195,7 @@ class SegmentErrorSerializer(serializers.Serializer):
 
 SEGMENT_RESPONSES = {
     200: OpenApiResponse(SegmentAnswerSerializer, description="Accepted (some messages may be in errors)."),
-    **{status: OpenApiResponse(SegmentErrorSerializer, description=NATIVE_RESPONSES[status].description) for status in (400, 401, 409, 413, 503)},
+    **{status: OpenApiResponse(SegmentErrorSerializer, description=NATIVE_RESPONSES[status].description) for status in (400, 401, 403, 409, 413, 429, 503)},
 }
 
 

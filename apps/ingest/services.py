@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import re
 import time
@@ -22,7 +21,10 @@ from apps.ingest import stream
 from apps.ingest.devices import country_of
 from apps.ingest.hooks import StoredRows, stored_notify, written_notify
 from apps.ingest.formats import Door
+from apps.ingest.gate import request_gate
 from apps.ingest.models import EventDefinition, IngestRequest
+from apps.ingest.plan import plan_violations_count, tracking_plan_for_ingest
+from apps.ingest.salt import ip_hash_of
 from apps.ingest.sql import EVENTS_TABLE, EXISTING_EVENT_IDS
 from apps.ingest.validation import EVENT_COLUMNS, BodyError, Limits, RequestContext, converted_validate, idempotency_key_check
 from apps.projects.models import Project
@@ -45,10 +47,9 @@ def ingest_limits() -> Limits:
 
 
 def ip_hash(ip: str) -> str:
-    """A salted hash of the client IP: lets you count distinct IPs, never recovers one."""
-    if not ip:
-        return ""
-    return hmac.new(settings.INGEST_IP_SALT.encode(), ip.encode(), hashlib.sha256).hexdigest()[:32]
+    """A hash of the client IP with the day's salt (:mod:`apps.ingest.salt`): lets you count
+    distinct IPs within a UTC day, never recovers one."""
+    return ip_hash_of(ip)
 
 
 @dataclass
@@ -84,7 +85,8 @@ def request_ingest(
     ones to the stream, then answer as the door's clients expect (``door.answer``).
 
     The native answers: 202 with what was accepted and what was not, 400 if nothing was
-    valid, 401 for a bad key, 413 for an oversized body, 503 if the stream is unreachable
+    valid, 401 for a bad key, 403, 413 or 429 from the key's origin rules and limits
+    (:mod:`apps.ingest.gate`), 413 for an oversized body, 503 if the stream is unreachable
     (nothing accepted then), and 200 "duplicate" with the first answer for a replayed
     idempotency key. ``headers`` keys are lower-case.
     """
@@ -106,6 +108,9 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
     target = project_for_ingest_key(api_key=api_key)
     if target is None:
         return _unknown_key()
+    refused = request_gate(target=target, origin=headers.get("origin"), cost=len(parsed.items))
+    if refused is not None:  # its origin or key is not allowed, or it is over its limits
+        return IngestResult(refused.status, refused.body, refused.headers)
 
     idempotency_key = parsed.idempotency_key
     if idempotency_key is not None:
@@ -126,7 +131,10 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
     # With an idempotency key, the event ids the server chooses follow from the key, so that
     # a retry that takes over an abandoned request (below) cannot append its events twice.
     id_seed = f"{target.project_id}:{idempotency_key}" if idempotency_key else None
-    validated = converted_validate(converted, items=parsed.items, context=context, limits=limits, ip_hash_of=ip_hash, id_seed=id_seed)
+    plan = tracking_plan_for_ingest(project_id=target.project_id)
+    validated = converted_validate(
+        converted, items=parsed.items, context=context, limits=limits, ip_hash_of=ip_hash, id_seed=id_seed, plan=plan
+    )
     body_out = {
         "accepted": len(validated.rows),
         "event_ids": [row["event_id"] for row in validated.rows],
@@ -163,7 +171,17 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
     if reservation is not None:
         reservation.response = body_out
         reservation.save(update_fields=["response"])
+    if validated.violations:
+        _violations_count(target.project_id, validated.violations)
     return IngestResult(202, body_out)
+
+
+def _violations_count(project_id: int, violations: list) -> None:
+    """Count the accepted events' tracking-plan violations (observe mode); never fails the request."""
+    try:
+        plan_violations_count(project_id=project_id, violations=violations)
+    except Exception:
+        logger.warning("could not count the tracking plan's violations of project %s", project_id, exc_info=True)
 
 
 def _unknown_key() -> IngestResult:

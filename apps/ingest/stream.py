@@ -70,7 +70,8 @@ def client() -> redis.Redis:
 
 
 @lru_cache(maxsize=None)
-def _script(url: str, text: str):
+def script(url: str, text: str):
+    """A Lua script on the Redis at ``url``, registered once per process (EVALSHA after)."""
     return _client_for(url).register_script(text)
 
 
@@ -135,7 +136,7 @@ def stream_append(*, project_id: int, rows: list[dict], supplied_ids: list[bool]
     generated = [row for row, supplied in zip(rows, supplied_ids) if not supplied]
     keys = [stream_key(), _deleted_projects_key()] + [dedup_key(project_id, row["event_id"]) for row in checked]
     args = [settings.INGEST_EVENT_DEDUP_SECONDS, project_id, orjson.dumps(catalog)] + [orjson.dumps(row) for row in checked + generated]
-    flags = _script(settings.REDIS_URL, _APPEND_LUA)(keys=keys, args=args)
+    flags = script(settings.REDIS_URL, _APPEND_LUA)(keys=keys, args=args)
     if flags == -1:
         raise ProjectDeleted(project_id)
     return sum(flags)
@@ -303,7 +304,7 @@ def batch_settle(*, manifest: Manifest, dead: list[DeadRow]) -> None:
     for row in dead:
         args += [row.project_id, row.row, "" if row.code is None else row.code, row.error[:2000]]
     keys = [stream_key(), deadletter_key(), _batch_of_key(), _batch_key(manifest.batch_id)]
-    _script(settings.REDIS_URL, _SETTLE_LUA)(keys=keys, args=args)
+    script(settings.REDIS_URL, _SETTLE_LUA)(keys=keys, args=args)
 
 
 # --- Writers and the reconciler -------------------------------------------------------------
@@ -348,9 +349,9 @@ def _lock_keys() -> list[str]:
 def writer_lease(*, wait_seconds: float = 30.0):
     """Hold a writer's share of the write lock while inserting and settling one batch."""
     token = uuid.uuid4().hex
-    script = _script(settings.REDIS_URL, _WRITER_LUA)
+    writer = script(settings.REDIS_URL, _WRITER_LUA)
     deadline = time.monotonic() + wait_seconds
-    while not script(keys=_lock_keys(), args=[token, WRITER_LEASE_MS]):
+    while not writer(keys=_lock_keys(), args=[token, WRITER_LEASE_MS]):
         if time.monotonic() > deadline:
             raise WriteLockBusy("the rollup reconciler holds the write lock")
         time.sleep(0.05)
@@ -366,8 +367,8 @@ def writers_excluded(*, wait_seconds: float = 60.0, hold_seconds: float = 600.0)
     :class:`WriteLockBusy` if writers do not finish within ``wait_seconds``."""
     token = uuid.uuid4().hex
     keys = _lock_keys()
-    acquire = _script(settings.REDIS_URL, _EXCLUSIVE_LUA)
-    release = _script(settings.REDIS_URL, _RELEASE_LUA)
+    acquire = script(settings.REDIS_URL, _EXCLUSIVE_LUA)
+    release = script(settings.REDIS_URL, _RELEASE_LUA)
     deadline = time.monotonic() + wait_seconds
     try:
         while True:
@@ -453,10 +454,10 @@ def deadletters_replay(*, entry_ids: list[str]) -> int:
     """Send these refused rows through the batch writer again; return how many moved."""
     if not entry_ids:
         return 0
-    script = _script(settings.REDIS_URL, _REPLAY_LUA)
+    replay = script(settings.REDIS_URL, _REPLAY_LUA)
     moved = 0
     for start in range(0, len(entry_ids), 500):
-        moved += script(keys=[stream_key(), deadletter_key()], args=entry_ids[start : start + 500])
+        moved += replay(keys=[stream_key(), deadletter_key()], args=entry_ids[start : start + 500])
     return moved
 
 

@@ -76,3 +76,11 @@ def delete_events(deletion_id: str) -> None:
 @shared_task(name="ingest.apply_retention", ignore_result=True)
 def apply_retention() -> dict:
     return lifecycle.retention_apply_all()
+
+
+# Every hour by beat: the IP hash's day salts whose 48 hours are over (apps/ingest/salt.py).
+@shared_task(name="ingest.prune_ip_salts", ignore_result=True)
+def prune_ip_salts() -> int:
+    from apps.ingest.salt import ip_salts_prune
+
+    return ip_salts_prune()

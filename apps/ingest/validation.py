@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import orjson
 
@@ -119,6 +119,27 @@ class Validated:
     errors: list[FieldError] = field(default_factory=list)
     # Per row: did the client choose the event_id (and so may send it again)?
     supplied_ids: list[bool] = field(default_factory=list)
+    # What the accepted events broke of a tracking plan in observe mode.
+    violations: list[PlanViolation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlanViolation:
+    """An event outside its project's tracking plan: an unknown name (``property`` empty),
+    or a required property missing or of the wrong type."""
+
+    event: str
+    property: str
+    kind: str  # unknown_event, missing_property or wrong_type
+    message: str
+
+
+class PlanCheck(Protocol):
+    """A project's tracking plan as ingest applies it (:class:`apps.ingest.plan.CompiledPlan`)."""
+
+    enforce: bool
+
+    def check(self, event: dict[str, Any]) -> list[PlanViolation]: ...
 
 
 @dataclass(frozen=True)
@@ -387,6 +408,7 @@ def converted_validate(
     limits: Limits,
     ip_hash_of: Callable[[str], str],
     id_seed: str | None = None,
+    plan: PlanCheck | None = None,
 ) -> Validated:
     """Validate the events a front door converted from the client's ``items``; every error
     names the event's index and the field as the client named it. A client event with a
@@ -395,7 +417,11 @@ def converted_validate(
 
     With an ``id_seed`` (a request's project and idempotency key), an event without an id
     gets one derived from the seed and its index, the same on every retry of the request,
-    and it counts as chosen by the client (so the stream skips it when sent twice)."""
+    and it counts as chosen by the client (so the stream skips it when sent twice).
+
+    With a tracking ``plan``, a valid event outside it is refused (enforce), its errors
+    naming ``event`` or ``properties.<name>`` as the client named them, or accepted and its
+    breaches listed in ``violations`` (observe)."""
     result = Validated()
     for index, item in enumerate(converted):
         row, problems = None, item.problems
@@ -415,6 +441,12 @@ def converted_validate(
                 country=country_of(item.ip) if item.ip else None,
                 generated_id=generated,
             )
+        if row is not None and plan is not None:
+            breaches = plan.check(item.event)
+            if breaches and plan.enforce:
+                row, problems = None, [(_plan_field(breach, item.fields), breach.message) for breach in breaches]
+            else:
+                result.violations.extend(breaches)
         if row is None:
             result.errors.extend(FieldError(index, item.fields.get(f, f), m) for f, m in problems)
         else:
@@ -422,3 +454,10 @@ def converted_validate(
             result.supplied_ids.append(generated is not None or item.event.get("event_id") is not None)
     return result
 
+
+
+def _plan_field(breach: PlanViolation, fields: dict[str, str]) -> str:
+    """The field a plan breach is about, as the client named it."""
+    if not breach.property:
+        return "event"
+    return f"{fields.get('properties', 'properties')}.{breach.property}"

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.ingest.formats import Door, native, posthog, segment
+from apps.ingest.gate import origin_refusal
 from pulseboard.sdk import sdk_script
 from apps.ingest.services import ingest_limits, request_ingest
 from apps.ingest.stream import deadletters, projects_deleted
@@ -97,13 +98,17 @@ def segment_api(request, kind: str):
     return _segment_views[kind](request)
 
 
-def _unknown_token(token: str | None) -> HttpResponse | None:
-    """A PostHog-style 401 for a missing or unknown project token; None for a good one."""
+def _unknown_token(token: str | None, origin: str | None = None) -> HttpResponse | None:
+    """A PostHog-style 401 for a missing or unknown project token, or 403 for an origin or
+    key the project does not allow (``apps.ingest.gate``); None for a good one."""
     if not token:
         return json_response(*posthog.answer(401, {"error": "missing_api_key", "message": "Send the project API key as token."}))
     target = project_for_ingest_key(api_key=token)
     if target is None or projects_deleted([target.project_id]):  # a deleted project's key may still be cached
         return json_response(*posthog.answer(401, {"error": "invalid_api_key", "message": "The API key does not belong to any project."}))
+    refused = origin_refusal(target=target, origin=origin)
+    if refused is not None:
+        return json_response(*posthog.answer(refused.status, refused.body))
     return None
 
 
@@ -120,17 +125,17 @@ def posthog_flags(request):
         )
     except BodyError as exc:
         return json_response(*posthog.answer(exc.status, exc.as_json()))
-    return _unknown_token(token) or json_response(200, posthog.flags_answer(token))
+    return _unknown_token(token, request.headers.get("Origin")) or json_response(200, posthog.flags_answer(token))
 
 
 @require_GET
 def posthog_config(request, token: str):
-    return _unknown_token(token) or json_response(200, posthog.remote_config(token))
+    return _unknown_token(token, request.headers.get("Origin")) or json_response(200, posthog.remote_config(token))
 
 
 @require_GET
 def posthog_config_js(request, token: str):
-    return _unknown_token(token) or HttpResponse(posthog.remote_config_js(token), content_type="application/javascript")
+    return _unknown_token(token, request.headers.get("Origin")) or HttpResponse(posthog.remote_config_js(token), content_type="application/javascript")
 
 
 @login_required

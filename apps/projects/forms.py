@@ -11,7 +11,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from apps.projects.models import Membership, PersonalAPIKey, Project, validate_timezone
+from apps.projects.models import Membership, PersonalAPIKey, Project, ServerKey, origin_pattern_normalize, validate_timezone
 from apps.projects.selectors import user_find_by_login
 
 COMMON_TIMEZONES = [
@@ -129,6 +129,76 @@ class PersonalKeyForm(forms.Form):
         max_length=PersonalAPIKey._meta.get_field("label").max_length,
         widget=forms.TextInput(attrs={"placeholder": "e.g. Nightly export", "autocomplete": "off"}),
         help_text="What the key is for, so you know which one to revoke later.",
+    )
+
+
+def _limit_field(name: str, placeholder: str) -> forms.IntegerField:
+    model_field = Project._meta.get_field(name)
+    return forms.IntegerField(
+        label=model_field.verbose_name.capitalize(),
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text=model_field.help_text,
+        widget=forms.NumberInput(attrs={"placeholder": placeholder, "inputmode": "numeric"}),
+    )
+
+
+class IngestGuardsForm(forms.Form):
+    """Limits per ingest key, the origin allowlist and the server key requirement."""
+
+    ingest_rate_per_second = _limit_field("ingest_rate_per_second", "No limit")
+    ingest_burst = _limit_field("ingest_burst", "10 × the rate")
+    ingest_daily_quota = _limit_field("ingest_daily_quota", "No quota")
+    allowed_origins = forms.CharField(
+        label="Allowed origins",
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "https://shop.example.com\n*.example.com\nhttp://localhost:3000", "spellcheck": "false"}),
+        help_text=(
+            "One per line. https://shop.example.com allows that page only (scheme, host and port); *.example.com allows "
+            "every subdomain over http or https, but not example.com itself. Empty: any origin. Requests without an Origin "
+            "(servers, apps) are not browsers and are not checked against this list."
+        ),
+    )
+    require_server_key = forms.BooleanField(
+        label="Require a server key for requests without an Origin",
+        required=False,
+        help_text=Project._meta.get_field("require_server_key").help_text,
+    )
+
+    MAX_ORIGINS = 100
+
+    def clean_allowed_origins(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["allowed_origins"].replace(",", "\n").splitlines()]
+        origins: list[str] = []
+        errors: list[str] = []
+        for line in filter(None, lines):
+            try:
+                origin = origin_pattern_normalize(line)
+            except ValidationError as exc:
+                errors += exc.messages
+                continue
+            if origin not in origins:
+                origins.append(origin)
+        if errors:
+            raise ValidationError(errors)
+        if len(origins) > self.MAX_ORIGINS:
+            raise ValidationError(f"List at most {self.MAX_ORIGINS} origins; use *.example.com for many subdomains.")
+        return origins
+
+    def clean(self):
+        data = super().clean()
+        if data.get("ingest_burst") and not data.get("ingest_rate_per_second"):
+            self.add_error("ingest_burst", "A burst needs a rate: set the events per second too.")
+        return data
+
+
+class ServerKeyForm(forms.Form):
+    label = forms.CharField(
+        max_length=ServerKey._meta.get_field("label").max_length,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Checkout backend", "autocomplete": "off"}),
+        help_text="Which server or service uses it, so you know which one to revoke later.",
     )
 
 

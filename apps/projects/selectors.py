@@ -15,19 +15,29 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Case, When
 from django.utils import timezone
 
-from apps.projects.models import AuditEntry, Invite, Membership, PersonalAPIKey, Project
+from apps.projects.models import AuditEntry, Invite, Membership, PersonalAPIKey, Project, ServerKey
 from pulseboard.errors import Forbidden, NotFound
 from pulseboard.prepared import PreparedLookup
 
 # Ingest looks a key up on every request; a short in-process cache keeps that off the
-# database. A rotated key stops working at once in this process and within this many
-# seconds in the others.
+# database. A rotated or revoked key stops working, and changed limits or origins apply,
+# at once in this process and within this many seconds in the others.
 KEY_CACHE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
 class IngestTarget:
+    """The project an ingest key writes to, and what the ingest doors check for that key."""
+
     project_id: int
+    key_id: str = "public"  # "public", or "server-<id>" for a server key: each is limited on its own
+    key_prefix: str = ""  # the key's first characters, to name it in an error
+    server_key: bool = False
+    rate_per_second: int | None = None
+    burst: int | None = None  # the bucket's size, set when rate_per_second is
+    daily_quota: int | None = None
+    allowed_origins: tuple[str, ...] = ()
+    require_server_key: bool = False
 
 
 _key_cache: dict[str, tuple[float, IngestTarget | None]] = {}
@@ -36,9 +46,46 @@ _API_KEY_MAX = Project._meta.get_field("api_key").max_length
 # Control characters: no key has one, and Postgres refuses NUL in text outright.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
+# Server keys start with this; public keys with ``pb_``.
+SERVER_KEY_PREFIX = "pbs_"
+
+_GUARD_FIELDS = ("ingest_rate_per_second", "ingest_burst", "ingest_daily_quota", "allowed_origins", "require_server_key")
+
+
+def _target(project_id: int, guards: tuple, *, key_id: str, key_prefix: str, server_key: bool) -> IngestTarget:
+    rate, burst, quota, origins, require = guards
+    return IngestTarget(
+        project_id=project_id,
+        key_id=key_id,
+        key_prefix=key_prefix,
+        server_key=server_key,
+        rate_per_second=rate or None,
+        burst=(burst or rate * 10) if rate else None,
+        daily_quota=quota or None,
+        allowed_origins=tuple(origins or ()),
+        require_server_key=bool(require),
+    )
+
+
+def _target_lookup(api_key: str) -> IngestTarget | None:
+    if api_key.startswith(SERVER_KEY_PREFIX):
+        row = (
+            ServerKey.objects.filter(secret_hash=personal_key_hash(api_key), revoked_at__isnull=True)
+            .values_list("project_id", "id", "prefix", *(f"project__{name}" for name in _GUARD_FIELDS))
+            .first()
+        )
+        if row is None:
+            return None
+        return _target(row[0], row[3:], key_id=f"server-{row[1]}", key_prefix=row[2], server_key=True)
+    row = Project.objects.filter(api_key=api_key).values_list("id", *_GUARD_FIELDS).first()
+    if row is None:
+        return None
+    return _target(row[0], row[1:], key_id="public", key_prefix=api_key[:8], server_key=False)
+
 
 def project_for_ingest_key(*, api_key: str) -> IngestTarget | None:
-    """The project of an ingest key, or None. A string that cannot be a key (too long, or
+    """The project of an ingest key (its public key or one of its server keys) with the
+    key's limits and origin rules, or None. A string that cannot be a key (too long, or
     with a control character) is None without a look-up, and is not cached."""
     if not api_key or len(api_key) > _API_KEY_MAX or _CONTROL.search(api_key):
         return None
@@ -46,8 +93,7 @@ def project_for_ingest_key(*, api_key: str) -> IngestTarget | None:
     hit = _key_cache.get(api_key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    project_id = Project.objects.filter(api_key=api_key).values_list("id", flat=True).first()
-    target = IngestTarget(project_id=project_id) if project_id is not None else None
+    target = _target_lookup(api_key)
     with _key_cache_lock:
         if len(_key_cache) > 10_000:
             _key_cache.clear()
@@ -192,6 +238,20 @@ def user_find_by_login(*, login: str) -> AbstractBaseUser | None:
 
 def personal_api_keys_for_user(*, user: AbstractBaseUser):
     return PersonalAPIKey.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def server_keys_for_project(*, project: Project):
+    """The project's server keys, working ones first, newest first."""
+    return ServerKey.objects.filter(project=project).select_related("created_by").order_by(
+        Case(When(revoked_at__isnull=True, then=0), default=1), "-created_at", "-id"
+    )
+
+
+def server_key_get_in_project(*, project: Project, key_id: int) -> ServerKey:
+    key = ServerKey.objects.filter(project=project, id=key_id).first()
+    if key is None:
+        raise NotFound("No such server key.")
+    return key
 
 
 def audit_entries_for_project(*, project: Project, limit: int = 50):

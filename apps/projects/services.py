@@ -16,12 +16,13 @@ from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from apps.projects.models import AuditEntry, Invite, Membership, PersonalAPIKey, Project
+from apps.projects.models import AuditEntry, Invite, Membership, PersonalAPIKey, Project, ServerKey, origin_pattern_normalize
 from apps.projects.selectors import (
     invite_state,
     invite_token_hash,
     membership_exists_for_email,
     personal_key_hash,
+    SERVER_KEY_PREFIX,
     project_key_cache_clear,
     signup_mode,
     user_with_email_exists,
@@ -86,6 +87,119 @@ def project_update(*, project: Project, name: str, timezone: str, session_gap_mi
     project.full_clean()
     project.save(update_fields=["name", "timezone", "session_gap_minutes", "updated_at"])
     return project
+
+
+def project_ingest_guards_update(
+    *,
+    project: Project,
+    rate_per_second: int | None,
+    burst: int | None,
+    daily_quota: int | None,
+    allowed_origins: list[str],
+    require_server_key: bool,
+    actor: AbstractBaseUser | None = None,
+) -> Project:
+    """Set the project's ingest limits (per key), its allowed origins and whether requests
+    without an Origin need a server key. Origins are stored normalised, without repeats;
+    a burst without a rate is an error. Recorded in the audit log when anything changed."""
+    origins: list[str] = []
+    problems: list[str] = []
+    for value in allowed_origins:
+        try:
+            origin = origin_pattern_normalize(value)
+        except ValidationError as exc:
+            problems += exc.messages
+            continue
+        if origin not in origins:
+            origins.append(origin)
+    errors: dict[str, list[str]] = {}
+    if problems:
+        errors["allowed_origins"] = problems
+    if burst and not rate_per_second:
+        errors["ingest_burst"] = ["A burst needs a rate: set the events per second too."]
+    if errors:
+        raise ValidationError(errors)
+    before = {name: getattr(project, name) for name in _GUARD_FIELDS}
+    project.ingest_rate_per_second = rate_per_second or None
+    project.ingest_burst = burst or None
+    project.ingest_daily_quota = daily_quota or None
+    project.allowed_origins = origins
+    project.require_server_key = require_server_key
+    project.full_clean()
+    after = {name: getattr(project, name) for name in _GUARD_FIELDS}
+    if after == before:
+        return project
+    with transaction.atomic():
+        project.save(update_fields=[*_GUARD_FIELDS, "updated_at"])
+        changed = [name for name in _GUARD_FIELDS if before[name] != after[name]]
+        audit_record(
+            project=project,
+            actor=actor,
+            action=AuditEntry.Action.INGEST_GUARDS_CHANGED,
+            summary="Changed the ingest " + ", ".join(_GUARD_LABELS[name] for name in changed) + ".",
+            details={name: {"from": before[name], "to": after[name]} for name in changed},
+        )
+    project_key_cache_clear()  # every key of the project carries these
+    return project
+
+
+_GUARD_FIELDS = ["ingest_rate_per_second", "ingest_burst", "ingest_daily_quota", "allowed_origins", "require_server_key"]
+_GUARD_LABELS = {
+    "ingest_rate_per_second": "rate limit",
+    "ingest_burst": "burst",
+    "ingest_daily_quota": "daily quota",
+    "allowed_origins": "allowed origins",
+    "require_server_key": "server key requirement",
+}
+
+
+@dataclass(frozen=True)
+class IssuedServerKey:
+    key: ServerKey
+    secret: str  # shown to the owner once, never stored
+
+
+def server_key_create(*, project: Project, label: str, actor: AbstractBaseUser | None = None) -> IssuedServerKey:
+    """A new secret ingest key of the project, for servers: `pbs_` and 192 random bits."""
+    label = label.strip()
+    if not label:
+        raise ValidationError({"label": "Give the key a label, so you know later which one to revoke."})
+    secret = SERVER_KEY_PREFIX + secrets.token_urlsafe(24)
+    signed_in = actor is not None and getattr(actor, "is_authenticated", False)
+    with transaction.atomic():
+        key = ServerKey.objects.create(
+            project=project,
+            label=label[:100],
+            prefix=secret[: len(SERVER_KEY_PREFIX) + 6],
+            secret_hash=personal_key_hash(secret),
+            created_by=actor if signed_in else None,
+        )
+        audit_record(
+            project=project,
+            actor=actor,
+            action=AuditEntry.Action.SERVER_KEY_CREATED,
+            summary=f"Created the server key “{key.label}” ({key.prefix}…).",
+            details={"key": key.id, "label": key.label, "prefix": key.prefix},
+        )
+    return IssuedServerKey(key=key, secret=secret)
+
+
+def server_key_revoke(*, key: ServerKey, actor: AbstractBaseUser | None = None) -> bool:
+    """Revoke a server key: it stops working at once (within the key cache's seconds in
+    other processes). False if it was revoked already."""
+    with transaction.atomic():
+        revoked = ServerKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if not revoked:
+            return False
+        audit_record(
+            project=key.project,
+            actor=actor,
+            action=AuditEntry.Action.SERVER_KEY_REVOKED,
+            summary=f"Revoked the server key “{key.label}” ({key.prefix}…).",
+            details={"key": key.id, "label": key.label, "prefix": key.prefix},
+        )
+    project_key_cache_clear()  # the cache is keyed by the secret, which is not kept
+    return True
 
 
 LAST_OWNER_MESSAGE = "A project needs at least one owner: make another member an owner first."

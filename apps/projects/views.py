@@ -21,7 +21,16 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from apps.projects import services
-from apps.projects.forms import InviteForm, MemberAddForm, PersonalKeyForm, ProjectForm, ProjectSettingsForm, RoleForm
+from apps.projects.forms import (
+    IngestGuardsForm,
+    InviteForm,
+    MemberAddForm,
+    PersonalKeyForm,
+    ProjectForm,
+    ProjectSettingsForm,
+    RoleForm,
+    ServerKeyForm,
+)
 from apps.projects.models import Membership, Project
 from apps.projects.navigation import project_home_url
 from apps.projects.selectors import (
@@ -36,6 +45,8 @@ from apps.projects.selectors import (
     project_get_for_user,
     projects_for_user,
     role_allows,
+    server_key_get_in_project,
+    server_keys_for_project,
 )
 from pulseboard.htmx import go, page, vary_on_htmx
 from pulseboard.sdk import sdk_script
@@ -139,6 +150,10 @@ def _settings_context(request: HttpRequest, project: Project, membership: Member
         "invites": invites_pending_for_project(project=project),  # lazy: read when an owner's page shows them
         "notice": None,
         "ingest_max_events": settings.INGEST_MAX_EVENTS,
+        "guards_form": _guards_form(project),
+        "server_keys": list(server_keys_for_project(project=project)),
+        "server_key_form": ServerKeyForm(),
+        "new_server_key": None,
     }
     context["owner_count"] = sum(m.role == Membership.Role.OWNER for m in context["members"])
     context["audit_entries"] = list(audit_entries_for_project(project=project)) if context["is_owner"] else []
@@ -151,6 +166,8 @@ SECTION_TEMPLATES = {
     "personal-keys": "projects/partials/personal_keys.html",
     "project": "projects/partials/project_form.html",
     "members": "projects/partials/members.html",
+    "limits": "projects/partials/ingest_guards.html",
+    "server-keys": "projects/partials/server_keys.html",
 }
 
 
@@ -295,3 +312,80 @@ def member_remove(request: HttpRequest, project_id: int, membership_id: int) -> 
         return go(request, reverse("project-list"))
     text = f"{target.user.get_username()} removed from {project.name}."
     return _section_done(request, project, membership, "members", messages.SUCCESS, text)
+
+
+# --- Limits, origins and server keys (owners) ------------------------------------------------
+
+
+def _guards_form(project: Project) -> IngestGuardsForm:
+    return IngestGuardsForm(
+        initial={
+            "ingest_rate_per_second": project.ingest_rate_per_second,
+            "ingest_burst": project.ingest_burst,
+            "ingest_daily_quota": project.ingest_daily_quota,
+            "allowed_origins": "\n".join(project.allowed_origins or []),
+            "require_server_key": project.require_server_key,
+        }
+    )
+
+
+@login_required
+@require_POST
+def ingest_guards_save(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id, Access.OWN)
+    form = IngestGuardsForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.project_ingest_guards_update(
+                project=project,
+                rate_per_second=data["ingest_rate_per_second"],
+                burst=data["ingest_burst"],
+                daily_quota=data["ingest_daily_quota"],
+                allowed_origins=data["allowed_origins"],
+                require_server_key=data["require_server_key"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            text = "Limits and origins saved. Every ingest key follows them within seconds."
+            return _section_done(request, project, membership, "limits", messages.SUCCESS, text, guards_form=_guards_form(project))
+    project.refresh_from_db()
+    response = _section_invalid(request, project, membership, "limits", guards_form=form)
+    if not request.htmx:
+        response.status_code = 400
+    return response
+
+
+@login_required
+@require_POST
+def server_key_create(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id, Access.OWN)
+    form = ServerKeyForm(request.POST)
+    if not form.is_valid():
+        return _section_invalid(request, project, membership, "server-keys", server_key_form=form)
+    issued = services.server_key_create(project=project, label=form.cleaned_data["label"], actor=request.user)
+    issued.key.secret = issued.secret  # for the template; the secret is shown in this answer only
+    if request.htmx:
+        notice = {"level": messages.DEFAULT_TAGS[messages.SUCCESS], "text": f"Server key “{issued.key.label}” created."}
+        context = _settings_context(request, project, membership, notice=notice, new_server_key=issued.key)
+        response = render(request, SECTION_TEMPLATES["server-keys"], context)
+    else:
+        context = _settings_context(request, project, membership, new_server_key=issued.key)
+        response = render(request, "projects/settings.html", context, status=201)
+    add_never_cache_headers(response)  # no copy of the secret in a browser or proxy cache
+    return vary_on_htmx(response)
+
+
+@login_required
+@require_POST
+def server_key_revoke(request: HttpRequest, project_id: int, key_id: int) -> HttpResponse:
+    project, membership = _project_and_role(request, project_id, Access.OWN)
+    key = server_key_get_in_project(project=project, key_id=key_id)
+    if services.server_key_revoke(key=key, actor=request.user):
+        text = f"Server key “{key.label}” revoked. It no longer works."
+    else:
+        text = f"Server key “{key.label}” was already revoked."
+    return _section_done(request, project, membership, "server-keys", messages.SUCCESS, text)
