@@ -6,7 +6,9 @@ the server deployment).
 ``embedded_application``: what ``make run`` serves. WebSockets as above; plain HTTP goes
 through Django's WSGI handler on a thread pool (a2wsgi), which costs far less per request
 than Django's ASGI path, whose middleware hops between threads several times a request.
-Request bodies are read whole before a thread takes the request.
+Request bodies are read whole before a thread takes the request. The live feed's SSE
+stream (``apps.analytics.sse.LIVE_SSE_PATH``) is the exception: it goes through Django's
+ASGI handler, since a stream would hold a WSGI thread for as long as it is open.
 """
 
 import os
@@ -22,6 +24,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
+from apps.analytics.sse import LIVE_SSE_PATH  # noqa: E402
 from pulseboard.routing import websocket_urlpatterns  # noqa: E402
 from pulseboard.servers import BufferedBodies  # noqa: E402
 
@@ -29,8 +32,23 @@ websockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websockets})
 
+
+def streams_to_asgi(streams, rest):
+    """HTTP to ``streams`` for the long-lived streams' paths, to ``rest`` for any other."""
+
+    async def app(scope, receive, send):
+        if LIVE_SSE_PATH.match(scope["path"]):
+            return await streams(scope, receive, send)
+        return await rest(scope, receive, send)
+
+    return app
+
+
 # HTTP bodies are read whole in the event loop first (BufferedBodies), so that a slow
 # client never holds one of the WSGI threads.
 embedded_application = ProtocolTypeRouter(
-    {"http": BufferedBodies(WSGIMiddleware(get_wsgi_application(), workers=8)), "websocket": websockets}
+    {
+        "http": BufferedBodies(streams_to_asgi(django_asgi_app, WSGIMiddleware(get_wsgi_application(), workers=8))),
+        "websocket": websockets,
+    }
 )

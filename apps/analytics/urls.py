@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.analytics import annotation_api, annotation_views, api, events_api, events_views, views
+from apps.analytics import annotation_api, annotation_views, api, events_api, events_views, sse, views
 
 urlpatterns = [
     path("projects/<int:project_id>/", views.overview, name="analytics-overview"),
@@ -26,6 +26,8 @@ urlpatterns = [
     path("api/v1/projects/<int:project_id>/annotations", annotation_api.AnnotationListAPI.as_view(), name="api-annotations"),
     path("api/v1/projects/<int:project_id>/annotations/<int:annotation_id>", annotation_api.AnnotationDetailAPI.as_view(), name="api-annotation"),
     path("api/v1/projects/<int:project_id>/events", api.EventsAPI.as_view(), name="api-events"),
+    # Served on the ASGI path (pulseboard/asgi.py, deploy/nginx.conf): see apps/analytics/sse.py.
+    path("api/v1/projects/<int:project_id>/live/sse", sse.live_sse, name="api-live-sse"),
     path("api/v1/projects/<int:project_id>/event-definitions", events_api.EventDefinitionsAPI.as_view(), name="api-event-definitions"),
     path("api/v1/projects/<int:project_id>/event-definitions/<int:definition_id>", events_api.EventDefinitionAPI.as_view(), name="api-event-definition"),
     path("api/v1/projects/<int:project_id>/insights/active-users", api.ActiveUsersAPI.as_view(), name="api-active-users"),
