@@ -23,7 +23,7 @@ MAX_BUCKETS = 2500
 BUCKET_HOURS = {"hour": timedelta(hours=1), "day": timedelta(hours=24), "week": timedelta(hours=24 * 7)}
 
 
-def _floor_local(moment: datetime, interval: str, tz: ZoneInfo) -> datetime:
+def floor_local(moment: datetime, interval: str, tz: ZoneInfo) -> datetime:
     """The start of the bucket holding ``moment``, as a UTC instant (same rule as ClickHouse's
     toStartOfHour / toStartOfDay / toMonday in the project's timezone)."""
     local = moment.astimezone(tz)
@@ -36,7 +36,7 @@ def _floor_local(moment: datetime, interval: str, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
 
 
-def _next_bucket(start: datetime, interval: str, tz: ZoneInfo) -> datetime:
+def next_bucket(start: datetime, interval: str, tz: ZoneInfo) -> datetime:
     if interval == "hour":
         return start + timedelta(hours=1)
     step = 7 if interval == "week" else 1
@@ -58,7 +58,7 @@ def _bucket_table(date_from: datetime, date_to: datetime, interval: str, tz: Zon
     starts, current = [], date_from
     while current < date_to:
         starts.append(current)
-        current = _next_bucket(current, interval, tz)
+        current = next_bucket(current, interval, tz)
     fmt = "%Y-%m-%d %H:%M" if interval == "hour" else "%Y-%m-%d"
     return _Buckets(
         starts=tuple(starts),
@@ -153,7 +153,7 @@ def date_range_resolve(
             raise ParamError("range", f"must be one of {', '.join(PRESETS)}")
         interval = interval or PRESETS[preset][1]
         if preset == "24h":
-            end = _next_bucket(_floor_local(now, "hour", tz), "hour", tz)
+            end = next_bucket(floor_local(now, "hour", tz), "hour", tz)
             start = end - timedelta(hours=24)
         else:
             days = int(preset[:-1])
@@ -168,9 +168,9 @@ def date_range_resolve(
             raise ParamError("date_from" if start is None else "date_to", "a custom range needs both date_from and date_to")
         if end <= start:
             raise ParamError("date_to", "must be after date_from")
-    start = _floor_local(start, interval, tz)
-    end_floor = _floor_local(end - timedelta(microseconds=1), interval, tz)
-    end = _next_bucket(end_floor, interval, tz)
+    start = floor_local(start, interval, tz)
+    end_floor = floor_local(end - timedelta(microseconds=1), interval, tz)
+    end = next_bucket(end_floor, interval, tz)
     # Counted before the buckets are listed (a local day is 23 to 25 hours; rounding absorbs that).
     if round((end - start) / BUCKET_HOURS[interval]) > MAX_BUCKETS:
         raise ParamError("interval", f"the range has more than {MAX_BUCKETS} {interval} buckets; pick a longer interval")
