@@ -241,10 +241,14 @@ def embedded_server():
     process on a free port of 127.0.0.1. Its URL. The settings in force when it starts
     are the ones it runs with."""
     import uvicorn
+    from channels.layers import channel_layers
 
     from pulseboard.asgi import embedded_application
     from pulseboard.servers import uvicorn_config
 
+    # A channel layer's receivers belong to one event loop: the server's loop gets a layer of
+    # its own, never one that an earlier test's server (or stream) may still be reading.
+    channel_layers.backends = {}
     listener = socket.create_server(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn_config(embedded_application))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="asgi-test-server", daemon=True)
@@ -259,6 +263,7 @@ def embedded_server():
         server.should_exit = True
         thread.join(timeout=10)
         listener.close()
+        channel_layers.backends = {}
 
 
 def free_port() -> int:
@@ -347,3 +352,15 @@ def browser_login(tab, username: str, password: str = PASSWORD) -> None:
     tab.fill("input[name=password]", password)
     tab.click("button[type=submit]")
     tab.wait_for_load_state("networkidle")
+
+
+@pytest.fixture(autouse=True)
+def fresh_ingest_caches():
+    """Each test starts without the day's IP salt or any tracking plan in memory: a test's
+    database rows are rolled back, and another test's must not be used in their place."""
+    from apps.ingest.plan import tracking_plan_cache_clear
+    from apps.ingest.salt import ip_salt_cache_clear
+
+    ip_salt_cache_clear()
+    tracking_plan_cache_clear()
+    yield

@@ -98,6 +98,8 @@ INSTALLED_APPS = [
     "apps.funnels",
     "apps.web",  # sessions, paths and the web overview: beside analytics and funnels
     "apps.dashboards",  # saved insights and dashboards: above the insight apps
+    "apps.digests",  # daily and weekly email digests: above the insight apps, beside dashboards
+    "apps.alerts",  # alerts on trend figures: above the insight apps, beside dashboards
     "apps.demo",  # above every other app: nothing imports it
 ]
 
@@ -245,17 +247,25 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Each project's data retention (Project.retention_days); a count per project when nothing is due.
     "apply-retention": {"task": "ingest.apply_retention", "schedule": crontab(minute=41)},
+    # The IP hash's day salts older than 48 h are deleted (also on the first hash of a day).
+    "prune-ip-salts": {"task": "ingest.prune_ip_salts", "schedule": crontab(minute=7)},
+    # Digests: every hour, the daily and weekly digests that are due are sent (once per member and period).
+    "send-digests": {"task": "digests.send_due", "schedule": crontab(minute=7)},
+    # Alerts: every minute, the alerts whose every_minutes have passed are judged.
+    "evaluate-alerts": {"task": "alerts.evaluate_due", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The live feed's channel layer, in both deployments. In the embedded one the flush runs in
 # the worker thread and the sockets in uvicorn's event loop: an in-memory layer (asyncio
 # queues of one loop) cannot be fed from another thread, Redis can. A unix-socket REDIS_URL
-# (the private redis-server) works as is.
+# (the private redis-server) works as is. A listener waits on Redis in blocking reads of 5 s
+# (channels_redis' brpop_timeout): the read timeout must be longer, or redis-py's default
+# (also 5 s) ends an idle socket or stream after about 5 s.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:channels:"},
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": f"{REDIS_KEY_PREFIX}:channels:"},
     }
 }
 
@@ -300,10 +310,14 @@ INGEST_IDEMPOTENCY_TTL_HOURS = env_int("INGEST_IDEMPOTENCY_TTL_HOURS", 48)
 # over by a retry after this long.
 INGEST_IDEMPOTENCY_LEASE_SECONDS = env_int("INGEST_IDEMPOTENCY_LEASE_SECONDS", 60)
 INGEST_TRUST_X_FORWARDED_FOR = env_bool("INGEST_TRUST_X_FORWARDED_FOR", False)
+# A pepper added to each UTC day's random salt of the IP hash (apps/ingest/salt.py); the day
+# salts live in the database and are deleted 48 h after their day began.
 INGEST_IP_SALT = env("INGEST_IP_SALT", SECRET_KEY)
-# CORS: browsers on any origin may send events to the ingest routes (ingest keys are
-# write-only and meant to be embedded in pages); no other route answers CORS, and no
-# cookies ride along. Keep the regex in step with apps/ingest/urls.py.
+# CORS: the ingest routes answer browsers on any origin (ingest keys are write-only and
+# meant to be embedded in pages), refusals included, so a page can read why it was refused;
+# which origins may send a project's events is the project's own allowed origins
+# (apps.ingest.gate). No other route answers CORS, and no cookies ride along. Keep the
+# regex in step with apps/ingest/urls.py.
 CORS_URLS_REGEX = (
     r"^/(?:api/v1/events"
     r"|(?:e|batch|capture|track|i/v0/e|flags|decide)/?"
@@ -331,6 +345,21 @@ DEMO_EVENTS = env_int("DEMO_EVENTS", 200_000)
 # The demo login's password, applied on every start when set. Unset, a new demo login gets a
 # generated one, kept in var/demo_password, and keeps it across restarts.
 DEMO_PASSWORD = env("DEMO_PASSWORD")
+
+# --- Links in emails --------------------------------------------------------------------------
+# The address people open PulseBoard at, for the links of emails sent with no request to
+# take it from (the digests), e.g. https://analytics.example.com.
+PULSEBOARD_URL = (env("PULSEBOARD_URL") or f"http://{'127.0.0.1' if HOST in ('0.0.0.0', '::') else HOST}:{PORT}").rstrip("/")
+# Digests go out at or after this local hour (0-23) of the project's timezone: daily ones
+# for the day before, weekly ones on Monday for the week before.
+DIGEST_SEND_HOUR = env_int("DIGEST_SEND_HOUR", 8)
+if not 0 <= DIGEST_SEND_HOUR <= 23:
+    raise ImproperlyConfigured(f"DIGEST_SEND_HOUR must be 0 to 23, got {DIGEST_SEND_HOUR}")
+# Alert notices: each delivery (an email, a webhook POST) is tried this many times, waiting
+# BACKOFF, 2x BACKOFF, 4x BACKOFF... seconds between attempts, then marked failed.
+ALERTS_DELIVERY_ATTEMPTS = env_int("ALERTS_DELIVERY_ATTEMPTS", 5)
+ALERTS_DELIVERY_BACKOFF_SECONDS = env_int("ALERTS_DELIVERY_BACKOFF_SECONDS", 30)
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERTS_WEBHOOK_TIMEOUT_SECONDS", 10)
 
 # --- Web --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -371,8 +400,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # The ingest routes are plain Django views: documented by these hooks.
-    "PREPROCESSING_HOOKS": ["apps.ingest.openapi.ingest_endpoints"],
+    # The ingest routes and the live stream are plain Django views: documented by these hooks.
+    "PREPROCESSING_HOOKS": ["apps.ingest.openapi.ingest_endpoints", "apps.analytics.sse.live_sse_endpoints"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.ingest.openapi.ingest_security_schemes"],
 }
 

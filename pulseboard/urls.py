@@ -28,6 +28,8 @@ urlpatterns = [
     path("", include("apps.funnels.urls")),
     path("", include("apps.web.urls")),
     path("", include("apps.dashboards.urls")),
+    path("", include("apps.alerts.urls")),
+    path("", include("apps.digests.urls")),
     # Dashboards shared by a public read-only link: the token opens that dashboard only.
     path("shared/", include("apps.dashboards.share_urls")),
 ]

@@ -42,6 +42,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Retention", "analytics-retention", "retention"),
     NavItem("Stickiness", "analytics-stickiness", "stickiness"),
     NavItem("Lifecycle", "analytics-lifecycle", "lifecycle"),
+    NavItem("Alerts", "alerts-list", "alert"),  # apps/alerts
+    NavItem("Digest", "digests-settings", "text"),  # apps/digests: the member's email digest
     NavItem("Settings", "project-settings", "settings"),
 ]
 

@@ -2,7 +2,7 @@
 
 Each app imports only from the layers below it, never from one above it or beside it:
 
-    pulseboard  <-  projects  <-  ingest  <-  query  <-  persons  <-  analytics, funnels, web  <-  dashboards  <-  demo
+    pulseboard  <-  projects  <-  ingest  <-  query  <-  persons  <-  analytics, funnels, web  <-  dashboards, alerts, digests  <-  demo
 
 A lower app that must react to something above it fires a hook the upper app subscribes
 to (``apps/ingest/hooks.py``, ``pulseboard/health.py``). Exempt, because wiring names
@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"query"},
     {"persons"},
     {"analytics", "funnels", "web"},
-    {"dashboards"},
+    {"dashboards", "alerts", "digests"},
     {"demo"},
 ]
 LEVEL = {app: level for level, apps in enumerate(LAYERS) for app in apps}

@@ -25,7 +25,7 @@ from apps.funnels.services import funnel_create
 from apps.persons.selectors import person_by_distinct_id
 from apps.projects.models import Membership
 from apps.projects.selectors import Access, role_allows
-from apps.projects.services import invite_create, personal_api_key_create
+from apps.projects.services import invite_create, personal_api_key_create, server_key_create
 from rest_framework.test import APIClient
 
 from conftest import MembershipFactory, ProjectFactory, UserFactory, flush, post_events
@@ -86,6 +86,17 @@ def annotation_kw(world, role):
 
 
 ANNOTATION_FORM = {"at": "2025-06-01T10:00", "text": "From the roles test"}
+
+ALERT_BODY = {"name": "Roles alert", "series": {"event": "signed_up"}, "condition": "above", "threshold": 10}
+ALERT_FORM = {"name": "Roles alert", "event": "signed_up", "math": "total", "condition": "above", "threshold": "10",
+              "interval": "hour", "every_minutes": "5", "webhook_format": "json", "enabled": "on"}  # fmt: skip
+
+
+def alert_kw(world, role):
+    """An alert of nobody in particular: its signing secret is for the project's owners only."""
+    from apps.alerts.services import alert_create
+
+    return {"alert_id": alert_create(project=world.project, user=None, data={**ALERT_BODY, "name": f"Alert of {role}"}).id}
 
 
 def event_deletion_kw(world, role):
@@ -216,6 +227,15 @@ ROUTES: list[Route] = [
     Route("api-retention", "get", "read", query=retention_cell, api=True),
     Route("api-stickiness", "get", "read", query="events=signed_up", api=True),
     Route("api-lifecycle", "get", "read", query="event=signed_up", api=True),
+    # The test client is a WSGI request: past the checks the stream answers 421 (it is served
+    # over ASGI; apps/analytics/tests/test_sse.py streams it).
+    Route("api-live-sse", "get", "read", api=True, refused=421),
+    # A member's own digest: every role, viewers included.
+    Route("digests-settings", "get", "read"),
+    Route("digests-settings", "post", "read", data=lambda w: {"frequency": "weekly"}),
+    Route("digests-send-now", "post", "read", data=lambda w: {"frequency": "daily"}),
+    Route("api-digest-subscription", "get", "read", api=True),
+    Route("api-digest-subscription", "put", "read", data=lambda w: {"frequency": "daily"}, api=True),
     Route("web-overview-csv", "get", "read", query="list=pages"),
     Route("web-overview-sessions", "get", "read"),
     Route("api-web-overview", "get", "read", api=True),
@@ -259,6 +279,22 @@ ROUTES: list[Route] = [
     Route("api-annotation", "patch", "edit", kwargs=annotation_kw, data=lambda w: {"text": "Changed"}, api=True),
     Route("annotation-delete", "post", "edit", kwargs=annotation_kw),
     Route("api-annotation", "delete", "edit", kwargs=annotation_kw, api=True),
+    Route("alerts-list", "get", "read"),
+    Route("alerts-detail", "get", "read", kwargs=alert_kw),
+    Route("api-alerts", "get", "read", api=True),
+    Route("api-alert", "get", "read", kwargs=alert_kw, api=True),
+    Route("alerts-new", "get", "edit"),
+    Route("alerts-new", "post", "edit", data=lambda w: ALERT_FORM),
+    Route("alerts-edit", "get", "edit", kwargs=alert_kw),
+    Route("alerts-edit", "post", "edit", kwargs=alert_kw, data=lambda w: ALERT_FORM),
+    Route("alerts-test", "post", "edit", kwargs=alert_kw),
+    Route("alerts-snooze", "post", "edit", kwargs=alert_kw, data=lambda w: {"hours": "1"}),
+    Route("alerts-rotate", "post", "own", kwargs=alert_kw),
+    Route("api-alerts", "post", "edit", data=lambda w: ALERT_BODY, api=True),
+    Route("api-alert", "patch", "edit", kwargs=alert_kw, data=lambda w: {"threshold": 5}, api=True),
+    Route("api-alert-test", "post", "edit", kwargs=alert_kw, api=True),
+    Route("alerts-delete", "post", "edit", kwargs=alert_kw),
+    Route("api-alert", "delete", "edit", kwargs=alert_kw, api=True),
     Route("analytics-event-edit", "get", "edit", kwargs=event_definition_kw),
     Route("analytics-event-edit", "post", "edit", kwargs=event_definition_kw, data=lambda w: {"description": "From the roles test"}),
     Route("api-event-definition", "patch", "edit", kwargs=event_definition_kw, data=lambda w: {"description": "From the API"}, api=True),
@@ -297,8 +333,17 @@ ROUTES: list[Route] = [
     Route("funnels-delete", "get", "edit", kwargs=funnel_kw),
     Route("api-funnels", "post", "edit", data=lambda w: FUNNEL_BODY, api=True),
     Route("api-funnel", "put", "edit", kwargs=funnel_kw, data=lambda w: FUNNEL_BODY, api=True),
+    Route("tracking-plan", "get", "read"),
+    Route("api-tracking-plan", "get", "read", api=True),
+    Route("tracking-plan", "post", "edit", data=lambda w: {"mode": "observe", "allow_dollar_events": "on", "events-0-name": "signed_up"}),
+    Route("api-tracking-plan", "put", "edit", data=lambda w: {"mode": "observe", "events": [{"name": "signed_up"}]}, api=True),
+    Route("tracking-plan-reset", "post", "edit"),
     Route("project-edit", "post", "own", data=lambda w: {"name": w.project.name, "timezone": "UTC"}),
     Route("project-ingest-key-rotate", "post", "own"),
+    Route("ingest-usage", "get", "read"),
+    Route("project-ingest-guards", "post", "own", data=lambda w: {"ingest_rate_per_second": "100", "allowed_origins": ""}),
+    Route("server-key-create", "post", "own", data=lambda w: {"label": "roles"}),
+    Route("server-key-revoke", "post", "own", kwargs=lambda w, role: {"key_id": server_key_create(project=w.project, label="revoke me").key.id}),
     Route("invite-create", "post", "own", data=lambda w: {"login": "roles-new@example.org", "role": "viewer"}),
     Route("invite-revoke", "post", "own", kwargs=invite_kw),
     Route("member-add", "post", "own", data=lambda w: {"login": "nobody-by-that-name", "role": "viewer"}),
