@@ -388,20 +388,26 @@ def baseline_checkout(ref: str):
 # --- One run -----------------------------------------------------------------------------
 
 
-# --limits: a rate, burst and quota that the load never reaches, so that every request runs
-# the limit check (one Redis round trip) and none is refused.
+# --limits: a rate, burst and quota that the load never reaches, and an enforced tracking
+# plan that every event of the load (bench/lua/ingest.lua) passes, so that every request runs
+# the limit check (one Redis round trip) and every event the plan's check, and none is refused.
 LIMITS_CODE = """
+from apps.ingest.plan import tracking_plan_update
 from apps.projects.models import Project
 Project.objects.filter(api_key={api_key!r}).update(
     ingest_rate_per_second=1_000_000_000, ingest_burst=1_000_000_000, ingest_daily_quota=2_000_000_000
 )
+tracking_plan_update(project=Project.objects.get(api_key={api_key!r}), user=None, mode="enforce", allow_dollar_events=True, events=[
+    {{"name": name, "properties": [{{"name": "plan", "type": "string"}}, {{"name": "path", "type": "string"}}, {{"name": "n", "type": "number"}}]}}
+    for name in ("pageview", "click", "signup", "search", "purchase", "checkout")
+])
 """
 
 
 def limits_on(stack: Stack, api_key: str) -> None:
     """Turn the project's limits on before the first request (no process has cached its key yet)."""
     stack.manage("shell", "-c", LIMITS_CODE.format(api_key=api_key))
-    print("    limits on: rate, burst and daily quota set far above the load", flush=True)
+    print("    limits on: rate, burst and daily quota set far above the load; an enforced tracking plan the load passes", flush=True)
 
 
 def run_one(deployment: str, mode: Mode, args: argparse.Namespace, code: Code, run: int) -> Outcome:
@@ -624,8 +630,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep-var", action="store_true", help="keep each run's var dir (logs, chdb) for inspection")
     parser.add_argument(
         "--limits", action="store_true",
-        help="turn on the project's rate limit and daily quota (set far above the load, so nothing is refused): "
-        "every request of the current code then pays the limit check in Redis; with --baseline, the baseline runs without",
+        help="turn on the project's rate limit and daily quota (set far above the load, so nothing is refused) and an enforced "
+        "tracking plan that the load passes: every request of the current code then pays both checks; with --baseline, the baseline runs without",
     )
     args = parser.parse_args()
     if args.repeat < 1:
