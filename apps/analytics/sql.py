@@ -136,9 +136,17 @@ def property_number(key_param: str) -> str:
     """The event property named by the parameter ``key_param`` as a Float64, or NULL: a JSON
     number as it is, a string written as a number (:data:`NUMBER_TEXT`) as that number;
     missing, null, booleans, other strings, arrays and objects are NULL, and so is a value
-    beyond Float64 (``"1e999"``). The JSON is parsed once (``JSONExtractRaw``, whose text of
-    a number starts with a digit or a minus and of a string with its quote)."""
-    raw = f"JSONExtractRaw(properties, {{{key_param}:String}})"
+    beyond Float64 (``"1e999"``).
+
+    The value's JSON text is read once, without parsing the whole object where that is
+    safe: stored properties are compact JSON, so in an object with no nested object (no
+    ``{`` after the first character) where ``"key":`` occurs once, that occurrence is the
+    top-level key, and a scan for it (``simpleJSONExtractRaw``) finds the same text that
+    ``JSONExtractRaw`` parses out; any other object is parsed. The text of a number starts
+    with a digit or a minus, that of a string with its quote."""
+    key = f"{{{key_param}:String}}"
+    flat_once = f"position(properties, '{{', 2) = 0 AND countSubstrings(properties, concat('\"', {key}, '\":')) = 1"
+    raw = f"if({flat_once}, simpleJSONExtractRaw(properties, {key}), JSONExtractRaw(properties, {key}))"
     return (
         f"multiIf(match({raw}, '^-?[0-9]'), toFloat64OrNull({raw}), "
         f"match({raw}, '^\"{NUMBER_TEXT}\"$'), toFloat64OrNull(substring({raw}, 2, length({raw}) - 2)), NULL)"

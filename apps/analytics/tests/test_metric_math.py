@@ -223,6 +223,37 @@ def test_sum_of_nothing_is_zero_and_empty_buckets_are_null(dataset):
         assert line["data"] == [empty] * 4 and line["total"] == empty and line["property_events"] == [0] * 4, how
 
 
+# The same key nested, in a string, next to a longer key: where a scan of the text for
+# "v": could find another value than the top-level one, the answer is still the top-level one.
+NESTED_CASES = [
+    ({"meta": {"v": 1}, "v": 2}, 2.0),
+    ({"v": 3, "meta": {"v": 100}}, 3.0),
+    ({"meta": {"v": 5}}, None),
+    ({"note": '"v":9', "v": 4}, 4.0),
+    ({"note": "{", "v": 6}, 6.0),
+    ({"v": "7", "list": [1, {"v": 8}]}, 7.0),
+    ({"vv": 1, "v": 10}, 10.0),
+    ({"xv": 12}, None),
+    ({"v": True, "w": {"v": 13}}, None),
+]
+
+
+def test_the_top_level_value_whatever_else_holds_the_key(ingest_client):
+    membership = MembershipFactory(project__timezone=TZ)
+    moment = (BASE + timedelta(days=2, hours=5)).isoformat()
+    events = [
+        {"event": f"case_{i}", "anonymous_id": "a", "timestamp": moment, "properties": props}
+        for i, (props, _) in enumerate(NESTED_CASES)
+    ]
+    ingest(ingest_client, membership.project, events)
+    client = reader_of(membership.user)
+    for i, (props, value) in enumerate(NESTED_CASES):
+        line = trends(client, membership.project, events=f"case_{i}", math="max", math_property="v", date_from=day(1), date_to=day(4))["series"][0]
+        assert line["total"] == value, props
+        assert line["property_events_total"] == (value is not None), props
+        assert ref.property_number(props, "v") == value
+
+
 # --- Hypothesis: any values, any times ----------------------------------------------------------
 
 # Magnitudes up to 1e6, so that sums in another order differ by far less than assert_lines allows.
