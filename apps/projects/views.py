@@ -240,15 +240,23 @@ def personal_key_create(request: HttpRequest, project_id: int) -> HttpResponse:
     if not form.is_valid():
         return _section_invalid(request, project, membership, "personal-keys", key_form=form)
     issued = services.personal_api_key_create(user=request.user, label=form.cleaned_data["label"])
+    return _secret_shown(request, project, membership, "personal-keys", issued, new_key=f"Key “{issued.key.label}” created.")
+
+
+def _secret_shown(request: HttpRequest, project, membership, section: str, issued, **new: str) -> HttpResponse:
+    """The answer to a key's creation, the one answer that shows its secret: the section
+    (HTMX) or the whole page, with the new key in the context under the name of ``new``'s
+    one keyword, whose value is the notice."""
+    (name, text), = new.items()
     issued.key.secret = issued.secret  # for the template; the secret is shown in this answer only
     if request.htmx:
-        notice = {"level": messages.DEFAULT_TAGS[messages.SUCCESS], "text": f"Key “{issued.key.label}” created."}
-        context = _settings_context(request, project, membership, notice=notice, new_key=issued.key)
-        response = render(request, SECTION_TEMPLATES["personal-keys"], context)
+        notice = {"level": messages.DEFAULT_TAGS[messages.SUCCESS], "text": text}
+        context = _settings_context(request, project, membership, notice=notice, **{name: issued.key})
+        response = render(request, SECTION_TEMPLATES[section], context)
     else:
         # Without JavaScript: the whole page, answered to this POST, rather than a redirect
         # that would have to carry the secret to the next request.
-        context = _settings_context(request, project, membership, new_key=issued.key)
+        context = _settings_context(request, project, membership, **{name: issued.key})
         response = render(request, "projects/settings.html", context, status=201)
     add_never_cache_headers(response)  # no copy of the secret in a browser or proxy cache
     return vary_on_htmx(response)
@@ -367,16 +375,7 @@ def server_key_create(request: HttpRequest, project_id: int) -> HttpResponse:
     if not form.is_valid():
         return _section_invalid(request, project, membership, "server-keys", server_key_form=form)
     issued = services.server_key_create(project=project, label=form.cleaned_data["label"], actor=request.user)
-    issued.key.secret = issued.secret  # for the template; the secret is shown in this answer only
-    if request.htmx:
-        notice = {"level": messages.DEFAULT_TAGS[messages.SUCCESS], "text": f"Server key “{issued.key.label}” created."}
-        context = _settings_context(request, project, membership, notice=notice, new_server_key=issued.key)
-        response = render(request, SECTION_TEMPLATES["server-keys"], context)
-    else:
-        context = _settings_context(request, project, membership, new_server_key=issued.key)
-        response = render(request, "projects/settings.html", context, status=201)
-    add_never_cache_headers(response)  # no copy of the secret in a browser or proxy cache
-    return vary_on_htmx(response)
+    return _secret_shown(request, project, membership, "server-keys", issued, new_server_key=f"Server key “{issued.key.label}” created.")
 
 
 @login_required
