@@ -139,14 +139,17 @@ def property_number(key_param: str) -> str:
     beyond Float64 (``"1e999"``).
 
     The value's JSON text is read once, without parsing the whole object where that is
-    safe: stored properties are compact JSON, so in an object with no nested object (no
-    ``{`` after the first character) where ``"key":`` occurs once, that occurrence is the
-    top-level key, and a scan for it (``simpleJSONExtractRaw``) finds the same text that
-    ``JSONExtractRaw`` parses out; any other object is parsed. The text of a number starts
-    with a digit or a minus, that of a string with its quote."""
+    safe. Stored properties are compact JSON written from a parsed object, so no key
+    occurs twice in one object, and ``"key":`` (a quote then a colon, unescaped) occurs only
+    as a key, never inside a string. In an object with no nested object (no ``{`` after the
+    first character), its one occurrence is the top-level key: a scan for it
+    (``simpleJSONExtractRaw``) finds the same text that ``JSONExtractRaw`` parses out. Any
+    other object is parsed. The text of a number starts with a digit or a minus, that of a
+    string with its quote."""
     key = f"{{{key_param}:String}}"
-    flat_once = f"position(properties, '{{', 2) = 0 AND countSubstrings(properties, concat('\"', {key}, '\":')) = 1"
-    raw = f"if({flat_once}, simpleJSONExtractRaw(properties, {key}), JSONExtractRaw(properties, {key}))"
+    # A key with a quote or a backslash is written escaped in the JSON: the scan would miss it.
+    plain_key = f"position({key}, '\"') = 0 AND position({key}, '\\\\') = 0"
+    raw = f"if({plain_key} AND position(properties, '{{', 2) = 0, simpleJSONExtractRaw(properties, {key}), JSONExtractRaw(properties, {key}))"
     return (
         f"multiIf(match({raw}, '^-?[0-9]'), toFloat64OrNull({raw}), "
         f"match({raw}, '^\"{NUMBER_TEXT}\"$'), toFloat64OrNull(substring({raw}, 2, length({raw}) - 2)), NULL)"

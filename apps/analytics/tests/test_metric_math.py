@@ -254,6 +254,17 @@ def test_the_top_level_value_whatever_else_holds_the_key(ingest_client):
         assert ref.property_number(props, "v") == value
 
 
+def test_a_key_that_json_escapes(ingest_client):
+    membership = MembershipFactory(project__timezone=TZ)
+    moment = (BASE + timedelta(days=2, hours=5)).isoformat()
+    keys = ['say "hi"', "back\\slash"]
+    ingest(ingest_client, membership.project, [{"event": "odd", "anonymous_id": "a", "timestamp": moment, "properties": {key: 7 + i}} for i, key in enumerate(keys)])
+    client = reader_of(membership.user)
+    for i, key in enumerate(keys):
+        line = trends(client, membership.project, events="odd", math="max", math_property=key, date_from=day(1), date_to=day(4))["series"][0]
+        assert (line["total"], line["property_events_total"]) == (7.0 + i, 1), key
+
+
 # --- Hypothesis: any values, any times ----------------------------------------------------------
 
 # Magnitudes up to 1e6, so that sums in another order differ by far less than assert_lines allows.
