@@ -214,7 +214,7 @@ def limit_take(*, target: IngestTarget, cost: int, now: float | None = None) -> 
             429,
             {
                 "error": "rate_limited",
-                "message": f"This key may send {rate} events a second (at most {burst} at once): retry in {wait} s. Nothing of this request was accepted.",
+                "message": f"This key may send {rate} event{'s' if rate != 1 else ''} a second (at most {burst} at once): retry in {wait} s. Nothing of this request was accepted.",
                 "retry_after": wait,
             },
             {"Retry-After": str(wait)},
