@@ -17,6 +17,14 @@ project, before anything of the request is accepted. A refusal accepts nothing:
 Each key (the public key, each server key) has its own bucket and day counter; a request
 costs one token per event it carries, valid or not. Limits off (the default) cost nothing:
 no Redis call is made.
+
+The limit costs no round trip of its own: a request's charge (a :class:`stream.Limit`) is
+taken by the same Lua script that appends its events (``stream.stream_append(limit=...)``),
+so a refusal still appends nothing, and a request with no valid event is charged on its own
+(:func:`limit_take`). Each process also remembers what Redis last said of each key: the
+bucket only refills at the rate and the day's count only grows, so when that memory already
+shows the request cannot pass, it is refused at once, before its events are read, and a
+noisy key over its limit costs little more than a dictionary look-up.
 """
 
 from __future__ import annotations
@@ -36,50 +44,6 @@ logger = logging.getLogger(__name__)
 
 # The day counter outlives its day long enough to show yesterday's usage.
 DAY_KEY_SECONDS = 2 * 86400
-
-# One atomic step, one round trip: refill the key's bucket for the time passed, then take
-# ``cost`` tokens from it and count ``cost`` events for the day, or take nothing at all.
-# KEYS = [bucket, day counter]; ARGV = [now (s), rate (events/s, 0: none), burst, cost,
-# quota (0: none), day counter ttl]. The bucket is a hash {t: tokens, at: when}.
-# Returns {verdict, tokens left (as text), used today}: verdict 1 taken, 0 short of tokens,
-# 2 over the quota. The clock is the application's (passed in): servers agree on it to NTP
-# precision, and a clock that steps back never refills a bucket twice.
-_TAKE_LUA = """
-local now = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
-local quota = tonumber(ARGV[5])
-local tokens = burst
-if rate > 0 then
-  local state = redis.call('HMGET', KEYS[1], 't', 'at')
-  if state[1] then
-    local at = tonumber(state[2])
-    tokens = math.min(burst, tonumber(state[1]))
-    if now > at then
-      tokens = math.min(burst, tokens + (now - at) * rate)
-    else
-      now = at
-    end
-  end
-  if cost > tokens then
-    return {0, tostring(tokens), tonumber(redis.call('GET', KEYS[2]) or '0')}
-  end
-end
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-if quota > 0 and used + cost > quota then
-  return {2, tostring(tokens), used}
-end
-if rate > 0 then
-  redis.call('HSET', KEYS[1], 't', tostring(tokens - cost), 'at', tostring(now))
-  redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-end
-used = redis.call('INCRBY', KEYS[2], cost)
-if used == cost then
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
-end
-return {1, tostring(tokens - cost), used}
-"""
 
 
 @dataclass(frozen=True)
@@ -174,9 +138,51 @@ def _unavailable() -> Refusal:
     )
 
 
-def limit_take(*, target: IngestTarget, cost: int, now: float | None = None) -> Refusal | None:
-    """Take ``cost`` events from the key's bucket and daily quota, or refuse the request
-    and take nothing. None when it may go on (or the key has no limit)."""
+@dataclass(frozen=True)
+class _Seen:
+    """What Redis last said of a key's limit, in this process: the limits it was said under,
+    the tokens left at ``at`` and the events counted on ``day``."""
+
+    limits: tuple[int, int, int]
+    tokens: float
+    at: float
+    day: str
+    used: int
+
+
+_seen: dict[tuple[int, str], _Seen] = {}
+
+
+def _seen_record(limit: stream.Limit, target: IngestTarget, reply: stream.LimitReply) -> None:
+    if len(_seen) > 10_000:
+        _seen.clear()
+    day, _ = _today(limit.now)
+    _seen[(target.project_id, target.key_id)] = _Seen((limit.rate, limit.burst, limit.quota), reply.tokens, limit.now, day, reply.used)
+
+
+def _known_refusal(limit: stream.Limit, target: IngestTarget) -> stream.LimitReply | None:
+    """The reply Redis is certain to give ``limit``, from what it last said of the key, if
+    that is a refusal. Exact, never a guess: since then the bucket has gained at most the
+    rate times the time passed (other processes only take), and the day's count has only
+    grown."""
+    seen = _seen.get((target.project_id, target.key_id))
+    if seen is None or seen.limits != (limit.rate, limit.burst, limit.quota):
+        return None
+    tokens = seen.tokens
+    if limit.rate:
+        tokens = min(float(limit.burst), seen.tokens + max(0.0, limit.now - seen.at) * limit.rate)
+        if limit.cost > tokens:
+            return stream.LimitReply(0, tokens, seen.used)
+    if limit.quota and seen.day == _today(limit.now)[0] and seen.used + limit.cost > limit.quota:
+        return stream.LimitReply(2, tokens, seen.used)
+    return None
+
+
+def limit_charge(*, target: IngestTarget, cost: int, now: float | None = None) -> stream.Limit | Refusal | None:
+    """What a request of ``cost`` events owes its key's limits: None when the key has none;
+    a :class:`Refusal` when it can never pass (413) or this process already knows it cannot
+    pass now (429); otherwise the :class:`stream.Limit` to take with its events' append,
+    and to settle with :func:`limit_settle`."""
     rate, burst, quota = target.rate_per_second or 0, target.burst or 0, target.daily_quota or 0
     if not rate and not quota:
         return None
@@ -197,43 +203,63 @@ def limit_take(*, target: IngestTarget, cost: int, now: float | None = None) -> 
             },
         )
     now = time.time() if now is None else now
-    day, day_left = _today(now)
+    day, _ = _today(now)
+    limit = stream.Limit(
+        bucket_key=_bucket_key(target.project_id, target.key_id),
+        day_key=_day_key(target.project_id, target.key_id, day),
+        now=now, rate=rate, burst=burst, cost=cost, quota=quota, day_ttl=DAY_KEY_SECONDS,
+    )
+    known = _known_refusal(limit, target)
+    return limit if known is None else _limit_refusal(limit, known)
+
+
+def limit_settle(*, target: IngestTarget, limit: stream.Limit, reply: stream.LimitReply) -> Refusal | None:
+    """Remember what Redis said of the key, and turn a refusal into its 429."""
+    _seen_record(limit, target, reply)
+    return None if reply.verdict == 1 else _limit_refusal(limit, reply)
+
+
+def limit_take(*, target: IngestTarget, limit: stream.Limit) -> Refusal | None:
+    """Take a charge on its own (one round trip), for a request that appends nothing: None
+    when taken, else the refusal (503 when Redis does not answer)."""
     try:
-        verdict, tokens, used = stream.script(settings.REDIS_URL, _TAKE_LUA)(
-            keys=[_bucket_key(target.project_id, target.key_id), _day_key(target.project_id, target.key_id, day)],
-            args=[repr(now), rate, burst, cost, quota, DAY_KEY_SECONDS],
-        )
+        reply = stream.limit_take(limit)
     except (redis.RedisError, OSError):
         logger.exception("could not check the ingest limits")
         return _unavailable()
-    if verdict == 1:
-        return None
-    if verdict == 0:
-        wait = max(1, math.ceil((cost - float(tokens)) / rate))
+    return limit_settle(target=target, limit=limit, reply=reply)
+
+
+def _limit_refusal(limit: stream.Limit, reply: stream.LimitReply) -> Refusal:
+    if reply.verdict == 0:
+        wait = max(1, math.ceil((limit.cost - reply.tokens) / limit.rate))
+        plural = "s" if limit.rate != 1 else ""
         return Refusal(
             429,
             {
                 "error": "rate_limited",
-                "message": f"This key may send {rate} event{'s' if rate != 1 else ''} a second (at most {burst} at once): retry in {wait} s. Nothing of this request was accepted.",
+                "message": f"This key may send {limit.rate} event{plural} a second (at most {limit.burst} at once): retry in {wait} s. Nothing of this request was accepted.",
                 "retry_after": wait,
             },
             {"Retry-After": str(wait)},
         )
+    _, day_left = _today(limit.now)
     return Refusal(
         429,
         {
             "error": "quota_exhausted",
-            "message": f"This key has sent {int(used)} of its {quota} events for today (UTC): retry in {day_left} s, after midnight UTC. Nothing of this request was accepted.",
+            "message": f"This key has sent {reply.used} of its {limit.quota} events for today (UTC): retry in {day_left} s, after midnight UTC. Nothing of this request was accepted.",
             "retry_after": day_left,
         },
         {"Retry-After": str(day_left)},
     )
 
 
-def request_gate(*, target: IngestTarget, origin: str | None, cost: int) -> Refusal | None:
+def request_gate(*, target: IngestTarget, origin: str | None, cost: int) -> stream.Limit | Refusal | None:
     """Whether an ingest request may go on: its origin or key first, then its cost in
-    events against the key's limits. None to go on; else the refusal to answer."""
-    return origin_refusal(target=target, origin=origin) or limit_take(target=target, cost=cost)
+    events against the key's limits (:func:`limit_charge`). None to go on; a
+    :class:`stream.Limit` to go on and take it with the append; else the refusal to answer."""
+    return origin_refusal(target=target, origin=origin) or limit_charge(target=target, cost=cost)
 
 
 # --- Usage, for the settings page --------------------------------------------------------------

@@ -21,7 +21,7 @@ from apps.ingest import stream
 from apps.ingest.devices import country_of
 from apps.ingest.hooks import StoredRows, stored_notify, written_notify
 from apps.ingest.formats import Door
-from apps.ingest.gate import request_gate
+from apps.ingest.gate import Refusal, limit_settle, limit_take, request_gate
 from apps.ingest.models import EventDefinition, IngestRequest
 from apps.ingest.plan import plan_violations_count, tracking_plan_for_ingest
 from apps.ingest.salt import ip_hash_of
@@ -108,9 +108,10 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
     target = project_for_ingest_key(api_key=api_key)
     if target is None:
         return _unknown_key()
-    refused = request_gate(target=target, origin=headers.get("origin"), cost=len(parsed.items))
-    if refused is not None:  # its origin or key is not allowed, or it is over its limits
-        return IngestResult(refused.status, refused.body, refused.headers)
+    gate = request_gate(target=target, origin=headers.get("origin"), cost=len(parsed.items))
+    if isinstance(gate, Refusal):  # its origin or key is not allowed, or it is over its limits
+        return _gate_answer(gate)
+    limit = gate  # taken with the append below (or on its own when nothing is valid)
 
     idempotency_key = parsed.idempotency_key
     if idempotency_key is not None:
@@ -141,6 +142,10 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
         "errors": [error.as_json() for error in validated.errors],
     }
     if not validated.rows:
+        # Invalid events cost their tokens too; Redis not answering does not hide the errors.
+        refused = limit_take(target=target, limit=limit) if limit else None
+        if refused is not None and refused.status == 429:
+            return _gate_answer(refused)
         return IngestResult(400, body_out)
 
     reservation = None
@@ -150,9 +155,17 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
             return reservation
 
     try:
-        stream.stream_append(
-            project_id=target.project_id, rows=validated.rows, supplied_ids=validated.supplied_ids, catalog=_catalog(validated.rows)
+        appended = stream.stream_append(
+            project_id=target.project_id,
+            rows=validated.rows,
+            supplied_ids=validated.supplied_ids,
+            catalog=_catalog(validated.rows),
+            limit=limit,
         )
+    except stream.LimitReached as exc:
+        if reservation is not None:
+            reservation.delete()
+        return _gate_answer(limit_settle(target=target, limit=limit, reply=exc.reply))
     except stream.ProjectDeleted:
         # Deleted while its key was still cached: refused like any unknown key.
         if reservation is not None:
@@ -168,6 +181,8 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
             {"Retry-After": "5"},
         )
 
+    if appended.limit is not None:
+        limit_settle(target=target, limit=limit, reply=appended.limit)
     if reservation is not None:
         reservation.response = body_out
         reservation.save(update_fields=["response"])
@@ -182,6 +197,10 @@ def _violations_count(project_id: int, violations: list) -> None:
         plan_violations_count(project_id=project_id, violations=violations)
     except Exception:
         logger.warning("could not count the tracking plan's violations of project %s", project_id, exc_info=True)
+
+
+def _gate_answer(refusal: Refusal) -> IngestResult:
+    return IngestResult(refusal.status, refusal.body, refusal.headers)
 
 
 def _unknown_key() -> IngestResult:

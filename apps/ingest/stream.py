@@ -26,21 +26,79 @@ from django.conf import settings
 
 GROUP = "writers"
 
+# An ingest key's rate limit and daily quota (see :mod:`apps.ingest.gate`): refill the key's
+# token bucket for the time passed, then take ``cost`` tokens from it and count ``cost``
+# events for the day, or take nothing at all. The bucket is a hash {t: tokens, at: when};
+# a rate of 0 means no bucket, a quota of 0 no quota. Returns {verdict, tokens left (as
+# text), used today}: verdict 1 taken, 0 short of tokens, 2 over the quota. The clock is the
+# application's (passed in): servers agree on it to NTP precision, and a clock that steps
+# back never refills a bucket twice.
+_LIMIT_LUA = """
+local function limit_take(bucket, day, now, rate, burst, cost, quota, day_ttl)
+  local tokens = burst
+  if rate > 0 then
+    local state = redis.call('HMGET', bucket, 't', 'at')
+    if state[1] then
+      local at = tonumber(state[2])
+      tokens = math.min(burst, tonumber(state[1]))
+      if now > at then
+        tokens = math.min(burst, tokens + (now - at) * rate)
+      else
+        now = at
+      end
+    end
+    if cost > tokens then
+      return {0, tostring(tokens), tonumber(redis.call('GET', day) or '0')}
+    end
+  end
+  local used = tonumber(redis.call('GET', day) or '0')
+  if quota > 0 and used + cost > quota then
+    return {2, tostring(tokens), used}
+  end
+  if rate > 0 then
+    redis.call('HSET', bucket, 't', tostring(tokens - cost), 'at', tostring(now))
+    redis.call('PEXPIRE', bucket, math.ceil(burst / rate * 1000) + 1000)
+  end
+  used = redis.call('INCRBY', day, cost)
+  if used == cost then
+    redis.call('EXPIRE', day, day_ttl)
+  end
+  return {1, tostring(tokens - cost), used}
+end
+local function limit_of(first_key, first_arg)
+  return KEYS[first_key], KEYS[first_key + 1], tonumber(ARGV[first_arg]), tonumber(ARGV[first_arg + 1]),
+    tonumber(ARGV[first_arg + 2]), tonumber(ARGV[first_arg + 3]), tonumber(ARGV[first_arg + 4]), tonumber(ARGV[first_arg + 5])
+end
+"""
+
+# The limit on its own, for a request that appends nothing. KEYS = [bucket, day counter];
+# ARGV = [now (s), rate (events/s), burst, cost, quota, day counter ttl].
+_TAKE_LUA = _LIMIT_LUA + "return limit_take(limit_of(1, 1))"
+
 # Appends a request's events, skipping those whose client-chosen event_id this project sent
-# within the dedup window, atomically. KEYS = [stream, deleted projects, a dedup key per
-# client-chosen id]; ARGV = [ttl, project id, catalog, rows...], the rows with client-chosen
-# ids first (one per dedup key). Ids the server generated cannot repeat, so they cost no key.
-# Returns one flag per row: 1 appended now, 0 already seen; or -1, appending nothing, when
-# the project was deleted (checked in the same atomic step, so nothing is appended after).
-_APPEND_LUA = """
-if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return -1 end
+# within the dedup window, and takes the request's cost from its key's limit, atomically.
+# KEYS = [stream, deleted projects, bucket, day counter, a dedup key per client-chosen id];
+# ARGV = [ttl, project id, catalog, the limit's 6 arguments (as for _TAKE_LUA; rate and
+# quota 0 without a limit), rows...], the rows with client-chosen ids first (one per dedup
+# key). Ids the server generated cannot repeat, so they cost no key.
+# Returns {1, a flag per row (1 appended now, 0 already seen), the limit's reply or {}};
+# {0, the limit's reply} when the limit refuses, appending nothing; or {-1}, appending
+# nothing, when the project was deleted (checked in the same atomic step, so nothing is
+# appended after).
+_APPEND_LUA = _LIMIT_LUA + """
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return {-1} end
+local limit = {}
+if tonumber(ARGV[5]) > 0 or tonumber(ARGV[8]) > 0 then
+  limit = limit_take(limit_of(3, 4))
+  if limit[1] ~= 1 then return {0, limit} end
+end
 local ttl = tonumber(ARGV[1])
-local checked = #KEYS - 2
+local checked = #KEYS - 4
 local fresh = {}
 local flags = {}
-for i = 4, #ARGV do
-  local row = i - 3
-  if row > checked or redis.call('SET', KEYS[row + 2], '1', 'NX', 'EX', ttl) then
+for i = 10, #ARGV do
+  local row = i - 9
+  if row > checked or redis.call('SET', KEYS[row + 4], '1', 'NX', 'EX', ttl) then
     fresh[#fresh + 1] = ARGV[i]
     flags[#flags + 1] = 1
   else
@@ -49,14 +107,14 @@ for i = 4, #ARGV do
 end
 if #fresh > 0 then
   local fields = {'p', ARGV[2], 'n', #fresh, 'd', table.concat(fresh, '\\n')}
-  if #fresh == #ARGV - 3 then
+  if #fresh == #ARGV - 9 then
     -- the catalog summary describes the whole request: keep it only if nothing was skipped
     fields[#fields + 1] = 'c'
     fields[#fields + 1] = ARGV[3]
   end
   redis.call('XADD', KEYS[1], '*', unpack(fields))
 end
-return flags
+return {1, flags, limit}
 """
 
 
@@ -129,17 +187,77 @@ def projects_deleted(project_ids) -> set[int]:
     return {project_id for project_id, flag in zip(ids, flags) if flag}
 
 
-def stream_append(*, project_id: int, rows: list[dict], supplied_ids: list[bool], catalog: dict) -> int:
-    """Append rows to the stream, skipping client-chosen event_ids already seen; return how
-    many were appended. Raises :class:`ProjectDeleted` for a deleted project."""
+@dataclass(frozen=True)
+class Limit:
+    """A charge against an ingest key's rate limit and daily quota, taken in one atomic step
+    (see :mod:`apps.ingest.gate`). ``rate`` and ``quota`` are 0 when the key has none."""
+
+    bucket_key: str
+    day_key: str
+    now: float  # seconds since the epoch
+    rate: int  # tokens (events) a second
+    burst: int  # the bucket's size
+    cost: int  # events
+    quota: int  # events a UTC day
+    day_ttl: int  # seconds the day counter is kept
+
+    def args(self) -> list:
+        return [repr(self.now), self.rate, self.burst, self.cost, self.quota, self.day_ttl]
+
+
+@dataclass(frozen=True)
+class LimitReply:
+    """What Redis answered a :class:`Limit`: ``verdict`` 1 taken, 0 short of tokens, 2 over
+    the quota; the tokens left in the bucket and the events counted today, after it."""
+
+    verdict: int
+    tokens: float
+    used: int
+
+    @classmethod
+    def of(cls, raw) -> LimitReply:
+        verdict, tokens, used = raw
+        return cls(int(verdict), float(tokens), int(used))
+
+
+class LimitReached(Exception):
+    """The key's limit refused the request; nothing of it was appended."""
+
+    def __init__(self, reply: LimitReply):
+        super().__init__(reply)
+        self.reply = reply
+
+
+@dataclass(frozen=True)
+class Appended:
+    count: int  # rows appended (client-chosen ids seen before are skipped)
+    limit: LimitReply | None  # the limit's state after it was taken; None without a limit
+
+
+def limit_take(limit: Limit) -> LimitReply:
+    """Take a limit on its own, for a request that appends nothing."""
+    return LimitReply.of(script(settings.REDIS_URL, _TAKE_LUA)(keys=[limit.bucket_key, limit.day_key], args=limit.args()))
+
+
+def stream_append(*, project_id: int, rows: list[dict], supplied_ids: list[bool], catalog: dict, limit: Limit | None = None) -> Appended:
+    """Append rows to the stream, skipping client-chosen event_ids already seen, and take
+    ``limit`` in the same atomic step. Raises :class:`ProjectDeleted` for a deleted project,
+    and :class:`LimitReached` when the limit refuses; either way nothing is appended."""
     checked = [row for row, supplied in zip(rows, supplied_ids) if supplied]
     generated = [row for row, supplied in zip(rows, supplied_ids) if not supplied]
-    keys = [stream_key(), _deleted_projects_key()] + [dedup_key(project_id, row["event_id"]) for row in checked]
-    args = [settings.INGEST_EVENT_DEDUP_SECONDS, project_id, orjson.dumps(catalog)] + [orjson.dumps(row) for row in checked + generated]
-    flags = script(settings.REDIS_URL, _APPEND_LUA)(keys=keys, args=args)
-    if flags == -1:
+    # Without a limit its two keys are never touched: the stream's name fills their places.
+    limit_keys = [limit.bucket_key, limit.day_key] if limit else [stream_key(), stream_key()]
+    keys = [stream_key(), _deleted_projects_key(), *limit_keys] + [dedup_key(project_id, row["event_id"]) for row in checked]
+    args = [settings.INGEST_EVENT_DEDUP_SECONDS, project_id, orjson.dumps(catalog)]
+    args += limit.args() if limit else [0, 0, 0, 0, 0, 0]
+    args += [orjson.dumps(row) for row in checked + generated]
+    reply = script(settings.REDIS_URL, _APPEND_LUA)(keys=keys, args=args)
+    if reply[0] == -1:
         raise ProjectDeleted(project_id)
-    return sum(flags)
+    if reply[0] == 0:
+        raise LimitReached(LimitReply.of(reply[1]))
+    _, flags, taken = reply
+    return Appended(count=sum(flags), limit=LimitReply.of(taken) if taken else None)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
-from apps.ingest import stream
+from apps.ingest import gate, stream
 from apps.ingest.gate import origin_matches, usage_for_keys
 from apps.projects.models import origin_pattern_normalize
 from apps.projects.selectors import project_key_cache_clear
@@ -215,6 +215,73 @@ def test_the_segment_door_is_limited(project, ingest_client, moment):
     refused = ingest_client.post("/v1/track", {"event": "e", "userId": "u"}, format="json", HTTP_AUTHORIZATION=auth)
     assert refused.status_code == 429
     assert refused.json() == {"success": False, "code": "rate_limited", "message": refused.json()["message"]}
+
+
+# --- One round trip: the limit is taken with the append ------------------------------------
+
+
+@pytest.fixture
+def fresh_process():
+    """Forget what this process learnt of every key's limits, as a process started anew (or
+    one whose neighbours took the tokens) knows nothing: Redis alone decides then."""
+    return gate._seen.clear
+
+
+def test_a_key_known_to_be_over_its_limit_is_refused_without_redis(project, ingest_client, send, moment):
+    guards(project, rate=1, burst=5, quota=100)
+    assert send(ingest_client, project.api_key, events(5)).status_code == 202
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):  # no Redis: only the memory answers
+        refused = send(ingest_client, project.api_key, events(2))
+    assert refused.status_code == 429 and refused["Retry-After"] == "2"
+    moment.shift(timedelta(seconds=2))  # 2 tokens back: the memory cannot refuse, Redis must answer
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+        assert send(ingest_client, project.api_key, events(2)).status_code == 503
+    assert send(ingest_client, project.api_key, events(2)).status_code == 202
+    assert stream_events(project.id) == 7
+
+
+def test_a_refusal_by_redis_appends_nothing_and_frees_the_idempotency_key(project, ingest_client, send, moment, fresh_process):
+    guards(project, rate=1, burst=5)
+    assert send(ingest_client, project.api_key, events(4)).status_code == 202
+    fresh_process()
+    refused = send(ingest_client, project.api_key, events(3), HTTP_IDEMPOTENCY_KEY="order-7")
+    assert refused.status_code == 429 and refused["Retry-After"] == "2"  # 1 token left, 3 wanted
+    assert stream_events(project.id) == 4
+    moment.shift(timedelta(seconds=2))
+    retried = send(ingest_client, project.api_key, events(3), HTTP_IDEMPOTENCY_KEY="order-7")
+    assert retried.status_code == 202 and retried.json()["accepted"] == 3
+    assert stream_events(project.id) == 7
+
+
+def test_a_quota_refusal_by_redis_is_remembered(project, ingest_client, send, moment, fresh_process):
+    guards(project, quota=10)
+    assert send(ingest_client, project.api_key, events(8)).status_code == 202
+    fresh_process()
+    assert send(ingest_client, project.api_key, events(3)).status_code == 429  # Redis says so
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+        refused = send(ingest_client, project.api_key, events(3))  # now the memory does
+    assert refused.status_code == 429 and refused.json()["error"] == "quota_exhausted"
+    assert "8 of its 10" in refused.json()["message"]
+    assert send(ingest_client, project.api_key, events(2)).status_code == 202
+
+
+def test_raising_a_limit_takes_effect_at_once(project, ingest_client, send, moment):
+    guards(project, rate=1, burst=5)
+    assert send(ingest_client, project.api_key, events(5)).status_code == 202
+    assert send(ingest_client, project.api_key, events(5)).status_code == 429
+    guards(project, rate=100, burst=500)
+    moment.shift(timedelta(seconds=0.1))  # 10 tokens at the new rate, 0.1 at the old one
+    assert send(ingest_client, project.api_key, events(5)).status_code == 202
+
+
+def test_an_invalid_request_over_the_limit_is_429_and_redis_down_leaves_its_400(project, ingest_client, send, moment):
+    guards(project, rate=1, burst=4)
+    assert send(ingest_client, project.api_key, events(4, name="")).status_code == 400
+    assert send(ingest_client, project.api_key, events(1, name="")).status_code == 429
+    moment.shift(timedelta(seconds=10))
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+        response = send(ingest_client, project.api_key, events(1, name=""))
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "event"
 
 
 # --- Daily quotas ----------------------------------------------------------------------------
