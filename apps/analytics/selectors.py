@@ -325,7 +325,7 @@ def _raw_lines(
     # Without an event property to read (filters on persons only, no breakdown by an event
     # property), the narrow copy of events serves.
     narrow = all(f.type == "person" for f in filters) and by != "event"
-    query = sql.raw_series(date_range.interval, series.math, filters_sql, by, narrow=narrow)
+    query = sql.raw_series(date_range.interval, series.math, filters_sql, by, breakdown_key=breakdown, narrow=narrow)
     rows = clickhouse.query(query, params).rows
     if breakdown is None:
         return [TrendLine(series.event, series.math, None, _place(date_range, rows))]
@@ -349,7 +349,9 @@ def _metric_lines(
     filters_sql = property_filters(filters, params)
     if breakdown is not None:
         params["breakdown"] = breakdown
-    query = sql.metric_series(date_range.interval, series.math, filters_sql, breakdown_type if breakdown is not None else None)
+    query = sql.metric_series(
+        date_range.interval, series.math, filters_sql, breakdown_type if breakdown is not None else None, breakdown_key=breakdown
+    )
     empty = 0.0 if series.math == "sum" else None
     per_value: dict[str, dict] = {}
     for bucket, value, figure, events, whole in clickhouse.query(query, params).rows:

@@ -67,7 +67,7 @@ GROUP BY bucket, event
 """
 
 
-def raw_series(interval: str, math: str, filters_sql: str, breakdown: str | None, *, narrow: bool = False) -> str:
+def raw_series(interval: str, math: str, filters_sql: str, breakdown: str | None, *, breakdown_key: str | None = None, narrow: bool = False) -> str:
     """One event's count or distinct persons per bucket from the raw events, optionally
     broken down by a property of the event (``breakdown="event"``) or of its person
     (``"person"``): the 10 values with the most events in the range, the rest as
@@ -108,7 +108,7 @@ GROUP BY bucket
         return _person_breakdown_series(math, counted)
     # One pass over the events (their properties are the costly column): per bucket and
     # value (and key, for distinct persons), then the values ranked by their events.
-    value = property_text("breakdown")
+    value = property_text("breakdown", breakdown_key)
     if math == "total":
         counted = f"""
         SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value, count() AS n
@@ -165,7 +165,7 @@ def _aggregate(math: str, combinator: str = "") -> str:
     return {"sum": "sum", "avg": "avg", "min": "min", "max": "max"}[math] + combinator
 
 
-def metric_series(interval: str, math: str, filters_sql: str, breakdown: str | None) -> str:
+def metric_series(interval: str, math: str, filters_sql: str, breakdown: str | None, *, breakdown_key: str | None = None) -> str:
     """One event's ``math`` (sum, avg, min, max, p50 .. p99) of a numeric property (the
     parameter ``math_property``, read by :func:`property_number`) per bucket, over the
     events where it is a finite number; the rest are left out. Rows ``(bucket,
@@ -208,7 +208,7 @@ GROUP BY GROUPING SETS ((bucket), ())
     else:
         counted = f"""
         SELECT bucket, raw_value, {_aggregate(math, 'State')}(assumeNotNull(v)) AS state, count() AS n
-        FROM (SELECT {time} AS bucket, {property_text('breakdown')} AS raw_value, {number} AS v FROM events WHERE {where})
+        FROM (SELECT {time} AS bucket, {property_text('breakdown', breakdown_key)} AS raw_value, {number} AS v FROM events WHERE {where})
         WHERE v IS NOT NULL AND isFinite(v)
         GROUP BY bucket, raw_value"""
     return f"""

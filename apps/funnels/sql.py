@@ -213,7 +213,7 @@ class FunnelSQL:
             if self.breakdown:
                 # Only the first event of an attempt gives the breakdown value.
                 can_start = f"bitAnd(key, {self.layout.steps_mask}) != 0 AND bitTest(key, {self.n})" if mode == "unordered" else "bitTest(key, 0)"
-                value = f"if({can_start}, {property_text('breakdown')}, '')"
+                value = f"if({can_start}, {property_text('breakdown', self.params.get('breakdown'))}, '')"
             parts.append(f"""
         SELECT person_key, {key} AS key{tie}, {value} AS value
         FROM events

@@ -6,6 +6,7 @@ Keys and values are always parameters (``{name:String}``), never formatted into 
 from __future__ import annotations
 
 from apps.query.filters import PropertyFilter
+from apps.query.materialized import property_column
 from apps.query.persons import person_property_filters
 
 # funnel_events (migration 0004), the narrow copy of events: name, person_key and order_key,
@@ -47,8 +48,13 @@ def url_path(column: str) -> str:
     return f"if({column} = '', '', if({trimmed} = '', '/', {trimmed}))"
 
 
-def property_text(key_param: str) -> str:
-    """A property's value as text: strings as they are, anything else as its JSON."""
+def property_text(key_param: str, key: str | None = None) -> str:
+    """A property's value as text: strings as they are, anything else as its JSON. Given
+    ``key`` (the value the parameter ``key_param`` will have), the property's materialised
+    column when it has one (:mod:`apps.query.materialized`): the same text, read faster."""
+    column = property_column(key) if key is not None else None
+    if column is not None:
+        return column
     key = "{" + key_param + ":String}"
     return f"if(JSONType(properties, {key}) = 'String', JSONExtractString(properties, {key}), JSONExtractRaw(properties, {key}))"
 
