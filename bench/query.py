@@ -52,11 +52,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def from_args(doc: str | None, runs: int = 10) -> argparse.Namespace:
-    """--from DIR (a var directory seeded by this script's --keep, checked) and --runs."""
+def from_args(doc: str | None, runs: int = 10, options=None) -> argparse.Namespace:
+    """--from DIR (a var directory seeded by this script's --keep, checked) and --runs;
+    ``options(parser)`` adds a script's own."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from", dest="source", required=True, type=Path, help="a var directory seeded by bench/query.py --keep DIR (read only)")
     parser.add_argument("--runs", type=int, default=runs)
+    if options is not None:
+        options(parser)
     args = parser.parse_args()
     if not (args.source / "chdb").is_dir():
         raise SystemExit(f"{args.source} holds no chdb: seed it first with .venv/bin/python bench/query.py --keep {args.source}")

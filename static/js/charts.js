@@ -288,13 +288,15 @@
     (root || document).querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
       var source = document.getElementById(canvas.getAttribute("data-chart"));
       if (!source) return;
-      var existing = Chart.getChart(canvas);
-      if (existing) existing.destroy();
+      if (Chart.getChart(canvas)) return; // drawn already (the page's own charts, at DOMContentLoaded)
       try {
         var spec = JSON.parse(source.textContent);
         canvas.classList.toggle("annotatable", canAnnotate(spec));
         if (canAnnotate(spec)) canvas.title = "Click a bucket to annotate it";
-        new Chart(canvas, config(spec));
+        var options = config(spec);
+        // A dashboard draws many charts at once: animating them all would hold up its first frames.
+        if (canvas.closest("[data-dashboard-grid]")) options.options.animation = false;
+        new Chart(canvas, options);
       } catch (err) {
         console.error("chart " + canvas.getAttribute("data-chart") + ":", err);
       }
@@ -303,16 +305,20 @@
 
   window.PulseCharts = { render: render, config: config, palette: PALETTE };
 
+  // The page's own charts at DOMContentLoaded: after every deferred script (a dashboard's
+  // grid is laid out by then), and without waiting for htmx's first load event, which it
+  // fires from a timer a frame or more later.
+  if (document.readyState === "complete") {
+    render(document);
+  } else {
+    document.addEventListener("DOMContentLoaded", function () { render(document); });
+  }
   if (window.htmx) {
-    htmx.onLoad(render); // the first page load, every swapped-in fragment, a history restore
+    htmx.onLoad(render); // every swapped-in fragment, a history restore
     // Content leaving the page (a swap, a history restore): free its charts.
     document.addEventListener("htmx:beforeCleanupElement", function (event) {
       var chart = event.target.tagName === "CANVAS" ? Chart.getChart(event.target) : null;
       if (chart) chart.destroy();
     });
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { render(document); });
-  } else {
-    render(document);
   }
 })();

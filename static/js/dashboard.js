@@ -163,11 +163,13 @@
   });
 
   window.PulseDashboard = { init: initAll };
-  if (window.htmx) {
-    htmx.onLoad(initAll);
-  } else if (document.readyState === "loading") {
+  // A deferred script runs once the page is parsed: lay the grid out now, before the charts
+  // are drawn (at DOMContentLoaded, charts.js) into the tiles' final sizes. htmx's first
+  // load event comes a frame or more later; it finds the grid done.
+  if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", function () { initAll(document); });
   } else {
     initAll(document);
   }
+  if (window.htmx) htmx.onLoad(initAll); // swapped-in fragments, a history restore
 })();
