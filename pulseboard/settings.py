@@ -360,6 +360,8 @@ if not 0 <= DIGEST_SEND_HOUR <= 23:
 ALERTS_DELIVERY_ATTEMPTS = env_int("ALERTS_DELIVERY_ATTEMPTS", 5)
 ALERTS_DELIVERY_BACKOFF_SECONDS = env_int("ALERTS_DELIVERY_BACKOFF_SECONDS", 30)
 ALERTS_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERTS_WEBHOOK_TIMEOUT_SECONDS", 10)
+# Webhooks reach public addresses only, unless this is on (apps/alerts/webhooks.py).
+ALERTS_WEBHOOK_ALLOW_PRIVATE = env_bool("ALERTS_WEBHOOK_ALLOW_PRIVATE", False)
 
 # --- Web --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

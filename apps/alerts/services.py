@@ -40,6 +40,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.alerts.models import NAME_MAX, URL_MAX, Alert, AlertDelivery, AlertEvent
+from apps.alerts.webhooks import webhook_host_problem, webhook_open
 from apps.alerts.selectors import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -144,6 +145,9 @@ def webhook_url_clean(value: Any) -> str:
         URLValidator(schemes=["http", "https"])(value)
     except ValidationError:
         raise _error("webhook_url", "Must be an http:// or https:// URL, e.g. https://hooks.example.com/pulseboard.") from None
+    problem = webhook_host_problem(value)
+    if problem:
+        raise _error("webhook_url", problem[0].upper() + problem[1:] + ".")
     return value
 
 
@@ -586,7 +590,7 @@ def _webhook_send(alert: Alert, event: AlertEvent, target: str) -> int:
             SIGNATURE_HEADER: webhook_signature(secret=webhook_secret(alert=alert), body=body),
         },
     )
-    with urllib.request.urlopen(request, timeout=settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 (http(s) only)
+    with webhook_open(request, timeout=settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS) as response:
         return response.status
 
 

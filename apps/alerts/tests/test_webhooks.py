@@ -134,6 +134,55 @@ def test_an_unreachable_webhook_fails_after_its_attempts(errors, django_capture_
     assert "refused" in delivery.error.lower() or "error" in delivery.error.lower()
 
 
+# --- Public addresses only -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:6379/",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.64.0.1/hook",
+        "http://[::1]:8000/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[fd00::1]/",
+        "http://0.0.0.0:5432/",
+        "http://localhost:8000/admin/",
+        "http://api.localhost/",
+    ],
+)
+def test_a_webhook_to_a_private_or_local_address_is_refused_when_saved(errors, settings, url):
+    settings.ALERTS_WEBHOOK_ALLOW_PRIVATE = False
+    client = Client()
+    client.force_login(errors.user)
+    body = {"name": "Errors", "series": {"event": "error"}, "condition": "above", "threshold": 10, "webhook_url": url}
+    response = client.post(f"/api/v1/projects/{errors.project.id}/alerts", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == "webhook_url"
+    assert "not a public address" in response.json()["message"] and "ALERTS_WEBHOOK_ALLOW_PRIVATE" in response.json()["message"]
+
+
+def test_public_addresses_and_names_are_accepted_when_saved(errors, settings):
+    settings.ALERTS_WEBHOOK_ALLOW_PRIVATE = False
+    for url in ("https://hooks.example.com/pulseboard", "http://93.184.216.34/hook", "https://[2606:4700::1111]/hook"):
+        assert make(errors, webhook_url=url).webhook_url == url
+
+
+def test_a_notice_is_not_sent_to_a_private_address_even_if_it_was_saved(errors, settings, django_capture_on_commit_callbacks):
+    """The rule holds where the connection is made: a URL saved while private addresses were
+    allowed (or a name that resolves to one later) gets no POST, and the history says why."""
+    with webhook_receiver() as receiver:
+        alert = make(errors, webhook_url=receiver.url)
+        settings.ALERTS_WEBHOOK_ALLOW_PRIVATE = False
+        evaluate(FIRES_AT, django_capture_on_commit_callbacks)
+    assert receiver.hits == []
+    delivery = AlertDelivery.objects.get(event__alert=alert)
+    assert (delivery.status, delivery.attempts) == ("failed", 3)
+    assert "127.0.0.1 is 127.0.0.1, not a public address" in delivery.error
+
+
 def test_email_goes_to_chosen_members_only_html_and_text(errors, django_capture_on_commit_callbacks):
     colleague = MembershipFactory(project=errors.project, user=UserFactory(email="colleague@example.org"), role="viewer")
     MembershipFactory(project=errors.project, user=UserFactory(email="not-chosen@example.org"))
