@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models.functions import Greatest, Least
 
 from apps.ingest import stream
@@ -86,11 +86,22 @@ def request_ingest(
 
     The native answers: 202 with what was accepted and what was not, 400 if nothing was
     valid, 401 for a bad key, 403, 413 or 429 from the key's origin rules and limits
-    (:mod:`apps.ingest.gate`), 413 for an oversized body, 503 if the stream is unreachable
-    (nothing accepted then), and 200 "duplicate" with the first answer for a replayed
+    (:mod:`apps.ingest.gate`), 413 for an oversized body, 503 if the stream or the database
+    is unreachable (nothing accepted then), and 200 "duplicate" with the first answer for a replayed
     idempotency key. ``headers`` keys are lower-case.
     """
-    result = _ingest(door=door, body=body, headers=headers, query=query, user_agent=user_agent, ip=ip)
+    try:
+        result = _ingest(door=door, body=body, headers=headers, query=query, user_agent=user_agent, ip=ip)
+    except DatabaseError:
+        # Postgres (keys, tracking plans, salts, idempotency keys) did not answer: a 503 the
+        # clients retry, never a 500. Should it fail after the append (an idempotency key's
+        # answer), the retry takes the key over and its events' ids make it a duplicate.
+        logger.exception("the database did not answer an ingest request")
+        result = IngestResult(
+            503,
+            {"error": "unavailable", "message": "The project database is unreachable; nothing was accepted. Retry later."},
+            {"Retry-After": "5"},
+        )
     status, answer = door.answer(result.status, result.body)
     return IngestResult(status, answer, result.headers)
 
