@@ -4,18 +4,16 @@ same alerts and refuse the same mistakes, each on its field."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from django import forms
 from django.core.exceptions import ValidationError
 
 from apps.alerts.models import NAME_MAX, URL_MAX, Alert
 from apps.alerts.services import alert_input_clean
 from apps.projects.models import Membership, Project
-from apps.query.filters import EXAMPLE
+from apps.query.filters import OPERATOR_CHOICES, filter_rows
 
-FILTERS_HELP = f"Optional. Property filters as the trends insight takes them, e.g. {EXAMPLE}."
+# The prefix of each set of filter rows in the form's data (templates/partials/filter_rows.html).
+FILTER_ROWS = {"filters": "", "denominator_filters": "d"}
 
 # Where a service error's field (a path into the API's input) shows on the form.
 FIELD_OF_PATH = {
@@ -49,7 +47,9 @@ class AlertForm(forms.Form):
         help_text="An event this project has sent.",
     )
     math = forms.ChoiceField(label="Count", choices=Alert.Math.choices)
-    filters = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "placeholder": EXAMPLE}), help_text=FILTERS_HELP)
+    # Filter rows, drawn by the template and read from the data by filters_of(): the fields
+    # carry the initial filters and the errors.
+    filters = forms.Field(required=False, label="Filters")
     ratio = forms.BooleanField(
         label="Divide by a second series (a ratio, e.g. errors / requests)", required=False, widget=forms.CheckboxInput(attrs={"data-ratio": "1"})
     )
@@ -61,9 +61,7 @@ class AlertForm(forms.Form):
         help_text="Needed for a ratio. A bucket where it counts 0 has no value and changes nothing.",
     )
     denominator_math = forms.ChoiceField(label="Denominator count", choices=Alert.Math.choices, required=False)
-    denominator_filters = forms.CharField(
-        label="Denominator filters", required=False, widget=forms.Textarea(attrs={"rows": 2, "placeholder": EXAMPLE}), help_text=FILTERS_HELP
-    )
+    denominator_filters = forms.Field(required=False, label="Denominator filters")
     condition = forms.ChoiceField(label="Fire when the figure", choices=Alert.Condition.choices)
     threshold = forms.CharField(
         label="Threshold",
@@ -101,16 +99,15 @@ class AlertForm(forms.Form):
 
     @staticmethod
     def initial_of(alert: Alert) -> dict:
-        dumps = lambda value: orjson.dumps(value).decode() if value else ""  # noqa: E731
         return {
             "name": alert.name,
             "event": alert.event,
             "math": alert.math,
-            "filters": dumps(alert.filters),
+            "filters": alert.filters,
             "ratio": alert.is_ratio,
             "denominator_event": alert.denominator_event,
             "denominator_math": alert.denominator_math,
-            "denominator_filters": dumps(alert.denominator_filters),
+            "denominator_filters": alert.denominator_filters,
             "condition": alert.condition,
             "threshold": f"{alert.threshold:g}",
             "interval": alert.interval,
@@ -121,23 +118,19 @@ class AlertForm(forms.Form):
             "enabled": alert.enabled,
         }
 
-    def _filters(self, field: str) -> Any:
-        text = (self.cleaned_data.get(field) or "").strip()
-        if not text:
-            return []
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            self.add_error(field, f"Must be a JSON list like {EXAMPLE}.")
-            return None
+    def filters_of(self, field: str) -> list[dict]:
+        """The rows of ``filters`` or ``denominator_filters``: as sent, or as saved."""
+        if self.is_bound:
+            return filter_rows(self.data, prefix=FILTER_ROWS[field])
+        return list(self.initial.get(field) or [])
+
+    operators = OPERATOR_CHOICES
 
     def clean(self) -> dict:
         data = super().clean()
         if self.errors:
             return data
-        filters, denominator_filters = self._filters("filters"), self._filters("denominator_filters")
-        if self.errors:
-            return data
+        filters, denominator_filters = self.filters_of("filters"), self.filters_of("denominator_filters")
         ratio = bool(data.get("ratio"))
         payload = {
             "name": data.get("name"),

@@ -28,7 +28,7 @@ from apps.analytics.retention import ANY_EVENT, RetentionQuery, retention, reten
 from apps.ingest.selectors import event_names_by_volume
 from apps.query.breakdown import breakdown_type_parse
 from apps.query.dates import DateRange, date_range_from_query
-from apps.query.filters import FilterError, PropertyFilter, property_filters_clean, property_filters_parse
+from apps.query.filters import FilterError, PropertyFilter, filter_rows, property_filters_clean, property_filters_parse
 from pulseboard.errors import ParamError
 
 # The parameters that say which dates an insight covers (a dashboard's range replaces them).
@@ -88,19 +88,11 @@ def form_series(params) -> tuple[str | list[str] | None, str | list[str] | None,
 
 
 def form_filters(params) -> list[PropertyFilter]:
-    """``filters`` as JSON (the API's form), or the page form's repeated ftype/fkey/fop/fvalue
-    rows (rows without a key ignored; a row without a type is about the event)."""
+    """``filters`` as JSON (the API's form), or the page form's filter rows."""
     if params.get("filters"):
         return property_filters_parse(params["filters"])
-    keys = params.getlist("fkey")
-    types = params.getlist("ftype") + ["event"] * len(keys)
-    rows = [
-        {"key": key, "operator": op, "value": value, "type": kind or "event"}
-        for key, op, value, kind in zip(keys, params.getlist("fop"), params.getlist("fvalue"), types)
-        if key.strip()
-    ]
     try:
-        return property_filters_clean(rows)
+        return property_filters_clean(filter_rows(params))
     except FilterError as error:
         raise ParamError("filters", str(error)) from None
 

@@ -143,6 +143,22 @@ def property_filters_clean(items: Any) -> list[PropertyFilter]:
     return [property_filter_clean(item, index=index) for index, item in enumerate(items)]
 
 
+def filter_rows(params, *, prefix: str = "") -> list[dict]:
+    """The filter rows of a page's form (``templates/partials/filter_rows.html``): repeated
+    ``{prefix}ftype``, ``fkey``, ``fop`` and ``fvalue`` fields, one of each per row, as
+    filter objects (unchecked: :func:`property_filters_clean` judges them). Rows without a
+    key are left out; a row without a type is about the event."""
+    keys = params.getlist(f"{prefix}fkey")
+    types = params.getlist(f"{prefix}ftype") + ["event"] * len(keys)
+    ops = params.getlist(f"{prefix}fop") + ["equals"] * len(keys)
+    values = params.getlist(f"{prefix}fvalue") + [""] * len(keys)
+    return [
+        {"key": key, "operator": op, "value": value, "type": kind or "event"}
+        for key, op, value, kind in zip(keys, ops, values, types)
+        if key.strip()
+    ]
+
+
 def property_filters_parse(text: str | None, *, field: str = "filters") -> list[PropertyFilter]:
     """Filters sent as JSON text in a request parameter; a bad one is a :class:`ParamError`
     naming ``field``."""

@@ -25,11 +25,14 @@ FORM = {
     "name": "Error rate",
     "event": "error",
     "math": "total",
-    "filters": "",
     "ratio": "on",
     "denominator_event": "request",
     "denominator_math": "total",
-    "denominator_filters": '[{"key": "path", "operator": "contains", "value": "/api"}]',
+    # The denominator's filter rows (prefix "d"), and its empty row for a new filter.
+    "dftype": ["event", "event"],
+    "dfkey": ["path", ""],
+    "dfop": ["contains", "equals"],
+    "dfvalue": ["/api", ""],
     "condition": "above",
     "threshold": "0.05",
     "interval": "hour",
@@ -81,8 +84,9 @@ def test_create_with_the_form_then_see_it_in_the_list(team):
         ({"webhook_url": "ftp://x.example.com/"}, "webhook_url", "http://"),
         ({"event": "nope"}, "event", "no event named"),
         ({"denominator_event": ""}, "denominator_event", "needs a denominator"),
-        ({"filters": "{not json"}, "filters", "JSON list"),
-        ({"denominator_filters": '[{"key": "a", "operator": "like", "value": "b"}]'}, "denominator_filters", "operator"),
+        ({"ftype": "event", "fkey": "plan", "fop": "equals", "fvalue": ""}, "filters", "needs a value"),
+        ({"ftype": "person", "fkey": "plan", "fop": "equals", "fvalue": "x" * 1001}, "filters", "longer than"),
+        ({"dftype": "event", "dfkey": "a", "dfop": "like", "dfvalue": "b"}, "denominator_filters", "operator"),
     ],
 )
 def test_form_errors_show_on_their_field(team, change, field, message):
@@ -92,6 +96,19 @@ def test_form_errors_show_on_their_field(team, change, field, message):
     assert field in form.errors and message.lower() in " ".join(form.errors[field]).lower(), form.errors
     assert message.lower() in response.content.decode().lower()
     assert not Alert.objects.exists()
+
+
+def test_the_edit_form_shows_the_saved_filters_as_rows_and_saves_them_back(team):
+    alert = make(team, series={"event": "error", "filters": [{"key": "plan", "operator": "equals", "value": "pro", "type": "person"}]})
+    url = f"{base(team.project)}{alert.id}/edit/"
+    page = team.client.get(url).content.decode()
+    assert 'name="fkey" value="plan"' in page and 'name="fvalue" value="pro"' in page
+    assert '<option value="person" selected>' in page
+    assert 'name="dfkey" value=""' in page  # the denominator's empty row
+    rows = {"ftype": ["person", "event"], "fkey": ["plan", "path"], "fop": ["equals", "is_set"], "fvalue": ["team", ""]}
+    assert team.client.post(url, {**FORM, **rows}).status_code == 302
+    alert.refresh_from_db()
+    assert alert.filters == [{"key": "plan", "operator": "equals", "value": "team", "type": "person"}, {"key": "path", "operator": "is_set", "value": ""}]
 
 
 def test_an_unknown_recipient_is_refused(team):
