@@ -160,16 +160,6 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
     return _render(request, "analytics/partials/trends_body.html", context, status=400 if date_error else 200)
 
 
-@login_required
-def trends_csv(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(user=request.user, project_id=project_id)
-    try:
-        result = insights.trends_insight(project, request.GET)
-    except ParamError as error:
-        return param_error_text(error)
-    return _csv("trends", project, *insights.trends_table(result))
-
-
 # --- Retention ----------------------------------------------------------------------------
 
 RETENTION_KEEP = ("start_event", "return_event", "period", "periods", "retention_type", "filters", "insight")
@@ -216,16 +206,6 @@ def retention_page(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
-def retention_csv(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(user=request.user, project_id=project_id)
-    try:
-        result = insights.retention_insight(project, request.GET)
-    except ParamError as error:
-        return param_error_text(error)
-    return _csv("retention", project, *insights.retention_table(result))
-
-
-@login_required
 def retention_persons(request: HttpRequest, project_id: int) -> HttpResponse:
     """The persons of one cell of the retention table: who came back, or who did not."""
     project = project_get_for_user(user=request.user, project_id=project_id)
@@ -260,8 +240,25 @@ def retention_persons(request: HttpRequest, project_id: int) -> HttpResponse:
 # --- Stickiness and lifecycle -------------------------------------------------------------
 
 
-def _csv(name: str, project, header: list, rows) -> HttpResponse:
-    return csv_download(f"{name}-{project.id}.csv", header, rows)
+def _csv_view(name: str, insight, table):
+    """The CSV twin of an insight page: ``insight(project, params)`` laid out by ``table``."""
+
+    @login_required
+    def view(request: HttpRequest, project_id: int) -> HttpResponse:
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        try:
+            result = insight(project, request.GET)
+        except ParamError as error:
+            return param_error_text(error)
+        return csv_download(f"{name}-{project.id}.csv", *table(result))
+
+    return view
+
+
+trends_csv = _csv_view("trends", insights.trends_insight, insights.trends_table)
+retention_csv = _csv_view("retention", insights.retention_insight, insights.retention_table)
+stickiness_csv = _csv_view("stickiness", insights.stickiness_insight, insights.stickiness_table)
+lifecycle_csv = _csv_view("lifecycle", insights.lifecycle_insight, insights.lifecycle_table)
 
 
 @login_required
@@ -292,16 +289,6 @@ def stickiness_page(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
-def stickiness_csv(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(user=request.user, project_id=project_id)
-    try:
-        result = insights.stickiness_insight(project, request.GET)
-    except ParamError as error:
-        return param_error_text(error)
-    return _csv("stickiness", project, *insights.stickiness_table(result))
-
-
-@login_required
 def lifecycle_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, project_id=project_id)
     try:
@@ -327,16 +314,6 @@ def lifecycle_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "csv_url": reverse("analytics-lifecycle-csv", kwargs={"project_id": project.id}) + "?" + query.urlencode(),
     }
     return _render(request, "analytics/partials/lifecycle_body.html", context)
-
-
-@login_required
-def lifecycle_csv(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(user=request.user, project_id=project_id)
-    try:
-        result = insights.lifecycle_insight(project, request.GET)
-    except ParamError as error:
-        return param_error_text(error)
-    return _csv("lifecycle", project, *insights.lifecycle_table(result))
 
 
 # --- Explorer -----------------------------------------------------------------------------
