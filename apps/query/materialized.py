@@ -1,9 +1,10 @@
 """Materialised properties: a column of ``events`` that holds one property's value as text.
 
-A breakdown by an event property reads the JSON ``properties`` of every matching event, the
-widest column there is: about 0.8 s for 5.5M events. For a property that is broken down by
-often (``$browser``, ``plan``), an operator can give it a column of its own
-(``manage.py properties_materialize KEY``), as PostHog's materialised columns do:
+A breakdown by (or a filter on) an event property reads the JSON ``properties`` of every
+matching event, the widest column there is: about 0.8 s for 5.5M events. For a property that
+is broken down by or filtered on often (``$browser``, ``plan``), an operator can give it a
+column of its own (``manage.py properties_materialize KEY``), as PostHog's materialised
+columns do:
 
 * The column is ``MATERIALIZED`` with exactly the expression queries use
   (:func:`apps.query.sql.property_text` with the key written in), so ClickHouse fills it on
@@ -13,7 +14,8 @@ often (``$browser``, ``plan``), an operator can give it a column of its own
   ``system.columns`` (cached for :data:`CACHE_SECONDS` in each process) and read the column
   instead of the JSON; the figures cannot change, only their speed.
 
-Breakdowns by an event property (trends, metric math, funnels) use the column.
+Breakdowns by an event property (trends, metric math, funnels) and the filters that compare
+its text (``equals``, ``not_equals``, ``contains``) use the column.
 """
 
 from __future__ import annotations

@@ -78,7 +78,12 @@ def _event_property_filters(filters: list[PropertyFilter], params: dict, prefix:
         key, value = f"{prefix}k{i}", f"{prefix}v{i}"
         params[key] = f.key
         has = f"JSONHas(properties, {{{key}:String}})"
-        text = property_text(key)
+        column = property_column(f.key)
+        if column is not None and f.operator != "is_set":
+            # A materialised property: its text is '' when the property is missing, and the
+            # value of equals, not_equals and contains is never '', so the text alone decides.
+            has = "1"
+        text = column or property_text(key)
         if f.operator == "is_set":
             parts.append(has)
         elif f.operator == "equals":

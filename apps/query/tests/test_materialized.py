@@ -1,17 +1,19 @@
-"""Materialised properties: a property's own column changes how fast a breakdown is, never
-what it says. Every figure is compared before and after ``properties_materialize``, on values
-of every JSON kind, with a key that DDL must escape."""
+"""Materialised properties: a property's own column changes how fast a breakdown or a filter
+is, never what it says. Every figure is compared before and after ``properties_materialize``,
+on values of every JSON kind, with a key that DDL must escape."""
 
 from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta, timezone
 
+import orjson
 import pytest
 from django.core.management import CommandError, call_command
 
 from apps.query.materialized import column_name, materialized_properties, value_expression
-from apps.query.sql import property_text
+from apps.query.filters import PropertyFilter
+from apps.query.sql import property_filters, property_text
 from conftest import flush, post_events
 from pulseboard import clickhouse
 
@@ -35,12 +37,15 @@ def events(start: datetime, count: int) -> list[dict]:
 
 
 def figures(reader, project_id: int) -> dict:
-    """Every breakdown by an event property: trends (events, persons, a property's average)
-    and a funnel, by both keys."""
+    """Every breakdown by an event property (trends: events, persons, a property's average;
+    a funnel) and every kind of filter on it, by both keys."""
     out = {}
     for key in (KEY, "$browser"):
         for math in ("total", "unique"):
             out[key, math] = reader.get(f"/api/v1/projects/{project_id}/insights/trends", {"events": "view", "math": math, "breakdown": key, "range": "7d"}).json()["series"]
+        for operator, value in (("equals", "Chrome"), ("not_equals", "7"), ("contains", "I"), ("is_set", "")):
+            filters = orjson.dumps([{"key": key, "operator": operator, "value": value}]).decode()
+            out[key, operator] = reader.get(f"/api/v1/projects/{project_id}/insights/trends", {"events": "view", "filters": filters, "range": "7d"}).json()["series"]
         out[key, "avg"] = reader.get(
             f"/api/v1/projects/{project_id}/insights/trends", {"events": "view", "math": "avg", "math_property": "n", "breakdown": key, "range": "7d"}
         ).json()["series"]
@@ -67,11 +72,15 @@ def test_breakdowns_say_the_same_with_the_columns_and_after_they_are_dropped(mem
     before = figures(reader, member.project.id)
     assert len({line["breakdown_value"] for line in before[KEY, "total"]}) == 11  # the top 10 and $other
     assert property_text("breakdown", KEY).startswith("if(")  # read from the JSON
+    counted = {op: before[KEY, op][0]["total"] for op in ("equals", "not_equals", "contains", "is_set")}
+    assert 0 < counted["equals"] < counted["is_set"] < counted["not_equals"] < 150 and counted["contains"] > 0
 
     said = materialised(KEY, "$browser")
     assert f"{KEY}: added column {column_name(KEY)}" in said
     assert materialized_properties(fresh=True) == {KEY: column_name(KEY), "$browser": column_name("$browser")}
     assert property_text("breakdown", KEY) == column_name(KEY)  # read from the column
+    params: dict = {}
+    assert column_name(KEY) in property_filters([PropertyFilter(key=KEY, operator="equals", value="x")], params)
     assert figures(reader, member.project.id) == before
 
     # Events stored from now on get the column filled on insert, with the same text.
