@@ -22,9 +22,10 @@ The limit costs no round trip of its own: a request's charge (a :class:`stream.L
 taken by the same Lua script that appends its events (``stream.stream_append(limit=...)``),
 so a refusal still appends nothing, and a request with no valid event is charged on its own
 (:func:`limit_take`). Each process also remembers what Redis last said of each key: the
-bucket only refills at the rate and the day's count only grows, so when that memory already
-shows the request cannot pass, it is refused at once, before its events are read, and a
-noisy key over its limit costs little more than a dictionary look-up.
+bucket only refills at the rate and the day's count only grows, so when that memory shows
+the request cannot pass, the limit is asked at once, on its own, before the events are
+read: a noisy key over its limit costs one round trip, not a validation, and Redis keeps
+the last word.
 """
 
 from __future__ import annotations
@@ -160,29 +161,24 @@ def _seen_record(limit: stream.Limit, target: IngestTarget, reply: stream.LimitR
     _seen[(target.project_id, target.key_id)] = _Seen((limit.rate, limit.burst, limit.quota), reply.tokens, limit.now, day, reply.used)
 
 
-def _known_refusal(limit: stream.Limit, target: IngestTarget) -> stream.LimitReply | None:
-    """The reply Redis is certain to give ``limit``, from what it last said of the key, if
-    that is a refusal. Exact, never a guess: since then the bucket has gained at most the
-    rate times the time passed (other processes only take), and the day's count has only
-    grown."""
+def _likely_refused(limit: stream.Limit, target: IngestTarget) -> bool:
+    """Whether what Redis last said of the key rules ``limit`` out: since then the bucket has
+    gained at most the rate times the time passed (other processes only take), and the
+    day's count has only grown, unless someone reset them in Redis."""
     seen = _seen.get((target.project_id, target.key_id))
     if seen is None or seen.limits != (limit.rate, limit.burst, limit.quota):
-        return None
-    tokens = seen.tokens
-    if limit.rate:
-        tokens = min(float(limit.burst), seen.tokens + max(0.0, limit.now - seen.at) * limit.rate)
-        if limit.cost > tokens:
-            return stream.LimitReply(0, tokens, seen.used)
-    if limit.quota and seen.day == _today(limit.now)[0] and seen.used + limit.cost > limit.quota:
-        return stream.LimitReply(2, tokens, seen.used)
-    return None
+        return False
+    if limit.rate and limit.cost > min(float(limit.burst), seen.tokens + max(0.0, limit.now - seen.at) * limit.rate):
+        return True
+    return bool(limit.quota) and seen.day == _today(limit.now)[0] and seen.used + limit.cost > limit.quota
 
 
 def limit_charge(*, target: IngestTarget, cost: int, now: float | None = None) -> stream.Limit | Refusal | None:
-    """What a request of ``cost`` events owes its key's limits: None when the key has none;
-    a :class:`Refusal` when it can never pass (413) or this process already knows it cannot
-    pass now (429); otherwise the :class:`stream.Limit` to take with its events' append,
-    and to settle with :func:`limit_settle`."""
+    """What a request of ``cost`` events owes its key's limits: None when the key has none
+    (or it was taken already); a :class:`Refusal` when it can never pass (413), or when
+    this process saw the key run short and Redis confirms it (429); otherwise the
+    :class:`stream.Limit` to take with its events' append, and to settle with
+    :func:`limit_settle`."""
     rate, burst, quota = target.rate_per_second or 0, target.burst or 0, target.daily_quota or 0
     if not rate and not quota:
         return None
@@ -209,8 +205,12 @@ def limit_charge(*, target: IngestTarget, cost: int, now: float | None = None) -
         day_key=_day_key(target.project_id, target.key_id, day),
         now=now, rate=rate, burst=burst, cost=cost, quota=quota, day_ttl=DAY_KEY_SECONDS,
     )
-    known = _known_refusal(limit, target)
-    return limit if known is None else _limit_refusal(limit, known)
+    if _likely_refused(limit, target):
+        # Ask Redis now, before the request's events are read: a key hammering past its
+        # limit costs one round trip, not a validation. Redis has the last word (its keys
+        # may have been reset since); taken here, nothing is left to take with the append.
+        return limit_take(target=target, limit=limit)
+    return limit
 
 
 def limit_settle(*, target: IngestTarget, limit: stream.Limit, reply: stream.LimitReply) -> Refusal | None:

@@ -122,7 +122,7 @@ def _ingest(*, door: Door, body: bytes, headers: Mapping[str, str], query: Mappi
     gate = request_gate(target=target, origin=headers.get("origin"), cost=len(parsed.items))
     if isinstance(gate, Refusal):  # its origin or key is not allowed, or it is over its limits
         return _gate_answer(gate)
-    limit = gate  # taken with the append below (or on its own when nothing is valid)
+    limit = gate  # None: no limits, or taken already; else taken with the append (on its own if nothing is valid)
 
     idempotency_key = parsed.idempotency_key
     if idempotency_key is not None:
