@@ -38,10 +38,8 @@ def _public(address: str) -> bool:
 
 
 def _refusal(host: str, address: str) -> str:
-    return (
-        f"{host} is {address}, not a public address: webhooks reach public addresses only "
-        "(set ALERTS_WEBHOOK_ALLOW_PRIVATE=true to allow private ones)"
-    )
+    what = "is not a public address" if address == host else f"is {address}, not a public address"
+    return f"{host} {what}: webhooks reach public addresses only (set ALERTS_WEBHOOK_ALLOW_PRIVATE=true to allow private ones)"
 
 
 def webhook_host_problem(url: str) -> str | None:
