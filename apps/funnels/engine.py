@@ -66,7 +66,18 @@ def _ceil_ms(moment: datetime) -> int:
     return -((_EPOCH - moment) // _MS)
 
 
-def _run(definition: FunnelDefinition, bounds: tuple[int, int, int], params: dict, *, exact: bool) -> list[tuple]:
+def _only_starters(definition: FunnelDefinition, params: dict) -> bool:
+    """Whether an ordered or strict funnel reads only the people who start it (see
+    ``sql.STARTERS_SHARE``); strict funnels read every event of the people they read."""
+    if definition.mode == "unordered":
+        return False
+    names = sorted({step.event for step in definition.steps})
+    share = {**params, "start_event": definition.steps[0].event, "names": names, "all_names": definition.mode == "strict"}
+    start_events, events = clickhouse.query(sql.EVENT_SHARE, share).rows[0]
+    return sql.starters_selective(int(start_events), int(events))
+
+
+def _run(definition: FunnelDefinition, bounds: tuple[int, int, int], params: dict, *, exact: bool, only_starters: bool) -> list[tuple]:
     """The funnel's query (``exact``: ordered by the event ids themselves) and its rows."""
     from_ms, to_ms, scan_ms = bounds
     layout = sql.layout_for(len(definition.steps), scan_ms - from_ms)
@@ -80,7 +91,7 @@ def _run(definition: FunnelDefinition, bounds: tuple[int, int, int], params: dic
         "index_bits": layout.index_bits,
     }
     breakdown = definition.breakdown_type if definition.breakdown else None
-    funnel = sql.FunnelSQL(definition.steps, definition.mode, layout, params, breakdown=breakdown, exact=exact)
+    funnel = sql.FunnelSQL(definition.steps, definition.mode, layout, params, breakdown=breakdown, exact=exact, only_starters=only_starters)
     return clickhouse.query(funnel.query(), params).rows
 
 
@@ -99,10 +110,11 @@ def funnel_run(*, project_id: int, definition: FunnelDefinition, date_from: date
         "window_ms": window_ms,
         **({"breakdown": definition.breakdown} if definition.breakdown else {}),
     }
-    rows = _run(definition, bounds, params, exact=False)
+    only_starters = _only_starters(definition, params)
+    rows = _run(definition, bounds, params, exact=False, only_starters=only_starters)
     if any(row[-1] for row in rows):
         # Someone has two events in one millisecond that the packed order cannot tell apart.
-        rows = _run(definition, bounds, params, exact=True)
+        rows = _run(definition, bounds, params, exact=True, only_starters=only_starters)
     total: dict[int, tuple] = {}
     groups: dict[str, dict[int, tuple]] = {}
     for is_total, value, step, *figures, _ambiguous in rows:
