@@ -173,6 +173,6 @@ def value_label(name: str, value: str) -> str:
 def _range_json(date_range: DateRange) -> dict:
     return {
         "timezone": date_range.timezone_name,
-        "date_from": date_range.date_from,
-        "date_to": date_range.date_to,
+        "date_from": date_range.date_from.isoformat(),
+        "date_to": date_range.date_to.isoformat(),
     }

@@ -121,6 +121,9 @@ def test_every_list_counts_visitors_and_pageviews(site):
     assert sessions("exit_pages") == [("/pricing", 2, 2, 5), ("/", 1, 1, 1), ("/docs", 1, 1, 1)]
     quick = _api(client, project, "&sessions=false")
     assert quick["lists"]["entry_pages"] is None and quick["lists"]["pages"] == data["lists"]["pages"]
+    # The range is written as every other insight writes it.
+    trends = client.get(f"/api/v1/projects/{project.id}/insights/trends?events=$pageview&range=7d").json()
+    assert (data["date_from"], data["date_to"]) == (trends["date_from"], trends["date_to"])
 
 
 def test_filters_narrow_every_list_and_combine(site):
