@@ -21,6 +21,7 @@ Conventions shared by every query here:
 from __future__ import annotations
 
 from apps.analytics.params import QUANTILES
+from apps.query.materialized import may_hold
 from apps.query.persons import person_property_values, with_persons
 from apps.query.sql import ID_BITS, NARROW_TIME, bucket, narrow_range, property_text
 
@@ -149,7 +150,7 @@ def property_number(key_param: str) -> str:
     key = f"{{{key_param}:String}}"
     # A key with a quote or a backslash is written escaped in the JSON: the scan would miss it.
     plain_key = f"position({key}, '\"') = 0 AND position({key}, '\\\\') = 0"
-    raw = f"if({plain_key} AND position(properties, '{{', 2) = 0, simpleJSONExtractRaw(properties, {key}), JSONExtractRaw(properties, {key}))"
+    raw = f"if({may_hold(key)}, if({plain_key} AND position(properties, '{{', 2) = 0, simpleJSONExtractRaw(properties, {key}), JSONExtractRaw(properties, {key})), '')"
     return (
         f"multiIf(match({raw}, '^-?[0-9]'), toFloat64OrNull({raw}), "
         f"match({raw}, '^\"{NUMBER_TEXT}\"$'), toFloat64OrNull(substring({raw}, 2, length({raw}) - 2)), NULL)"

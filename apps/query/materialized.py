@@ -50,10 +50,29 @@ def _literal(text: str) -> str:
     return f"'{escaped}'"
 
 
+# Keys that every JSON writer puts into the text as they are, between two quotes: no quote,
+# backslash, slash (some writers escape it), control or non-ASCII character.
+_PLAIN_KEY = "'^[A-Za-z0-9_$.: -]*$'"
+
+
+def may_hold(key: str) -> str:
+    """Whether ``properties`` may hold the key ``key`` (SQL: a parameter or a literal): false
+    only when the key is plain and its quoted text occurs nowhere in the JSON, so that the
+    JSON need not be parsed. Parsing is most of what reading a property costs (0.68 s of
+    0.75 s for 5.5M events), and most events lack most properties."""
+    return f"(position(properties, concat('\"', {key}, '\"')) > 0 OR NOT match({key}, {_PLAIN_KEY}))"
+
+
+def json_text(key: str) -> str:
+    """A property's value as text, read from the JSON (``key``: SQL, a parameter or a
+    literal): strings as they are, anything else as its JSON, '' when it is missing."""
+    parsed = f"if(JSONType(properties, {key}) = 'String', JSONExtractString(properties, {key}), JSONExtractRaw(properties, {key}))"
+    return f"if({may_hold(key)}, {parsed}, '')"
+
+
 def value_expression(key: str) -> str:
     """The column's expression: :func:`apps.query.sql.property_text` with the key written in."""
-    k = _literal(key)
-    return f"if(JSONType(properties, {k}) = 'String', JSONExtractString(properties, {k}), JSONExtractRaw(properties, {k}))"
+    return json_text(_literal(key))
 
 
 def materialized_properties(*, fresh: bool = False) -> dict[str, str]:

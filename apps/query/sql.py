@@ -6,7 +6,7 @@ Keys and values are always parameters (``{name:String}``), never formatted into 
 from __future__ import annotations
 
 from apps.query.filters import PropertyFilter
-from apps.query.materialized import property_column
+from apps.query.materialized import json_text, may_hold, property_column
 from apps.query.persons import person_property_filters
 
 # funnel_events (migration 0004), the narrow copy of events: name, person_key and order_key,
@@ -55,8 +55,7 @@ def property_text(key_param: str, key: str | None = None) -> str:
     column = property_column(key) if key is not None else None
     if column is not None:
         return column
-    key = "{" + key_param + ":String}"
-    return f"if(JSONType(properties, {key}) = 'String', JSONExtractString(properties, {key}), JSONExtractRaw(properties, {key}))"
+    return json_text("{" + key_param + ":String}")
 
 
 def property_filters(filters: list[PropertyFilter], params: dict, prefix: str = "f") -> str:
@@ -77,7 +76,7 @@ def _event_property_filters(filters: list[PropertyFilter], params: dict, prefix:
     for i, f in enumerate(filters):
         key, value = f"{prefix}k{i}", f"{prefix}v{i}"
         params[key] = f.key
-        has = f"JSONHas(properties, {{{key}:String}})"
+        has = f"({may_hold(f'{{{key}:String}}')} AND JSONHas(properties, {{{key}:String}}))"
         column = property_column(f.key)
         if column is not None and f.operator != "is_set":
             # A materialised property: its text is '' when the property is missing, and the

@@ -3,10 +3,11 @@ whatever form the number was sent in, because both sides use ClickHouse's text f
 
 import random
 
+import orjson
 import pytest
 
 from apps.query.filters import PropertyFilter, filter_value_text, property_filter_clean
-from apps.query.sql import property_filters
+from apps.query.sql import property_filters, property_text
 from pulseboard import clickhouse
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +53,39 @@ def test_strings_and_booleans(stored):
     assert matching(project_id, [property_filter_clean({"key": "x", "value": True})]) == ["yes"]
     assert "none" in matching(project_id, [property_filter_clean({"key": "x", "operator": "not_equals", "value": 3})])
     assert "none" not in matching(project_id, [property_filter_clean({"key": "x", "operator": "is_set"})])
+
+
+# Where a key may sit in the JSON text without being a key of the object: as a value, inside
+# another object, as part of a longer key. And keys that JSON writers may escape.
+PLACES = {
+    "top": {"plan": "pro", "a/b": "slash", "é": "accent", 'q"uote': "quote", "back\\slash": "bs", "n": 7, "obj": {"y": 1}},
+    "as-value": {"kind": "plan", "text": "a/b é q\"uote back\\slash"},
+    "nested": {"obj": {"plan": "inner", "a/b": "inner", "é": "inner", "n": 1}},
+    "longer-key": {"plans": "many", "my_plan": "x", "nn": 3},
+    "empty": {},
+}
+
+
+@pytest.fixture
+def placed(member, ingest_client, send, flush_stream):
+    events = [{"event": "e", "distinct_id": name, "properties": props} for name, props in PLACES.items()]
+    assert send(ingest_client, member.project.api_key, {"events": events}).status_code == 202
+    flush_stream()
+    return member.project.id
+
+
+@pytest.mark.parametrize("key", ["plan", "a/b", "é", 'q"uote', "back\\slash", "n", "obj", "absent"])
+def test_a_property_is_read_only_where_it_is_a_key_of_the_object(placed, key):
+    """Reading a property skips the JSON of events whose text cannot hold the key: the value
+    and ``is_set`` are those of the top-level key, whatever else the text holds."""
+    def expected(props):
+        value = props.get(key)
+        return "" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()
+
+    params = {"project_id": placed, "k": key}
+    rows = clickhouse.query(
+        f"SELECT distinct_id, {property_text('k')} FROM events WHERE project_id = {{project_id:UInt64}} ORDER BY distinct_id", params
+    ).rows
+    assert dict(rows) == {name: expected(props) for name, props in PLACES.items()}
+    is_set = [PropertyFilter(key=key, operator="is_set", value="")]
+    assert matching(placed, is_set) == sorted(name for name, props in PLACES.items() if key in props)
