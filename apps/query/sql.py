@@ -39,15 +39,6 @@ def narrow_range(since: str = "date_from", until: str = "date_to") -> str:
 NARROW_TIME = f"toDateTime(intDiv(order_key, {1000 << ID_BITS}), 'UTC')"
 
 
-def url_path(column: str) -> str:
-    """The page a URL names: its path without query string, fragment or trailing slash
-    (``https://x.test/pricing/?a=1`` is ``/pricing``), ``/`` for the home page, '' for no
-    URL. The web overview, entry and exit pages and paths all name pages this way
-    (migration 0008's ``page_path`` stores it: the two must change together)."""
-    trimmed = f"trim(TRAILING '/' FROM path({column}))"
-    return f"if({column} = '', '', if({trimmed} = '', '/', {trimmed}))"
-
-
 def property_text(key_param: str, key: str | None = None) -> str:
     """A property's value as text: strings as they are, anything else as its JSON. Given
     ``key`` (the value the parameter ``key_param`` will have), the property's materialised

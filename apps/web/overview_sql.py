@@ -16,7 +16,6 @@ combination of values first (0.4M rows for all lists but pages, 0.9M for pages) 
 from __future__ import annotations
 
 from apps.query.persons import with_persons
-from apps.query.sql import url_path
 from apps.web.sessionize import sessions
 
 PAGEVIEW_EVENT = "$pageview"
@@ -77,7 +76,7 @@ def session_pages_sql(where: str) -> str:
     starts in the range; :mod:`apps.web.sessionize`, whose parameters it takes) with the
     persons and sessions that entered or left there and those sessions' pageviews.
     ``where`` holds the filters, applied to the events before they are sessionized."""
-    rows = f"SELECT person_key, {url_path('entry_page')} AS entry, {url_path('exit_page')} AS exit, pageviews FROM ({sessions(where)})"
+    rows = f"SELECT person_key, entry_page AS entry, exit_page AS exit, pageviews FROM ({sessions(where, page='page_path')})"
     return f"""
 SELECT if(grouping(entry, exit) = 1, 'entry_pages', 'exit_pages') AS list, if(grouping(entry, exit) = 1, entry, exit) AS value,
        uniqExact(person) AS visitors, count() AS sessions, sum(pageviews) AS pageviews

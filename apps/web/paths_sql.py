@@ -22,19 +22,19 @@ distinct nodes of the events scanned.
 
 from __future__ import annotations
 
-from apps.query.sql import url_path
 from apps.web.sessionize import session_events
 
 PAGEVIEW = "$pageview"
 # Events that record who someone is, not something they did: left out of event paths.
 NOT_ACTIONS = ("$identify", "$create_alias", "$set", "$groupidentify", "$pageleave")
 
-# The page of a $pageview, as every page list names it ("/pricing/?a=1" is "/pricing"); ''
-# without a page_url (such pageviews are not part of page paths).
-PAGE_NODE = url_path("page_url")
+# The page of a $pageview, as every page list names it ("/pricing/?a=1" is "/pricing"): the
+# page_path stored with each event (migration 0008); '' without a page_url (such pageviews
+# are not part of page paths).
+PAGE_NODE = "page_path"
 
 NODES = {
-    "pages": (PAGE_NODE, f"event = '{PAGEVIEW}' AND page_url != ''"),
+    "pages": (PAGE_NODE, f"event = '{PAGEVIEW}' AND page_path != ''"),
     "events": ("event", "event NOT IN (" + ", ".join(f"'{name}'" for name in NOT_ACTIONS) + ")"),
 }
 
@@ -92,7 +92,7 @@ FROM (
                    indexOf(c, cityHash64({{end:String}})) AS e,
                    {path} AS path,
                    {offset} AS offset
-            FROM (SELECT timestamp, event_id, session_key, {keep} AS kept, if(kept, cityHash64({node}), 0) AS node FROM ({session_events(filters_sql)}))
+            FROM (SELECT timestamp, event_id, session_key, {keep} AS kept, if(kept, cityHash64({node}), 0) AS node FROM ({session_events(filters_sql, page=PAGE_NODE)}))
             GROUP BY session_key
             HAVING min(timestamp) >= {{date_from:DateTime64(3, 'UTC')}} AND min(timestamp) < {{date_to:DateTime64(3, 'UTC')}}
         )

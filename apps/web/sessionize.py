@@ -33,11 +33,12 @@ from apps.query.persons import with_persons
 REACH = timedelta(hours=24)
 GAP_MIN, GAP_MAX = 1, 240
 
-_SCANNED = """SELECT session_id, person_key, timestamp, event_id, event, page_url
+# ``session_key``: the hash of the event's session_id, 0 without one (ClickHouse migration 0009).
+_SCANNED = """SELECT session_key, person_key, timestamp, event_id, event, {page}
     FROM events
     WHERE project_id = {{project_id:UInt64}}
       AND timestamp >= {{scan_from:DateTime64(3, 'UTC')}} AND timestamp < {{scan_to:DateTime64(3, 'UTC')}}
-      AND session_id {test} ''{filters}"""
+      AND session_key {test} 0{filters}"""
 
 # Rows of one person in time order, for the inferred sessions.
 _PERSON_ORDER = "PARTITION BY person ORDER BY timestamp, event_id"
@@ -65,36 +66,38 @@ def sessionize_params(*, project_id: int, date_from: datetime, date_to: datetime
     }
 
 
-def session_events(filters_sql: str = "") -> str:
+def session_events(filters_sql: str = "", *, page: str = "page_url") -> str:
     """Every event scanned, with its ``session_key`` (UInt64): columns ``session_key,
-    person_key, timestamp, event_id, event, page_url``. ``filters_sql`` are ``AND``-ed
-    conditions on ``events`` (:func:`apps.query.sql.property_filters`): only the events
-    that meet them are sessionized.
+    person_key, timestamp, event_id, event`` and ``page`` (``page_url``, or ``page_path``:
+    the page as the page lists name it). ``filters_sql`` are ``AND``-ed conditions on
+    ``events`` (:func:`apps.query.sql.property_filters`): only the events that meet them
+    are sessionized.
 
-    Events with an id are keyed by a hash of it. The others are mapped to their person and
-    numbered per person (``starts``: 1 where the time since the person's previous event
-    exceeds the gap, or there is none), and keyed by a hash of the person and that number."""
-    with_id = _SCANNED.format(test="!=", filters=filters_sql)
-    without_id = with_persons(_SCANNED.format(test="=", filters=filters_sql))
+    Events with an id are keyed by its hash (the stored ``session_key``). The others are
+    mapped to their person and numbered per person (``starts``: 1 where the time since the
+    person's previous event exceeds the gap, or there is none), and keyed by a hash of the
+    person and that number."""
+    with_id = _SCANNED.format(test="!=", filters=filters_sql, page=page)
+    without_id = with_persons(_SCANNED.format(test="=", filters=filters_sql, page=page))
     return f"""
-    SELECT cityHash64(session_id) AS session_key, person_key, timestamp, event_id, event, page_url
+    SELECT session_key, person_key, timestamp, event_id, event, {page}
     FROM ({with_id})
     UNION ALL
     SELECT cityHash64(person, sum(starts) OVER ({_PERSON_ORDER} ROWS UNBOUNDED PRECEDING)) AS session_key,
-           person_key, timestamp, event_id, event, page_url
+           person_key, timestamp, event_id, event, {page}
     FROM (
         SELECT *, ifNull(dateDiff('millisecond', lagInFrame(toNullable(timestamp)) OVER ({_PERSON_ORDER} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), timestamp) > {{gap_ms:UInt64}}, 1) AS starts
         FROM ({without_id})
     )"""
 
 
-def sessions(filters_sql: str = "") -> str:
+def sessions(filters_sql: str = "", *, page: str = "page_url") -> str:
     """One row per session whose first event is in ``[date_from, date_to)``: ``session_key;
     person_key`` (of its first event: map it with :func:`apps.query.persons.with_persons`
     to count persons); ``started_at``, ``ended_at``; ``duration`` (seconds, last event minus
     first, to the millisecond); ``events``; ``pageviews``; ``entry_page`` and ``exit_page``
-    (``page_url`` of its first and last ``$pageview``, '' without one); ``bounced`` (1 when
-    its only event is a single ``$pageview`` or ``$screen``)."""
+    (``page`` of its first and last ``$pageview``: ``page_url`` or ``page_path``, '' without
+    one); ``bounced`` (1 when its only event is a single ``$pageview`` or ``$screen``)."""
     order = EVENT_ORDER
     return f"""
     SELECT session_key,
@@ -104,9 +107,9 @@ def sessions(filters_sql: str = "") -> str:
            dateDiff('millisecond', started_at, ended_at) / 1000 AS duration,
            count() AS events,
            countIf(event = '$pageview') AS pageviews,
-           argMinIf(page_url, {order}, event = '$pageview') AS entry_page,
-           argMaxIf(page_url, {order}, event = '$pageview') AS exit_page,
+           argMinIf({page}, {order}, event = '$pageview') AS entry_page,
+           argMaxIf({page}, {order}, event = '$pageview') AS exit_page,
            events = 1 AND any(event) IN ('$pageview', '$screen') AS bounced
-    FROM ({session_events(filters_sql)})
+    FROM ({session_events(filters_sql, page=page)})
     GROUP BY session_key
     HAVING started_at >= {{date_from:DateTime64(3, 'UTC')}} AND started_at < {{date_to:DateTime64(3, 'UTC')}}"""

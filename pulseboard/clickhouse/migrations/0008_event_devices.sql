@@ -10,7 +10,7 @@
 -- insert. For the rows stored before, it computes them on read until a merge writes them
 -- (or ALTER TABLE events MATERIALIZE COLUMN <name>, a background mutation, does at once).
 -- * page_path: the path of page_url without query string, fragment or trailing slash, '/'
---   for the home page (apps.query.sql.url_path, which must say the same);
+--   for the home page (apps.web.paths.page_node, which must say the same);
 -- * referrer_domain: the referrer's domain without www., '$direct' without a referrer, and
 --   '' for a referrer on the page's own site (navigation, not a source, as in Plausible);
 -- * utm_source, utm_medium, utm_campaign: those page_url query parameters, decoded.
