@@ -34,10 +34,9 @@ from apps.persons.views import shown_properties
 from apps.projects.selectors import project_get_for_user
 from apps.query.dates import DateRange, date_controls, date_range_from_query, date_range_resolve
 from apps.query.filters import OPERATOR_CHOICES, PropertyFilter, property_filters_parse
-from apps.query.pages import param_error_page
+from apps.query.pages import csv_view, param_error_page
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page, vary_on_htmx, wants_partial
-from pulseboard.http import csv_download, param_error_text
 
 EXPLORER_PAGE = 50
 NEW_EVENTS_POLL_SECONDS = 10
@@ -240,25 +239,10 @@ def retention_persons(request: HttpRequest, project_id: int) -> HttpResponse:
 # --- Stickiness and lifecycle -------------------------------------------------------------
 
 
-def _csv_view(name: str, insight, table):
-    """The CSV twin of an insight page: ``insight(project, params)`` laid out by ``table``."""
-
-    @login_required
-    def view(request: HttpRequest, project_id: int) -> HttpResponse:
-        project = project_get_for_user(user=request.user, project_id=project_id)
-        try:
-            result = insight(project, request.GET)
-        except ParamError as error:
-            return param_error_text(error)
-        return csv_download(f"{name}-{project.id}.csv", *table(result))
-
-    return view
-
-
-trends_csv = _csv_view("trends", insights.trends_insight, insights.trends_table)
-retention_csv = _csv_view("retention", insights.retention_insight, insights.retention_table)
-stickiness_csv = _csv_view("stickiness", insights.stickiness_insight, insights.stickiness_table)
-lifecycle_csv = _csv_view("lifecycle", insights.lifecycle_insight, insights.lifecycle_table)
+trends_csv = csv_view("trends", insights.trends_insight, insights.trends_table)
+retention_csv = csv_view("retention", insights.retention_insight, insights.retention_table)
+stickiness_csv = csv_view("stickiness", insights.stickiness_insight, insights.stickiness_table)
+lifecycle_csv = csv_view("lifecycle", insights.lifecycle_insight, insights.lifecycle_table)
 
 
 @login_required

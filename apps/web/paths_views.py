@@ -9,11 +9,10 @@ from django.urls import reverse
 from apps.ingest.selectors import event_names_by_volume
 from apps.projects.selectors import project_get_for_user
 from apps.query.dates import date_controls
-from apps.query.pages import param_error_page
+from apps.query.pages import csv_view, param_error_page
 from apps.web.paths import DEPTH_MAX, DEPTH_MIN, PATH_TYPES, TOP_EDGES, paths_page_insight, paths_table
 from pulseboard.errors import ParamError
 from pulseboard.htmx import page
-from pulseboard.http import csv_download, param_error_text
 
 PARTIAL = "web/partials/paths_body.html"
 KEEP = ("path_type", "start", "end", "depth", "gap", "filters", "insight")
@@ -59,12 +58,5 @@ def paths_page(request: HttpRequest, project_id: int) -> HttpResponse:
     )
 
 
-@login_required
-def paths_csv(request: HttpRequest, project_id: int) -> HttpResponse:
-    """The page's table of edges as CSV."""
-    project = project_get_for_user(user=request.user, project_id=project_id)
-    try:
-        header, rows = paths_table(paths_page_insight(project, request.GET))
-    except ParamError as error:
-        return param_error_text(error)
-    return csv_download(f"paths-{project.id}.csv", header, rows)
+# The page's table of edges as CSV.
+paths_csv = csv_view("paths", paths_page_insight, paths_table)
