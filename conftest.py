@@ -128,6 +128,18 @@ def fresh_stream():
     yield
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test gets a channel layer of its own. channels_redis binds its receive lock to the
+    event loop that first waits on it, and every test (each ``async_to_sync``) runs a new loop:
+    a lock left held by an earlier test's cancelled receive would fail this one's."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
+
+
 @pytest.fixture
 def member(db):
     """A user who owns one project: ``member.user``, ``member.project``."""
