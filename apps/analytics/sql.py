@@ -108,7 +108,10 @@ GROUP BY bucket
         counted = f"SELECT {bucket(interval, time)} AS bucket, person_key, count() AS n FROM {table} WHERE {where} GROUP BY bucket, person_key"
         return _person_breakdown_series(math, counted)
     # One pass over the events (their properties are the costly column): per bucket and
-    # value (and key, for distinct persons), then the values ranked by their events.
+    # value (and key, for distinct persons), then the values ranked by their events. The
+    # distinct persons of a bucket and value are gathered into one uniqExact state before
+    # the ranking, so that it orders a row per bucket and value, not one per person (388 ->
+    # 335 ms on 5.5M pageviews); the states of the values folded into ``$other`` merge.
     value = property_text("breakdown", breakdown_key)
     if math == "total":
         counted = f"""
@@ -122,7 +125,8 @@ GROUP BY bucket
             FROM events
             WHERE {where}
             GROUP BY bucket, raw_value, person_key"""
-    return _folded(with_persons(keys), "uniqExact(person)")
+    counted = f"SELECT bucket, raw_value, uniqExactState(person) AS people, sum(n) AS n FROM ({with_persons(keys)}) GROUP BY bucket, raw_value"
+    return _folded(counted, "uniqExactMerge(people)")
 
 
 # --- Maths of a numeric property ---------------------------------------------------------------
