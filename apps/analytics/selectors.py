@@ -19,6 +19,7 @@ from apps.query.breakdown import OTHER, breakdown_label
 from apps.query.cards import period_card
 from apps.query.dates import DateRange, axis
 from apps.query.filters import PropertyFilter
+from apps.query.materialized import property_column
 from apps.query.sql import property_filters
 from pulseboard import clickhouse
 
@@ -325,7 +326,8 @@ def _raw_lines(
     # Without an event property to read (filters on persons only, no breakdown by an event
     # property), the narrow copy of events serves.
     narrow = all(f.type == "person" for f in filters) and by != "event"
-    query = sql.raw_series(date_range.interval, series.math, filters_sql, by, breakdown_key=breakdown, narrow=narrow)
+    rare = by == "event" and property_column(breakdown) is None and clickhouse.query(sql.keyed_share(), params).scalar() < sql.KEYED_SHARE
+    query = sql.raw_series(date_range.interval, series.math, filters_sql, by, breakdown_key=breakdown, narrow=narrow, rare=rare)
     rows = clickhouse.query(query, params).rows
     if breakdown is None:
         return [TrendLine(series.event, series.math, None, _place(date_range, rows))]

@@ -21,7 +21,7 @@ Conventions shared by every query here:
 from __future__ import annotations
 
 from apps.analytics.params import QUANTILES
-from apps.query.materialized import may_hold
+from apps.query.materialized import keys_may_hold, may_hold
 from apps.query.persons import person_property_values, with_persons
 from apps.query.sql import ID_BITS, NARROW_TIME, bucket, narrow_range, property_text
 
@@ -68,7 +68,34 @@ GROUP BY bucket, event
 """
 
 
-def raw_series(interval: str, math: str, filters_sql: str, breakdown: str | None, *, breakdown_key: str | None = None, narrow: bool = False) -> str:
+# A breakdown by an event property without a column of its own reads its key's bit in
+# ``property_keys`` first, and the JSON of the events whose bit is set only (``raw_series``
+# with ``rare``), when under this share of a sample of the events have the bit: the rest
+# count under '' from 8 bytes each, but in a second pass. On 5.5M pageviews a breakdown by a
+# key no event has took 100 ms instead of 257, one that 73% of them have 936 ms instead of 866.
+KEYED_SHARE = 0.5
+
+
+def keyed_share() -> str:
+    """The share of the range's events of one name (the first 65,536 rows read) whose
+    ``property_keys`` allow the breakdown's key: NaN when there are none."""
+    return f"""
+SELECT avg({keys_may_hold("{breakdown:String}")})
+FROM
+(
+    SELECT property_keys
+    FROM events
+    WHERE project_id = {{project_id:UInt64}}
+      AND event = {{event:String}}
+      AND timestamp >= {RANGE[0]} AND timestamp < {RANGE[1]}
+    LIMIT 65536
+)
+"""
+
+
+def raw_series(
+    interval: str, math: str, filters_sql: str, breakdown: str | None, *, breakdown_key: str | None = None, narrow: bool = False, rare: bool = False
+) -> str:
     """One event's count or distinct persons per bucket from the raw events, optionally
     broken down by a property of the event (``breakdown="event"``) or of its person
     (``"person"``): the 10 values with the most events in the range, the rest as
@@ -77,6 +104,10 @@ def raw_series(interval: str, math: str, filters_sql: str, breakdown: str | None
     ``narrow``: no event property is needed (``filters_sql`` holds conditions on
     ``person_key`` only, and the breakdown, if any, is by person), so the rows come from
     ``funnel_events``: one range per name, a quarter of the bytes of ``events`` to read.
+
+    ``rare``: few events have the breakdown's key (:data:`KEYED_SHARE`): the events whose
+    ``property_keys`` allow it are read with their JSON, the others counted under '' without
+    it, in two passes.
 
     Distinct persons are counted from the distinct keys of each bucket (and value), mapped
     to their persons."""
@@ -112,20 +143,25 @@ GROUP BY bucket
     # distinct persons of a bucket and value are gathered into one uniqExact state before
     # the ranking, so that it orders a row per bucket and value, not one per person (388 ->
     # 335 ms on 5.5M pageviews); the states of the values folded into ``$other`` merge.
+    who = "" if math == "total" else ", person_key"
+
+    def per_value(value: str, condition: str, group: str) -> str:
+        return f"""
+            SELECT {bucket(interval, time)} AS bucket, {value} AS raw_value{who}, count() AS n
+            FROM {table}
+            WHERE {where}{condition}
+            GROUP BY {group}{who}"""
+
     value = property_text("breakdown", breakdown_key)
+    if rare:
+        # The JSON of the events that may have the key; '' for the rest, from 8 bytes each.
+        keyed = keys_may_hold("{breakdown:String}")
+        rows = per_value(value, f" AND {keyed}", "bucket, raw_value") + "\n            UNION ALL" + per_value("''", f" AND NOT {keyed}", "bucket")
+    else:
+        rows = per_value(value, "", "bucket, raw_value")
     if math == "total":
-        counted = f"""
-        SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value, count() AS n
-        FROM events
-        WHERE {where}
-        GROUP BY bucket, raw_value"""
-        return _folded(counted, "sum(n)")
-    keys = f"""
-            SELECT {bucket(interval, 'timestamp')} AS bucket, {value} AS raw_value, person_key, count() AS n
-            FROM events
-            WHERE {where}
-            GROUP BY bucket, raw_value, person_key"""
-    counted = f"SELECT bucket, raw_value, uniqExactState(person) AS people, sum(n) AS n FROM ({with_persons(keys)}) GROUP BY bucket, raw_value"
+        return _folded(rows, "sum(n)")
+    counted = f"SELECT bucket, raw_value, uniqExactState(person) AS people, sum(n) AS n FROM ({with_persons(rows)}) GROUP BY bucket, raw_value"
     return _folded(counted, "uniqExactMerge(people)")
 
 

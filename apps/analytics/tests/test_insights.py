@@ -18,6 +18,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
+from apps.analytics import sql as analytics_sql
 from apps.analytics.tests import reference as ref
 from apps.ingest.validation import EVENT_COLUMNS, Limits, RequestContext, event_validate
 from apps.projects.models import Project
@@ -181,7 +182,11 @@ def test_trends_with_property_filters(dataset, filters, math):
 
 @pytest.mark.parametrize("params", [CUSTOM_RANGES[0], CUSTOM_RANGES[2]])
 @pytest.mark.parametrize("math", ["total", "unique"])
-def test_trends_breakdown_top_ten_and_other(dataset, params, math):
+@pytest.mark.parametrize("keyed_share", [0.0, 1.01], ids=["one-pass", "rare-key-two-passes"])
+def test_trends_breakdown_top_ten_and_other(dataset, params, math, keyed_share, monkeypatch):
+    """Both ways of reading the property (one pass; or, for a key few events have, its JSON
+    where the key's bit is set and '' from the bit elsewhere) give the reference's lines."""
+    monkeypatch.setattr(analytics_sql, "KEYED_SHARE", keyed_share)
     project, client, events = dataset
     filters = [{"key": "plan", "operator": "not_equals", "value": "team"}]
     body = get(client, project, "trends", events="$pageview", math=math, breakdown="browser", filters=orjson.dumps(filters).decode(), **params)

@@ -2,6 +2,7 @@
 whatever form the number was sent in, because both sides use ClickHouse's text for it."""
 
 import random
+import zlib
 
 import orjson
 import pytest
@@ -72,6 +73,14 @@ def placed(member, ingest_client, send, flush_stream):
     assert send(ingest_client, member.project.api_key, {"events": events}).status_code == 202
     flush_stream()
     return member.project.id
+
+
+def test_an_events_key_signature_has_the_bit_of_each_top_level_key(placed):
+    """``property_keys`` (ClickHouse migration 0010): bit CRC32(key) % 64 of each top-level
+    key, the key unescaped, and no other bit, so that a clear bit proves a key absent."""
+    rows = clickhouse.query("SELECT distinct_id, property_keys FROM events WHERE project_id = {p:UInt64}", {"p": placed}).rows
+    expected = {name: sum({1 << (zlib.crc32(key.encode()) % 64) for key in props}) for name, props in PLACES.items()}
+    assert dict(rows) == expected
 
 
 @pytest.mark.parametrize("key", ["plan", "a/b", "é", 'q"uote', "back\\slash", "n", "obj", "absent"])
