@@ -315,6 +315,13 @@ def _rollup_lines(*, project_id: int, date_range: DateRange, series: list[Series
     return found
 
 
+def _keyed_share(params: dict) -> float:
+    """The share of a sample of the range's events whose key signature allows the breakdown's
+    key: 1.0 when the range has none (nothing to gain from two passes)."""
+    share = clickhouse.query(sql.keyed_share(), params).scalar()
+    return 1.0 if share is None or share != share else float(share)
+
+
 def _raw_lines(
     *, project_id: int, date_range: DateRange, series: Series, breakdown: str | None, breakdown_type: str, filters: list[PropertyFilter]
 ) -> list[TrendLine]:
@@ -326,7 +333,7 @@ def _raw_lines(
     # Without an event property to read (filters on persons only, no breakdown by an event
     # property), the narrow copy of events serves.
     narrow = all(f.type == "person" for f in filters) and by != "event"
-    rare = by == "event" and property_column(breakdown) is None and clickhouse.query(sql.keyed_share(), params).scalar() < sql.KEYED_SHARE
+    rare = by == "event" and property_column(breakdown) is None and _keyed_share(params) < sql.KEYED_SHARE
     query = sql.raw_series(date_range.interval, series.math, filters_sql, by, breakdown_key=breakdown, narrow=narrow, rare=rare)
     rows = clickhouse.query(query, params).rows
     if breakdown is None:

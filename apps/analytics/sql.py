@@ -78,7 +78,7 @@ KEYED_SHARE = 0.5
 
 def keyed_share() -> str:
     """The share of the range's events of one name (the first 65,536 rows read) whose
-    ``property_keys`` allow the breakdown's key: NaN when there are none."""
+    ``property_keys`` allow the breakdown's key (NULL or NaN when there are none)."""
     return f"""
 SELECT avg({keys_may_hold("{breakdown:String}")})
 FROM

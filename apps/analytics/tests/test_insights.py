@@ -180,6 +180,14 @@ def test_trends_with_property_filters(dataset, filters, math):
     assert sum(body["series"][0]["data"]) > 0
 
 
+@pytest.mark.parametrize("math", ["total", "unique"])
+def test_a_breakdown_of_an_event_never_sent_has_no_lines(dataset, math):
+    """No event of the name in the range: nothing to sample for the key, and no line."""
+    project, client, _ = dataset
+    body = get(client, project, "trends", events="never_sent", math=math, breakdown="browser", **CUSTOM_RANGES[0])
+    assert body["series"] == []
+
+
 @pytest.mark.parametrize("params", [CUSTOM_RANGES[0], CUSTOM_RANGES[2]])
 @pytest.mark.parametrize("math", ["total", "unique"])
 @pytest.mark.parametrize("keyed_share", [0.0, 1.01], ids=["one-pass", "rare-key-two-passes"])
