@@ -6,10 +6,11 @@ is broken down by or filtered on often (``$browser``, ``plan``), an operator can
 column of its own (``manage.py properties_materialize KEY``), as PostHog's materialised
 columns do:
 
-* The column is ``MATERIALIZED`` with exactly the expression queries use
-  (:func:`apps.query.sql.property_text` with the key written in), so ClickHouse fills it on
-  every insert, and rows stored before compute it on read (the same value) until a
-  background mutation has written it into every part.
+* The column is ``MATERIALIZED`` with the expression queries use
+  (:func:`apps.query.sql.property_text` with the key written in, less the key signature,
+  which gives the same text), so ClickHouse fills it on every insert, and rows stored
+  before compute it on read (the same value) until a background mutation has written it
+  into every part.
 * Its comment names the key (``property:$browser``). Queries find the columns through
   ``system.columns`` (cached for :data:`CACHE_SECONDS` in each process) and read the column
   instead of the JSON; the figures cannot change, only their speed.
