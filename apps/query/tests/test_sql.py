@@ -2,11 +2,15 @@
 whatever form the number was sent in, because both sides use ClickHouse's text for it."""
 
 import random
+import uuid
 import zlib
+from datetime import datetime, timezone
 
 import orjson
 import pytest
 
+from apps.ingest.sql import EVENTS_TABLE
+from apps.ingest.validation import EVENT_COLUMNS
 from apps.query.filters import PropertyFilter, filter_value_text, property_filter_clean
 from apps.query.sql import property_filters, property_text
 from pulseboard import clickhouse
@@ -81,6 +85,26 @@ def test_an_events_key_signature_has_the_bit_of_each_top_level_key(placed):
     rows = clickhouse.query("SELECT distinct_id, property_keys FROM events WHERE project_id = {p:UInt64}", {"p": placed}).rows
     expected = {name: sum({1 << (zlib.crc32(key.encode()) % 64) for key in props}) for name, props in PLACES.items()}
     assert dict(rows) == expected
+
+
+def test_properties_that_are_no_json_object_never_fail_the_insert(member):
+    """The signature is computed by ClickHouse on every insert: text that is not a JSON
+    object (which ingest never writes, but a row written by hand may hold) gets 0, and the
+    batch is stored whole rather than refused."""
+    texts = ["not json", "", "[1, 2]", '{"a": 1,', '"plan"']
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    rows = [
+        {"project_id": member.project.id, "event_id": str(uuid.uuid4()), "event": "e", "timestamp": now, "distinct_id": f"d{i}",
+         "properties": text, "received_at": now}
+        for i, text in enumerate(texts)
+    ]
+    payload = b"\n".join(orjson.dumps({column: row.get(column, "") for column in EVENT_COLUMNS}) for row in rows)
+    clickhouse.insert_json_each_row(EVENTS_TABLE, EVENT_COLUMNS, payload)
+    stored = clickhouse.query(
+        "SELECT distinct_id, property_keys, " + property_text("k") + " FROM events WHERE project_id = {p:UInt64} ORDER BY distinct_id",
+        {"p": member.project.id, "k": "plan"},
+    ).rows
+    assert stored == [(f"d{i}", 0, "") for i in range(len(texts))]
 
 
 @pytest.mark.parametrize("key", ["plan", "a/b", "é", 'q"uote', "back\\slash", "n", "obj", "absent"])
