@@ -1,8 +1,11 @@
 """How insight pages show figures: numbers, changes, local times, JSON and breakdown values."""
 
 import json
+import re
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from apps.query.breakdown import breakdown_label as _breakdown_label
 
@@ -65,3 +68,14 @@ def duration(seconds) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
+
+
+_URL_BREAK = re.compile(r"(?<=[/?&=])")
+
+
+@register.filter
+def url_breaks(value) -> SafeString:
+    """A URL or page path, escaped, with a line-break opportunity after each ``/ ? & =``: a
+    narrow table column wraps it between its parts ("/products/" "widget-pro"), not inside a
+    word."""
+    return mark_safe("<wbr>".join(escape(part) for part in _URL_BREAK.split(str(value))))
