@@ -70,12 +70,13 @@ def duration(seconds) -> str:
     return f"{secs}s"
 
 
-_URL_BREAK = re.compile(r"(?<=[/?&=])")
+# Before each "/" that follows another character, and after each "?", "&" and "=".
+_URL_BREAK = re.compile(r"(?<=[^/])(?=/)|(?<=[?&=])")
 
 
 @register.filter
 def url_breaks(value) -> SafeString:
-    """A URL or page path, escaped, with a line-break opportunity after each ``/ ? & =``: a
-    narrow table column wraps it between its parts ("/products/" "widget-pro"), not inside a
-    word."""
+    """A URL or page path, escaped, with a line-break opportunity before each path segment and
+    after each ``? & =``: a narrow table column wraps it between its parts ("/products"
+    "/widget-pro"), not inside a word."""
     return mark_safe("<wbr>".join(escape(part) for part in _URL_BREAK.split(str(value))))

@@ -7,10 +7,11 @@ def rendered(value: str) -> str:
     return Template("{% load query %}{{ value|url_breaks }}").render(Context({"value": value}))
 
 
-def test_a_url_may_wrap_after_each_of_its_parts_and_nowhere_else():
-    assert rendered("/products/widget-pro") == "/<wbr>products/<wbr>widget-pro"
-    assert rendered("https://x.test/?a=1&b=2") == "https:/<wbr>/<wbr>x.test/<wbr>?<wbr>a=<wbr>1&amp;<wbr>b=<wbr>2"
+def test_a_url_may_wrap_between_its_parts_and_nowhere_else():
+    assert rendered("/products/widget-pro") == "/products<wbr>/widget-pro"
+    assert rendered("/") == "/"
+    assert rendered("https://x.test/a?b=1&c=2") == "https:<wbr>//x.test<wbr>/a?<wbr>b=<wbr>1&amp;<wbr>c=<wbr>2"
 
 
 def test_what_the_url_holds_is_escaped():
-    assert rendered('/<script>alert("x")</script>') == "/<wbr>&lt;script&gt;alert(&quot;x&quot;)&lt;/<wbr>script&gt;"
+    assert rendered('/<script>alert("x")</script>') == "/&lt;script&gt;alert(&quot;x&quot;)&lt;<wbr>/script&gt;"

@@ -183,7 +183,7 @@ def test_the_page_draws_the_flows_lists_the_moves_and_exports_them(client, shop)
     assert response.status_code == 200
     assert "chartjs-chart-sankey.min.js" in html and 'data-sankey="paths-sankey"' in html
     assert '"flow": 2' in html and '"labels"' in html  # the flows the Sankey draws
-    rows = html.split('id="paths-edges"')[1].replace("<wbr>", "")  # pages may wrap after each "/"
+    rows = html.split('id="paths-edges"')[1].replace("<wbr>", "")  # pages may wrap before each "/"
     assert ">/pricing</td>" in rows and ">/signup</td>" in rows and ">66.7%</td>" in rows  # 2 of the 3 sessions at / went to /pricing
     assert 'hx-indicator="#page-body, #global-indicator"' in html and 'name="depth"' in html
     # An HTMX swap (the form, the date controls) gets the body only.
