@@ -13,10 +13,15 @@ register = template.Library()
 
 
 @register.filter
-def delta_class(change_pct) -> str:
+def delta_class(change_pct, better: str = "higher") -> str:
+    """The classes of a change badge: its direction (``up``, ``down`` or ``flat``), and
+    ``bad`` when the change is for the worse: a rise of a figure where lower is better
+    (``better="lower"``: a bounce rate), which is then red, and its fall green."""
     if change_pct is None or change_pct == 0:
         return "flat"
-    return "up" if change_pct > 0 else "down"
+    direction = "up" if change_pct > 0 else "down"
+    worse = (change_pct > 0) == (better == "lower")
+    return f"{direction} {'bad' if worse else 'good'}"
 
 
 # Beyond this the exact figure says nothing more (a period after a nearly empty one).

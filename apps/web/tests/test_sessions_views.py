@@ -18,6 +18,7 @@ def test_the_page_shows_the_cards_charts_and_pages(client, visits_sent):  # noqa
     html = client.get(f"/projects/{project.id}/sessions/", {"range": "7d"}).content.decode()
     assert '<span class="value" data-value>3</span>' in html
     assert "10m 20s" in html and "33.3%" in html  # the mean duration and the bounce rate
+    assert '<span class="value" data-value>1.33</span>' in html  # pageviews per session
     assert 'data-chart="sessions-chart"' in html and 'data-chart="duration-chart"' in html
     assert html.count('title="https://a.test/"') == 2  # an entry page and an exit page
     assert "30 minutes" in html
