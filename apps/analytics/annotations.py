@@ -7,7 +7,8 @@ only parse input and render.
 * Any member of the project reads them; members and owners (``Access.EDIT``) write them.
 * A note is edited by its author only; it is deleted by its author or by an owner.
 
-Charts: :func:`chart_annotate` adds to a chart spec (``static/js/charts.js``) the notes
+Charts: :func:`chart_annotate` adds to every time-series chart spec
+(``static/js/charts.js``; through :mod:`apps.query.charts`, whichever app drew it) the notes
 inside its range, each placed on the bucket that holds it, in the project's timezone and
 the chart's interval: a note at 23:30 UTC on a project in Europe/Berlin is on the next
 day's bucket (00:30 there). The placing happens here, in Python, once; the browser only
@@ -178,19 +179,16 @@ def annotations_for_chart(*, project: Project, date_range: DateRange) -> list[di
     return [buckets[i] for i in sorted(buckets)]
 
 
-def chart_annotate(chart: dict, *, project: Project, date_range: DateRange) -> dict:
-    """Add the annotations of ``date_range`` to a time-series chart spec, in place, and
-    return it. ``chart["labels"]`` must be the range's buckets (a chart over something
-    else is returned as it is).
+def chart_annotate(chart: dict, *, project: Project, date_range: DateRange) -> None:
+    """Add the annotations of ``date_range`` to a time-series chart spec whose labels are
+    its buckets, in place. Every such chart passes through here
+    (:func:`apps.query.charts.time_chart_finish`; registered in ``apps.py``).
 
     Adds ``annotations`` (:func:`annotations_for_chart`) and ``annotate``: what the chart
     needs to add a note from a click on a bucket (the API's URL, each bucket's start as a
     ``datetime-local`` value, the timezone and the list page). The spec is the same for
     every reader (a dashboard caches its tiles' HTML): the page offers the click to those
     who may edit (``nav.can_edit``, as ``data-can-edit`` on ``<body>``), and the API checks."""
-    labels = date_range.labels()
-    if list(chart.get("labels") or []) != labels or not labels:
-        return chart
     tz = date_range.tz
     chart["annotations"] = annotations_for_chart(project=project, date_range=date_range)
     chart["annotate"] = {
@@ -199,4 +197,3 @@ def chart_annotate(chart: dict, *, project: Project, date_range: DateRange) -> d
         "timezone": tz.key,
         "starts": [start.astimezone(tz).strftime(LOCAL_INPUT_FORMAT) for start in date_range.bucket_starts()],
     }
-    return chart

@@ -21,12 +21,12 @@ import orjson
 from django.http import QueryDict
 
 from apps.analytics import selectors
-from apps.analytics.annotations import chart_annotate
 from apps.analytics.engagement import LIFECYCLE_KINDS, lifecycle, stickiness
 from apps.analytics.params import MAX_SERIES, PROPERTY_MATHS, Series, series_parse, trend_series_check
 from apps.analytics.retention import ANY_EVENT, RetentionQuery, retention, retention_curve, retention_query_parse
 from apps.ingest.selectors import event_names_by_volume
 from apps.query.breakdown import breakdown_type_parse
+from apps.query.charts import time_chart_finish
 from apps.query.dates import DateRange, date_range_from_query
 from apps.query.filters import FilterError, PropertyFilter, filter_rows, property_filters_clean, property_filters_parse
 from pulseboard.errors import ParamError
@@ -159,7 +159,7 @@ def trends_insight(project, params) -> dict:
     """The trends page's figures for ``params``."""
     trend = trend_query_parse(project, params)
     result = trends_result(params, trend, trend_data(project, trend))
-    chart_annotate(result["chart"], project=project, date_range=trend.date_range)
+    time_chart_finish(result["chart"], project=project, date_range=trend.date_range)
     return result
 
 
@@ -210,12 +210,12 @@ def overview_insight(project, params) -> dict:
             ("Active session ids", data["cards"]["sessions"], "sessions"),
             ("Events per user", data["cards"]["events_per_user"], "events_per_user"),
         ],
-        "active_chart": chart_annotate(
+        "active_chart": time_chart_finish(
             active_users_chart(data["active_users"]),
             project=project,
             date_range=_whole_days(date_range) if date_range.interval == "hour" else date_range,
         ),
-        "events_chart": chart_annotate(
+        "events_chart": time_chart_finish(
             chart_spec("bar", data["buckets"], [{"label": "Events", "data": data["events_over_time"]["data"]}]),
             project=project,
             date_range=date_range,
@@ -232,7 +232,7 @@ def active_users_insight(project, params) -> dict:
     return {
         "date_range": date_range,
         "active": active,
-        "chart": chart_annotate(active_users_chart(active), project=project, date_range=counted),
+        "chart": time_chart_finish(active_users_chart(active), project=project, date_range=counted),
         "rows": list(zip(active["buckets"], active["dau"], active["wau"], active["mau"])),
         "has_data": any(active["mau"]),
     }
@@ -359,7 +359,7 @@ def lifecycle_insight(project, params) -> dict:
         "event": event,
         "data": data,
         "kinds": LIFECYCLE_KINDS,
-        "chart": chart_annotate(chart_spec("bar", data["buckets"], datasets, stacked=True), project=project, date_range=date_range),
+        "chart": time_chart_finish(chart_spec("bar", data["buckets"], datasets, stacked=True), project=project, date_range=date_range),
         "rows": list(zip(data["buckets"], *[data[kind] for kind in LIFECYCLE_KINDS])),
         "has_data": any(any(data[kind]) for kind in LIFECYCLE_KINDS),
     }

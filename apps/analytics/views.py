@@ -17,7 +17,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from apps.analytics import insights, selectors
-from apps.analytics.annotations import chart_annotate
 from apps.analytics.insights import DATE_FIELDS, DAY_INTERVALS, TREND_MATHS, TREND_PROPERTY_MATHS, TrendQuery
 from apps.analytics.live import live_socket_path
 from apps.analytics.engagement import LIFECYCLE_KINDS
@@ -32,6 +31,7 @@ from apps.analytics.retention import (
 from apps.persons.selectors import persons_of_keys
 from apps.persons.views import shown_properties
 from apps.projects.selectors import project_get_for_user
+from apps.query.charts import time_chart_finish
 from apps.query.dates import DateRange, date_controls, date_range_from_query, date_range_resolve
 from apps.query.filters import OPERATOR_CHOICES, PropertyFilter, property_filters_parse
 from apps.query.pages import csv_view, param_error_page
@@ -123,7 +123,7 @@ def trends(request: HttpRequest, project_id: int) -> HttpResponse:
         data = {"buckets": [], "series": [], "interval": date_range.interval, "breakdown": trend.breakdown}
         range_hidden = [(name, request.GET[name]) for name in DATE_FIELDS if request.GET.get(name)]
     result = insights.trends_result(request.GET, trend, data)
-    chart_annotate(result["chart"], project=project, date_range=date_range)
+    time_chart_finish(result["chart"], project=project, date_range=date_range)
     query = request.GET.copy()
     query.pop("preset", None)
     query.update(dict(range_hidden))

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from apps.query.cards import period_card
+from apps.query.charts import time_chart_finish
 from apps.query.dates import DateRange, axis, date_range_from_query
 from apps.query.filters import PropertyFilter, property_filters_parse
 from apps.query.params import params_check
@@ -141,15 +142,23 @@ def sessions_page_insight(project, params, *, allowed: frozenset[str] = PAGE_PAR
         "query": query,
         "data": data,
         "cards": [(LABELS[metric], data["cards"][metric], metric) for metric in METRICS],
-        "sessions_chart": {"type": "bar", "labels": data["buckets"], "datasets": [{"label": "Sessions", "data": series["sessions"]}]},
-        "duration_chart": {
-            "type": "line",
-            "labels": data["buckets"],
-            "datasets": [
-                {"label": "Median duration (s)", "data": series["median_duration"]},
-                {"label": "Mean duration (s)", "data": series["mean_duration"]},
-            ],
-        },
+        "sessions_chart": time_chart_finish(
+            {"type": "bar", "labels": data["buckets"], "datasets": [{"label": "Sessions", "data": series["sessions"]}]},
+            project=project,
+            date_range=query.date_range,
+        ),
+        "duration_chart": time_chart_finish(
+            {
+                "type": "line",
+                "labels": data["buckets"],
+                "datasets": [
+                    {"label": "Median duration (s)", "data": series["median_duration"]},
+                    {"label": "Mean duration (s)", "data": series["mean_duration"]},
+                ],
+            },
+            project=project,
+            date_range=query.date_range,
+        ),
         "has_data": bool(data["cards"]["sessions"]["value"] or data["cards"]["sessions"]["previous"]),
     }
 

@@ -7,6 +7,8 @@
 //   "annotations": [{"index": 3, "label": "2026-11-23", "notes": [{"id", "text", "author", "at"}]}]
 //     the project's notes, already placed on their bucket: a dashed line with a flag marks each
 //     annotated bucket (chartjs-plugin-annotation), and the tooltip of that bucket lists them;
+//   "partial_from": 29  (apps/query/charts.py) the first bucket that is not over yet: from it
+//     on a line is dashed and bars are paler, and the tooltip says "so far";
 //   "annotate": {"url": API, "list_url", "timezone", "starts": ["2026-11-23T00:00", ...]}
 //     when <body data-can-edit="true"> (the user may add notes): a click on a bucket opens a small form prefilled with the
 //     bucket's start, which POSTs to the API and then reloads the page body (HTMX), unless a
@@ -94,13 +96,18 @@
     var horizontal = !!spec.horizontal && type === "bar";
     var stacked = !!spec.stacked;
     var many = (spec.labels || []).length > 40;
+    var partial = horizontal || spec.partial_from == null ? null : spec.partial_from;
+    function unfinished(index) { return partial !== null && index >= partial; }
     var datasets = (spec.datasets || []).map(function (ds, i) {
       var color = ds.color || PALETTE[i % PALETTE.length];
       var out = Object.assign({}, ds, { borderColor: color, backgroundColor: type === "bar" ? alpha(color, 0.85) : alpha(color, 0.12) });
       if (type === "line") {
         Object.assign(out, { borderWidth: 2, tension: 0.25, pointRadius: many ? 0 : 2.5, pointHoverRadius: 4, fill: stacked ? true : false });
+        // The line into a bucket that is not over yet is dashed.
+        if (partial !== null) out.segment = { borderDash: function (ctx) { return unfinished(ctx.p1DataIndex) ? [5, 4] : undefined; } };
       } else {
         Object.assign(out, { borderWidth: 0, borderRadius: 3, maxBarThickness: 48 });
+        if (partial !== null) out.backgroundColor = function (ctx) { return alpha(color, unfinished(ctx.dataIndex) ? 0.4 : 0.85); };
       }
       return out;
     });
@@ -135,6 +142,10 @@
           tooltip: {
             footerFont: { weight: "normal" },
             callbacks: {
+              title: function (items) {
+                if (!items.length) return "";
+                return items[0].label + (unfinished(items[0].dataIndex) ? " (so far)" : "");
+              },
               // The notes of the hovered bucket, under its values.
               footer: function (items) {
                 var list = items.length ? notes[items[0].dataIndex] : null;

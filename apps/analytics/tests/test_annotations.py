@@ -15,8 +15,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.analytics.annotation_views import PAGE_SIZE
-from apps.analytics.annotations import annotation_create, annotations_for_chart, chart_annotate
+from apps.analytics.annotations import annotation_create, annotations_for_chart
 from apps.analytics.models import Annotation
+from apps.query.charts import time_chart_finish
 from apps.query.dates import date_range_resolve
 from conftest import MembershipFactory, ProjectFactory, UserFactory, flush, post_events
 
@@ -281,12 +282,12 @@ def test_notes_outside_the_range_or_of_another_project_are_not_on_the_chart(team
     assert buckets[0]["notes"][1]["author"] == "ann-other" and first.id and last.id and second.id
 
 
-def test_chart_annotate_leaves_a_chart_of_other_buckets_alone(team):
+def test_a_chart_of_other_buckets_gets_no_annotations(team):
     project, users, _ = team
     chart_range = custom_range("Europe/Berlin", utc_day(5), utc_day(1))
     other = {"type": "bar", "labels": ["1 day", "2 days"], "datasets": []}
-    assert "annotations" not in chart_annotate(other, project=project, date_range=chart_range)
-    chart = chart_annotate({"type": "line", "labels": chart_range.labels(), "datasets": []}, project=project, date_range=chart_range)
+    assert "annotations" not in time_chart_finish(other, project=project, date_range=chart_range)
+    chart = time_chart_finish({"type": "line", "labels": chart_range.labels(), "datasets": []}, project=project, date_range=chart_range)
     assert chart["annotations"] == []
     assert chart["annotate"]["url"] == list_url(project)
     assert chart["annotate"]["timezone"] == "Europe/Berlin"
@@ -326,6 +327,7 @@ def test_every_time_series_chart_shows_the_note_on_its_local_day(berlin_with_eve
         "analytics-trends": ["trend-chart"],
         "analytics-overview": ["events-chart", "active-chart"],
         "analytics-lifecycle": ["lifecycle-chart"],
+        "web-sessions": ["sessions-chart", "duration-chart"],
     }
     for name, chart_ids in pages.items():
         html = client.get(reverse(name, kwargs={"project_id": project.id}), {"range": "30d"}).content.decode()
@@ -333,6 +335,8 @@ def test_every_time_series_chart_shows_the_note_on_its_local_day(berlin_with_eve
             chart = chart_json(html, chart_id)
             marked = [(chart["labels"][b["index"]], b["label"], [n["id"] for n in b["notes"]]) for b in chart["annotations"]]
             assert marked == [(next_day, next_day, [note.id])], (name, chart_id)
+            # The range ends with today, which is not over: its bucket is drawn as such.
+            assert chart["partial_from"] == 29, (name, chart_id)
             assert chart["annotations"][0]["notes"][0]["text"] == "Campaign <b>launch</b>"
     # Escaped in the page: a note's text is data, never markup.
     assert "Campaign <b>launch</b>" not in html

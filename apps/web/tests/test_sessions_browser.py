@@ -45,6 +45,12 @@ def test_the_sessions_page_loads_and_follows_the_date_controls(page, site):
     assert page.inner_text("[data-card=bounce_rate] [data-value]") == "75.0%"
     assert page.locator("#entry_pages tbody tr").first.inner_text().split("\t") == ["https://a.test/", "2"]
     assert page.evaluate("Chart.getChart(document.querySelector('[data-chart=sessions-chart]')) !== undefined")
+    # Today is not over: its bar is paler than the days before it.
+    first, today = page.evaluate(
+        """() => { const bars = Chart.getChart(document.querySelector('[data-chart=sessions-chart]')).getDatasetMeta(0).data;
+                   return [bars[0].options.backgroundColor, bars[bars.length - 1].options.backgroundColor]; }"""
+    )
+    assert first.endswith(",0.85)") and today.endswith(",0.4)"), (first, today)
     page.screenshot_as("sessions")
 
     page.click(".date-controls button[value='24h']")
