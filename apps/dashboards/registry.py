@@ -219,7 +219,11 @@ def _trends_csv(project, params):
 def _active_users_tile(project, params, chart_id: str) -> TileContent:
     result = analytics.active_users_insight(project, params)
     active = result["active"]
-    latest = {"dau": active["dau"][-1], "wau": active["wau"][-1], "mau": active["mau"][-1]} if active["buckets"] else None
+    latest = None
+    if active["buckets"]:
+        # The last day's figures; "so far" while that day is not over (its bucket is partial).
+        so_far = result["chart"].get("partial_from") == len(active["buckets"]) - 1
+        latest = {"dau": active["dau"][-1], "wau": active["wau"][-1], "mau": active["mau"][-1], "so_far": so_far}
     return TileContent("dashboards/tiles/active_users.html", {**result, "chart_id": chart_id, "latest": latest})
 
 

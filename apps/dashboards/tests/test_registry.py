@@ -137,7 +137,15 @@ def test_the_figures_themselves(events, member):
     assert sum(unique["data"]) == 6 and unique["total"] is None  # uniques are not summed across days
     assert signups["total"] == 3  # ann, bob, dan
     active = registry.tile_content(events, saved(events, member.user, "active_users"), chart_id="a").context
-    assert active["latest"] == {"dau": 2, "wau": 4, "mau": 4}  # cat and dan today; all four this week
+    # Cat and dan today; all four this week. It is noon: today's figures are so far.
+    assert active["latest"] == {"dau": 2, "wau": 4, "mau": 4, "so_far": True}
+    assert active["chart"]["partial_from"] == len(active["active"]["buckets"]) - 1
+    assert "Today so far" in render_to_string("dashboards/tiles/active_users.html", active)
+    # A range that ended yesterday: every day is over.
+    past = insight_create(project=events, kind="active_users", name="Last week", query={"date_from": ["2026-03-10"], "date_to": ["2026-03-17"]}, created_by=member.user)
+    over = registry.tile_content(events, past, chart_id="a").context
+    assert over["latest"]["so_far"] is False and "partial_from" not in over["chart"]
+    assert "Today so far" not in render_to_string("dashboards/tiles/active_users.html", over)
     funnel = registry.tile_content(events, saved(events, member.user, "funnel"), chart_id="f").context
     assert (funnel["r"]["entered"], funnel["r"]["completed"]) == (3, 1)  # ann, bob, dan signed up; ann bought
     lifecycle = registry.tile_content(events, saved(events, member.user, "lifecycle"), chart_id="l").context
