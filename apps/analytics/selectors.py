@@ -117,7 +117,8 @@ def _persons_in_window_group(
     params: dict = {"project_id": project_id, "event": event, "origin": days.origin, "tz": tz.key}
     filters_sql, segments, parts = "", 1, 3
     if filters:
-        source = "raw"
+        # Filters on person properties only need no event column: the narrow copy serves.
+        source = "narrow" if all(f.type == "person" for f in filters) else "raw"
         params["span_from"] = daymap.local_midnight(first, tz)
         params["span_to"] = daymap.local_midnight(last + timedelta(days=1), tz)
         filters_sql = property_filters(list(filters), params)

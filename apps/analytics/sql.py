@@ -399,18 +399,24 @@ def _person_day_sets(*, bits: int, source: str, segments: int, parts: int, filte
     ``p2``; only the first ``parts`` when the others are empty all through the span). The
     offset and the parts are constant over runs of days, the ``segments`` of ``daymap``.
 
-    ``source`` is ``all`` (person_days), ``event`` (person_event_days, one event name) or
+    ``source`` is ``all`` (person_days), ``event`` (person_event_days, one event name),
     ``raw``: the events of one name matching ``filters_sql``, whose local day comes
-    straight from ``toDate(timestamp, tz)``.
+    straight from ``toDate(timestamp, tz)``, or ``narrow``: the same when ``filters_sql``
+    holds conditions on ``person_key`` only (person properties), from ``funnel_events``,
+    whose rows of one name are one range of two narrow columns (on 10M events, the persons
+    of `plan = pro` with a pageview, 30 days: 151 ms against 242 ms from ``events``).
     """
     type_ = f"UInt{bits}"
-    if source == "raw":
+    if source in ("raw", "narrow"):
+        table, time, span = "events", "timestamp", "timestamp >= {span_from:DateTime64(3, 'UTC')} AND timestamp < {span_to:DateTime64(3, 'UTC')}"
+        if source == "narrow":
+            table, time, span = "funnel_events", NARROW_TIME, narrow_range("span_from", "span_to")
         keys = f"""
-        SELECT person_key, groupBitOr(bitShiftLeft(to{type_}(1), toUInt32(toDate(timestamp, {{tz:String}}) - {{origin:Date}}))) AS m
-        FROM events
+        SELECT person_key, groupBitOr(bitShiftLeft(to{type_}(1), toUInt32(toDate({time}, {{tz:String}}) - {{origin:Date}}))) AS m
+        FROM {table}
         WHERE project_id = {{project_id:UInt64}}
           AND event = {{event:String}}
-          AND timestamp >= {{span_from:DateTime64(3, 'UTC')}} AND timestamp < {{span_to:DateTime64(3, 'UTC')}}{filters_sql}
+          AND {span}{filters_sql}
         GROUP BY person_key"""
         return _per_person(keys)
     columns, day_bits = _local_day_bits(bits=bits, segments=segments, parts=parts)
