@@ -179,21 +179,23 @@ def annotations_for_chart(*, project: Project, date_range: DateRange) -> list[di
     return [buckets[i] for i in sorted(buckets)]
 
 
-def chart_annotate(chart: dict, *, project: Project, date_range: DateRange) -> None:
-    """Add the annotations of ``date_range`` to a time-series chart spec whose labels are
-    its buckets, in place. Every such chart passes through here
-    (:func:`apps.query.charts.time_chart_finish`; registered in ``apps.py``).
+def chart_annotate(*, project: Project, date_range: DateRange) -> dict[str, Any]:
+    """What a time-series chart spec whose labels are ``date_range``'s buckets carries of the
+    project's annotations; every such chart gets it (:mod:`apps.query.charts`, which this
+    app registers it with in ``apps.py``).
 
-    Adds ``annotations`` (:func:`annotations_for_chart`) and ``annotate``: what the chart
-    needs to add a note from a click on a bucket (the API's URL, each bucket's start as a
+    ``annotations`` (:func:`annotations_for_chart`) and ``annotate``: what the chart needs
+    to add a note from a click on a bucket (the API's URL, each bucket's start as a
     ``datetime-local`` value, the timezone and the list page). The spec is the same for
     every reader (a dashboard caches its tiles' HTML): the page offers the click to those
     who may edit (``nav.can_edit``, as ``data-can-edit`` on ``<body>``), and the API checks."""
     tz = date_range.tz
-    chart["annotations"] = annotations_for_chart(project=project, date_range=date_range)
-    chart["annotate"] = {
-        "url": reverse("api-annotations", kwargs={"project_id": project.id}),
-        "list_url": reverse("annotations-list", kwargs={"project_id": project.id}),
-        "timezone": tz.key,
-        "starts": [start.astimezone(tz).strftime(LOCAL_INPUT_FORMAT) for start in date_range.bucket_starts()],
+    return {
+        "annotations": annotations_for_chart(project=project, date_range=date_range),
+        "annotate": {
+            "url": reverse("api-annotations", kwargs={"project_id": project.id}),
+            "list_url": reverse("annotations-list", kwargs={"project_id": project.id}),
+            "timezone": tz.key,
+            "starts": [start.astimezone(tz).strftime(LOCAL_INPUT_FORMAT) for start in date_range.bucket_starts()],
+        },
     }

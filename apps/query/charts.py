@@ -23,13 +23,13 @@ from django.utils import timezone
 
 from apps.query.dates import DateRange
 
-# finisher(chart, project=..., date_range=...): adds to the spec in place.
-Finisher = Callable[..., None]
+# finisher(project=..., date_range=...) -> the keys it adds to every chart over the range.
+Finisher = Callable[..., dict]
 _finishers: dict[str, Finisher] = {}
 
 
 def time_chart_finisher_add(name: str, finisher: Finisher) -> None:
-    """Have every time-series chart pass through ``finisher`` (once per ``name``)."""
+    """Have every time-series chart carry what ``finisher`` gives (once per ``name``)."""
     _finishers[name] = finisher
 
 
@@ -43,15 +43,25 @@ def partial_from(date_range: DateRange, *, now: datetime | None = None) -> int |
     return max(bisect_right(starts, now) - 1, 0)
 
 
-def time_chart_finish(chart: dict, *, project, date_range: DateRange) -> dict:
-    """Finish ``chart`` (in place, and return it) when its labels are ``date_range``'s
-    buckets; a chart over something else is returned as it is."""
+def time_charts_finish(charts: list[dict], *, project, date_range: DateRange) -> None:
+    """Finish, in place, those of ``charts`` whose labels are ``date_range``'s buckets (a
+    chart over something else is left as it is). What they carry is worked out once, for
+    all of them: a page of two charts over one range reads the annotations once."""
     labels = date_range.labels()
-    if not labels or list(chart.get("labels") or []) != labels:
-        return chart
+    charts = [chart for chart in charts if labels and list(chart.get("labels") or []) == labels]
+    if not charts:
+        return
+    added: dict = {}
     partial = partial_from(date_range)
     if partial is not None:
-        chart["partial_from"] = partial
+        added["partial_from"] = partial
     for finisher in _finishers.values():
-        finisher(chart, project=project, date_range=date_range)
+        added.update(finisher(project=project, date_range=date_range))
+    for chart in charts:
+        chart.update(added)
+
+
+def time_chart_finish(chart: dict, *, project, date_range: DateRange) -> dict:
+    """:func:`time_charts_finish` for one chart; returns it."""
+    time_charts_finish([chart], project=project, date_range=date_range)
     return chart

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from apps.query.cards import period_card
-from apps.query.charts import time_chart_finish
+from apps.query.charts import time_charts_finish
 from apps.query.dates import DateRange, axis, date_range_from_query
 from apps.query.filters import PropertyFilter, property_filters_parse
 from apps.query.params import params_check
@@ -40,6 +40,8 @@ LABELS = {
     "bounce_rate": "Bounce rate",
     "pageviews_per_session": "Pageviews per session",
 }
+# Figures that get better as they fall: their change badge is green when they do.
+LOWER_IS_BETTER = frozenset({"bounce_rate"})
 API_PARAMS = frozenset({"range", "date_from", "date_to", "interval", "gap", "filters"})
 # The page's address also carries the preset its date controls show, and the saved insight.
 PAGE_PARAMS = API_PARAMS | {"preset", "insight"}
@@ -138,27 +140,23 @@ def sessions_page_insight(project, params, *, allowed: frozenset[str] = PAGE_PAR
     query = sessions_query_parse(params, project=project, allowed=allowed)
     data = sessions_insight(project_id=project.id, query=query)
     series = data["series"]
+    sessions_chart = {"type": "bar", "labels": data["buckets"], "datasets": [{"label": "Sessions", "data": series["sessions"]}]}
+    duration_chart = {
+        "type": "line",
+        "labels": data["buckets"],
+        "datasets": [
+            {"label": "Median duration (s)", "data": series["median_duration"]},
+            {"label": "Mean duration (s)", "data": series["mean_duration"]},
+        ],
+    }
+    time_charts_finish([sessions_chart, duration_chart], project=project, date_range=query.date_range)
     return {
         "query": query,
         "data": data,
-        "cards": [(LABELS[metric], data["cards"][metric], metric) for metric in METRICS],
-        "sessions_chart": time_chart_finish(
-            {"type": "bar", "labels": data["buckets"], "datasets": [{"label": "Sessions", "data": series["sessions"]}]},
-            project=project,
-            date_range=query.date_range,
-        ),
-        "duration_chart": time_chart_finish(
-            {
-                "type": "line",
-                "labels": data["buckets"],
-                "datasets": [
-                    {"label": "Median duration (s)", "data": series["median_duration"]},
-                    {"label": "Mean duration (s)", "data": series["mean_duration"]},
-                ],
-            },
-            project=project,
-            date_range=query.date_range,
-        ),
+        # (label, card, metric, which way is better: a falling bounce rate is good news)
+        "cards": [(LABELS[metric], data["cards"][metric], metric, "lower" if metric in LOWER_IS_BETTER else "higher") for metric in METRICS],
+        "sessions_chart": sessions_chart,
+        "duration_chart": duration_chart,
         "has_data": bool(data["cards"]["sessions"]["value"] or data["cards"]["sessions"]["previous"]),
     }
 

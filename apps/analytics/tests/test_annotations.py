@@ -10,7 +10,9 @@ from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -340,6 +342,10 @@ def test_every_time_series_chart_shows_the_note_on_its_local_day(berlin_with_eve
             assert chart["annotations"][0]["notes"][0]["text"] == "Campaign <b>launch</b>"
     # Escaped in the page: a note's text is data, never markup.
     assert "Campaign <b>launch</b>" not in html
+    # Two charts over one range read the notes once.
+    with CaptureQueriesContext(connection) as queries:
+        client.get(reverse("web-sessions", kwargs={"project_id": project.id}), {"range": "30d"})
+    assert len([q for q in queries.captured_queries if "analytics_annotation" in q["sql"]]) == 1
     # Charts whose axis is not time get no markers.
     html = client.get(reverse("analytics-stickiness", kwargs={"project_id": project.id})).content.decode()
     assert "annotations" not in chart_json(html, "stickiness-chart")
