@@ -22,9 +22,14 @@ ROLLUP_TABLES = ["event_counts_15m", "person_slots_15m", "session_slots_15m", "p
 
 
 def inserts_so_far() -> int:
-    """ClickHouse gives every INSERT a new block number: the highest one counts inserts."""
+    """ClickHouse gives every INSERT a new block number: the highest one counts inserts.
+    Mutations (the migrations that add a column to events) take numbers too, so the count
+    starts from theirs when no insert has come since."""
     return clickhouse.query(
-        "SELECT max(max_block_number) FROM system.parts WHERE database = currentDatabase() AND table = 'events'"
+        """SELECT greatest(
+               (SELECT toUInt64(max(max_block_number)) FROM system.parts WHERE database = currentDatabase() AND table = 'events'),
+               (SELECT max(toUInt64OrZero(extract(mutation_id, '([0-9]+)'))) FROM system.mutations
+                WHERE database = currentDatabase() AND table = 'events'))"""
     ).scalar()
 
 
