@@ -110,18 +110,6 @@ def error_code(message: str) -> int | None:
 # its own share: a repeat fills in exactly the views that missed the first attempt.
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
-# An insert of up to this many rows (a flush of the few events of a quiet second) writes its
-# materialised views' tables side by side: about 30% less time on 2 cores, so those events
-# are queryable sooner. A larger one writes them one after another, which measured 12% more
-# events per second in batched ingest (bench/ingest.py). Either way a view that fails fails
-# the insert.
-PARALLEL_VIEWS_MAX_ROWS = 1000
-
-
-def insert_settings(rows: int) -> dict[str, int]:
-    """The settings of an insert of ``rows`` rows (its deduplication token aside)."""
-    return {**INSERT_SETTINGS, "parallel_view_processing": int(rows <= PARALLEL_VIEWS_MAX_ROWS)}
-
 
 @dataclass(frozen=True)
 class Result:
@@ -289,15 +277,14 @@ class ChdbBackend(Backend):
         # The rows ride in the statement's data part, after FORMAT, where ClickHouse reads
         # them as JSONEachRow and never as SQL. chdb's streaming insert (send_insert) is not
         # used: it reports success when the engine refuses the rows.
-        rows = body.count(b"\n") + 1
-        settings = ", ".join(f"{name} = {value}" for name, value in insert_settings(rows).items())
+        settings = ", ".join(f"{name} = {value}" for name, value in INSERT_SETTINGS.items())
         statement = (
             f"INSERT INTO {table} ({', '.join(columns)}) "
             f"SETTINGS insert_deduplication_token = {{token:String}}, {settings} FORMAT JSONEachRow\n"
         )
         self._run(statement.encode() + body, "CSV", {"token": token or uuid.uuid4().hex})
         # The insert is all or nothing; count the rows sent.
-        return rows
+        return body.count(b"\n") + 1
 
     def close(self) -> None:
         with self._mutex:
@@ -404,7 +391,7 @@ class DriverBackend(Backend):
             self._client().execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES",
                 [{c: _to_driver_value(row.get(c), types.get(c, "")) for c in columns} for row in rows],
-                settings={**insert_settings(len(rows)), "insert_deduplication_token": token or uuid.uuid4().hex},
+                settings={**INSERT_SETTINGS, "insert_deduplication_token": token or uuid.uuid4().hex},
             )
         except (errors.Error, OSError, EOFError) as exc:
             self._local.client = None

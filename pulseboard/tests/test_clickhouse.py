@@ -110,3 +110,22 @@ def test_waiting_for_deletes_sees_them_done_and_reports_one_that_fails():
     finally:
         clickhouse.command("KILL MUTATION WHERE database = currentDatabase() AND table = 'scratch_mutations' SYNC")
         clickhouse.command("DROP TABLE IF EXISTS scratch_mutations SYNC")
+
+
+def test_a_view_that_fails_fails_the_insert():
+    """An insert writes its table and then those of its materialised views: a view that
+    throws makes the insert raise (so the flush keeps the batch to insert again), and its
+    table holds none of the rows."""
+    clickhouse.command("CREATE TABLE IF NOT EXISTS view_source (n UInt64) ENGINE = MergeTree ORDER BY n")
+    clickhouse.command("CREATE TABLE IF NOT EXISTS view_target_bad (n UInt64) ENGINE = MergeTree ORDER BY n")
+    clickhouse.command(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS view_bad TO view_target_bad AS SELECT n + throwIf(n = 2, 'view refused n = 2') AS n FROM view_source"
+    )
+    try:
+        payload = b"\n".join(b'{"n": %d}' % n for n in range(5))
+        with pytest.raises(clickhouse.ClickHouseError, match="view refused"):
+            clickhouse.insert_json_each_row("view_source", ["n"], payload)
+        assert clickhouse.query("SELECT count() FROM view_target_bad").scalar() == 0
+    finally:
+        for name in ("view_bad", "view_target_bad", "view_source"):
+            clickhouse.command(f"DROP TABLE IF EXISTS {name}")
