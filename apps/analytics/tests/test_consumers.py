@@ -26,6 +26,10 @@ from pulseboard.asgi import application
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+# Every scenario ends its socket as a server does once a socket closes: with a
+# websocket.disconnect, after which the consumer returns. A consumer left running would be
+# cancelled when async_to_sync closes its event loop, together with the channel layer's
+# receive, and that cancellation can hang for good on a loaded machine.
 
 
 def session_cookie(user) -> bytes:
@@ -96,7 +100,7 @@ def test_an_anonymous_socket_is_closed_with_4401(member):
         ws = socket(member.project.id)
         connected, _ = await ws.connect()
         closed = await ws.receive_output()
-        await ws.wait()
+        await ws.disconnect()
         return connected, closed
 
     connected, closed = async_to_sync(scenario)()
@@ -115,7 +119,7 @@ def test_a_non_member_gets_4404_whether_or_not_the_project_exists(member):
         connected, _ = await ws.connect()
         assert connected
         closed = await ws.receive_output()
-        await ws.wait()
+        await ws.disconnect()
         return closed
 
     existing = async_to_sync(close_of)(member.project.id)
@@ -129,7 +133,9 @@ def test_a_socket_from_another_origin_is_refused(member):
 
     async def scenario():
         ws = socket(member.project.id, cookie, origin=(b"origin", b"https://evil.example.com"))
-        return await ws.connect()
+        refused = await ws.connect()
+        await ws.disconnect()
+        return refused
 
     connected, _ = async_to_sync(scenario)()
     assert not connected
@@ -199,7 +205,9 @@ def test_an_open_socket_is_closed_when_access_ends(member, quick_recheck, revoke
     async def scenario():
         ws = await open_live(member.project.id, cookie)
         await sync_to_async(revoke)(member)
-        return await ws.receive_output(timeout=5)
+        closed = await ws.receive_output(timeout=5)
+        await ws.disconnect()
+        return closed
 
     closed = async_to_sync(scenario)()
     assert closed["type"] == "websocket.close" and closed["code"] == code
