@@ -14,7 +14,6 @@ and the table rows; each ``*_table`` turns that result into a CSV-shaped header 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 
 import orjson
@@ -26,7 +25,7 @@ from apps.analytics.params import MAX_SERIES, PROPERTY_MATHS, Series, series_par
 from apps.analytics.retention import ANY_EVENT, RetentionQuery, retention, retention_curve, retention_query_parse
 from apps.ingest.selectors import event_names_by_volume
 from apps.query.breakdown import breakdown_type_parse
-from apps.query.charts import time_chart_finish
+from apps.query.charts import time_chart_finish, time_charts_finish
 from apps.query.dates import DateRange, date_range_from_query
 from apps.query.filters import FilterError, PropertyFilter, filter_rows, property_filters_clean, property_filters_parse
 from pulseboard.errors import ParamError
@@ -186,20 +185,17 @@ def active_users_chart(active: dict) -> dict:
     )
 
 
-def _whole_days(date_range: DateRange) -> DateRange:
-    """An hourly range as the days it touches (active users are daily figures; the overview
-    counts a 24-hour range's active users the same way)."""
-    days = date_range.days()
-    start = datetime.combine(days[0], time(0), tzinfo=date_range.tz).astimezone(timezone.utc)
-    end = datetime.combine(days[-1] + timedelta(days=1), time(0), tzinfo=date_range.tz).astimezone(timezone.utc)
-    return DateRange(start, end, "day", date_range.tz)
-
-
 def overview_insight(project, params) -> dict:
     """The overview page's figures: its cards, the active-users and events charts, the top events."""
     date_range = page_range(project, params)
     data = selectors.overview(project_id=project.id, date_range=date_range)
     total = data["cards"]["events"]["value"]
+    active_chart = active_users_chart(data["active_users"])
+    events_chart = chart_spec("bar", data["buckets"], [{"label": "Events", "data": data["events_over_time"]["data"]}])
+    # Each chart is finished by the range its labels are; when both are over one range (any
+    # but an hourly one: active users are daily figures), that range is read once.
+    for finished_over in dict.fromkeys((date_range, date_range.whole_days())):
+        time_charts_finish([active_chart, events_chart], project=project, date_range=finished_over)
     return {
         "date_range": date_range,
         "data": data,
@@ -210,16 +206,8 @@ def overview_insight(project, params) -> dict:
             ("Active session ids", data["cards"]["sessions"], "sessions"),
             ("Events per user", data["cards"]["events_per_user"], "events_per_user"),
         ],
-        "active_chart": time_chart_finish(
-            active_users_chart(data["active_users"]),
-            project=project,
-            date_range=_whole_days(date_range) if date_range.interval == "hour" else date_range,
-        ),
-        "events_chart": time_chart_finish(
-            chart_spec("bar", data["buckets"], [{"label": "Events", "data": data["events_over_time"]["data"]}]),
-            project=project,
-            date_range=date_range,
-        ),
+        "active_chart": active_chart,
+        "events_chart": events_chart,
         "has_data": data["cards"]["events"]["value"] > 0 or data["cards"]["events"]["previous"] > 0,
     }
 
@@ -227,7 +215,7 @@ def overview_insight(project, params) -> dict:
 def active_users_insight(project, params) -> dict:
     """The overview's active-users chart alone (DAU, WAU and MAU), same figures, fewer queries."""
     date_range = page_range(project, params)
-    counted = _whole_days(date_range) if date_range.interval == "hour" else date_range
+    counted = date_range.whole_days()
     active = selectors.active_users(project_id=project.id, date_range=counted)
     return {
         "date_range": date_range,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -451,7 +451,7 @@ def overview(*, project_id: int, date_range: DateRange, top: int = 10) -> dict:
     top_events = [{"event": e, "count": int(n)} for e, n in sorted(per_event.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
     sessions_now, sessions_before = clickhouse.query(sql.OVERVIEW_SESSIONS, params).rows[0]
     if date_range.interval == "hour":
-        active, _ = _active_users(project_id=project_id, date_range=_whole_days(date_range))
+        active, _ = _active_users(project_id=project_id, date_range=date_range.whole_days())
         ranges = _ranges_params(project_id, [(date_range.date_from, date_range.date_to), (previous.date_from, date_range.date_from)])
         users_now, users_before = clickhouse.query(sql.persons_in_ranges(ranges=2, by_event=False), ranges).rows[0]
     else:
@@ -479,13 +479,6 @@ def _span_days(date_range: DateRange) -> tuple[date, date]:
     """The first and last local day of a day or week range."""
     days = date_range.days()
     return days[0], days[-1]
-
-
-def _whole_days(date_range: DateRange) -> DateRange:
-    days = date_range.days()
-    start = datetime.combine(days[0], time(0), tzinfo=date_range.tz).astimezone(timezone.utc)
-    end = datetime.combine(days[-1] + timedelta(days=1), time(0), tzinfo=date_range.tz).astimezone(timezone.utc)
-    return DateRange(start, end, "day", date_range.tz)
 
 
 # --- Raw events and persons -----------------------------------------------------------------

@@ -102,6 +102,16 @@ class DateRange:
         last = (self.date_to - timedelta(microseconds=1)).astimezone(self.tz).date()
         return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
+    def whole_days(self) -> "DateRange":
+        """An hourly range as the local days it touches (for daily figures such as active
+        users); any other range as it is."""
+        if self.interval != "hour":
+            return self
+        days = self.days()
+        start = datetime.combine(days[0], time(0), tzinfo=self.tz).astimezone(timezone.utc)
+        end = datetime.combine(days[-1] + timedelta(days=1), time(0), tzinfo=self.tz).astimezone(timezone.utc)
+        return DateRange(start, end, "day", self.tz)
+
     def previous(self) -> "DateRange":
         """The range of the same length just before this one (for % change)."""
         count = len(self.bucket_starts())

@@ -343,9 +343,10 @@ def test_every_time_series_chart_shows_the_note_on_its_local_day(berlin_with_eve
     # Escaped in the page: a note's text is data, never markup.
     assert "Campaign <b>launch</b>" not in html
     # Two charts over one range read the notes once.
-    with CaptureQueriesContext(connection) as queries:
-        client.get(reverse("web-sessions", kwargs={"project_id": project.id}), {"range": "30d"})
-    assert len([q for q in queries.captured_queries if "analytics_annotation" in q["sql"]]) == 1
+    for name in ("web-sessions", "analytics-overview"):
+        with CaptureQueriesContext(connection) as queries:
+            client.get(reverse(name, kwargs={"project_id": project.id}), {"range": "30d"})
+        assert len([q for q in queries.captured_queries if "analytics_annotation" in q["sql"]]) == 1, name
     # Charts whose axis is not time get no markers.
     html = client.get(reverse("analytics-stickiness", kwargs={"project_id": project.id})).content.decode()
     assert "annotations" not in chart_json(html, "stickiness-chart")
