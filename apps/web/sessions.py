@@ -42,6 +42,8 @@ LABELS = {
 }
 # Figures that get better as they fall: their change badge is green when they do.
 LOWER_IS_BETTER = frozenset({"bounce_rate"})
+# How each figure reads (the ``figure`` template filter); the others are counts.
+UNITS = {"mean_duration": "duration", "median_duration": "duration", "bounce_rate": "percent", "pageviews_per_session": "ratio"}
 API_PARAMS = frozenset({"range", "date_from", "date_to", "interval", "gap", "filters"})
 # The page's address also carries the preset its date controls show, and the saved insight.
 PAGE_PARAMS = API_PARAMS | {"preset", "insight"}
@@ -153,8 +155,11 @@ def sessions_page_insight(project, params, *, allowed: frozenset[str] = PAGE_PAR
     return {
         "query": query,
         "data": data,
-        # (label, card, metric, which way is better: a falling bounce rate is good news)
-        "cards": [(LABELS[metric], data["cards"][metric], metric, "lower" if metric in LOWER_IS_BETTER else "higher") for metric in METRICS],
+        # (label, card, metric, unit, which way is better: a falling bounce rate is good news)
+        "cards": [
+            (LABELS[metric], data["cards"][metric], metric, UNITS.get(metric, ""), "lower" if metric in LOWER_IS_BETTER else "higher")
+            for metric in METRICS
+        ],
         "sessions_chart": sessions_chart,
         "duration_chart": duration_chart,
         "has_data": bool(data["cards"]["sessions"]["value"] or data["cards"]["sessions"]["previous"]),

@@ -75,6 +75,21 @@ def duration(seconds) -> str:
     return f"{secs}s"
 
 
+@register.filter
+def figure(value, unit: str = "") -> str:
+    """A card's figure in its unit: ``duration`` (seconds as "3m 20s"), ``percent`` (one
+    decimal), ``ratio`` (two decimals), anything else a count."""
+    if value is None:
+        return "—"
+    if unit == "duration":
+        return duration(value)
+    if unit == "percent":
+        return f"{float(value):,.1f}%"
+    if unit == "ratio":
+        return f"{float(value):,.2f}"
+    return number(value)
+
+
 # Before each "/" that follows another character, and after each "?", "&" and "=".
 _URL_BREAK = re.compile(r"(?<=[^/])(?=/)|(?<=[?&=])")
 

@@ -1,4 +1,4 @@
-"""How insight pages write a page or URL into a narrow table cell."""
+"""How insight pages write figures, changes, and a page or URL into a narrow table cell."""
 
 from django.template import Context, Template
 
@@ -29,3 +29,16 @@ def test_a_change_badge_is_green_when_the_figure_got_better():
     assert badge(-5.6, "lower") == "down good"
     assert badge(4.0, "lower") == "up bad"
     assert badge(0) == badge(None) == badge(0, "lower") == "flat"
+
+
+def figure(value, unit: str) -> str:
+    return Template("{% load query %}{{ value|figure:unit }}").render(Context({"value": value, "unit": unit}))
+
+
+def test_a_card_figure_reads_in_its_unit():
+    assert figure(200.4, "duration") == "3m 20s"
+    assert figure(75.0, "percent") == "75.0%"
+    assert figure(4 / 3, "ratio") == "1.33"
+    assert figure(12345, "") == "12,345"
+    # A period with no sessions has no duration or rate: a dash, whatever the unit.
+    assert figure(None, "duration") == figure(None, "percent") == figure(None, "") == "—"
