@@ -59,10 +59,12 @@ browser:
 nginx:
 	@bash .ci/nginx
 
-# One worker per core (pytest-xdist), each with its own database, Redis prefix and chdb
-# (pulseboard/test_settings.py); a test file stays on one worker, with its fixtures.
+# Workers (pytest-xdist), each with its own database, Redis prefix and chdb
+# (pulseboard/test_settings.py); a test file stays on one worker, with its fixtures. One
+# and a half per core: a worker waits for a browser, a server or a flush a fifth of its time.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 3 / 2 )))
 test: $(TEST_STAMP) $(NPM_TEST) sdk services browser nginx
-	$(PY) -m pytest -n auto --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench-ingest: venv services
 	@bash .ci/bench-tools
