@@ -21,14 +21,14 @@ django_asgi_app = get_asgi_application()
 from a2wsgi import WSGIMiddleware  # noqa: E402  (needs Django set up first)
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 from apps.analytics.sse import LIVE_SSE_PATH  # noqa: E402
 from pulseboard.routing import websocket_urlpatterns  # noqa: E402
 from pulseboard.servers import BufferedBodies  # noqa: E402
+from pulseboard.sockets import origin_checked  # noqa: E402
 
-websockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+websockets = origin_checked(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websockets})
 

@@ -1,9 +1,11 @@
 """The live feed's WebSocket, ``/ws/projects/<id>/live/``.
 
-The consumer authenticates by session (``AuthMiddlewareStack`` in ``pulseboard/asgi.py``),
-checks that the user is a member of the project, joins the project's group and forwards
-what :func:`apps.analytics.live.live_broadcast` sends to it. A refused socket is accepted
-and closed at once with a code the page can read (a refused handshake only shows 1006):
+The socket authenticates by session (``AuthMiddlewareStack`` in ``pulseboard/asgi.py``);
+:func:`live_socket` checks that the user is a member of the project, and the consumer then
+joins the project's group and forwards what :func:`apps.analytics.live.live_broadcast`
+sends to it. A refused socket is accepted and closed at once with a code the page can read
+(a refused handshake only shows 1006), by a consumer that holds no channel layer
+(``pulseboard/sockets.py`` says why):
 
 =====  ====================================================================================
 4401   not logged in (or the session ended)
@@ -33,6 +35,7 @@ from django.conf import settings
 from apps.analytics.live import LIVE_MAX_EVENTS, live_group
 from apps.projects.selectors import project_get_for_user
 from pulseboard.errors import NotFound
+from pulseboard.sockets import SocketRefusal
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +64,13 @@ async def _refusal(user, project_id: int) -> int | None:
 
 
 class LiveEventsConsumer(AsyncWebsocketConsumer):
+    """The socket of a member (:func:`live_socket` refuses the others before it)."""
+
     group: str | None = None
     recheck: asyncio.Task | None = None
 
     async def connect(self) -> None:
         self.project_id = self.scope["url_route"]["kwargs"]["project_id"]
-        code = await _refusal(self.scope.get("user"), self.project_id)
-        if code is not None:
-            await self.accept()
-            await self.close(code=code, reason=REASONS[code])
-            return
         self.group = live_group(project_id=self.project_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -101,3 +101,17 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
     async def live_events(self, message: dict) -> None:
         """A batch from the flush, already serialised once for every socket of the group."""
         await self.send(text_data=message["text"])
+
+
+def live_socket():
+    """The live feed's ASGI application: a :class:`SocketRefusal` with its close code for a
+    user who may not watch the project, else a :class:`LiveEventsConsumer`."""
+    consumer = LiveEventsConsumer.as_asgi()
+
+    async def app(scope, receive, send):
+        code = await _refusal(scope.get("user"), scope["url_route"]["kwargs"]["project_id"])
+        if code is not None:
+            return await SocketRefusal(code, REASONS[code])(scope, receive, send)
+        return await consumer(scope, receive, send)
+
+    return app

@@ -3,6 +3,7 @@ channels_redis on the real Redis, and the real flush into chdb."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -139,6 +140,32 @@ def test_a_socket_from_another_origin_is_refused(member):
 
     connected, _ = async_to_sync(scenario)()
     assert not connected
+
+
+def test_a_refused_socket_ends_with_its_disconnect(member):
+    """Nothing of a refused socket stays running: a consumer that waited on the channel layer
+    could miss its cancellation and poll Redis for as long as the server runs."""
+    member_cookie = session_cookie(member.user)
+    stranger_cookie = session_cookie(UserFactory())
+    evil = (b"origin", b"https://evil.example.com")
+
+    async def ended(ws) -> bool:
+        connected, _ = await ws.connect()
+        if connected:
+            assert (await ws.receive_output())["type"] == "websocket.close"
+        await ws.send_input({"type": "websocket.disconnect", "code": 1000})
+        done, _ = await asyncio.wait({ws.future}, timeout=5)
+        await ws.wait()  # whatever is left is cancelled, so that this test leaves nothing either
+        return bool(done) and ws.future.exception() is None
+
+    async def scenario():
+        return [
+            await ended(socket(member.project.id)),  # not logged in: 4401
+            await ended(socket(member.project.id, stranger_cookie)),  # not a member: 4404
+            await ended(socket(member.project.id, member_cookie, origin=evil)),  # refused handshake
+        ]
+
+    assert async_to_sync(scenario)() == [True, True, True]
 
 
 def test_events_of_another_project_never_arrive(member):
