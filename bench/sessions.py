@@ -17,7 +17,16 @@ writes: the Django and ClickHouse migrations, and the table of the comparison be
       on events would keep it), here filled once from events and fully merged, which is the
       best case for it; it cannot hold the sessions without an id;
    c. query time for events without a session id: the same events sessionized per person
-      with the gap (window functions), as if no event had an id.
+      with the gap (window functions), as if no event had an id;
+   d. a table of numbers only, one row per quarter hour, session id and person key (the
+      keys of the rollups: a view could keep it, a person's deletion could delete its rows,
+      and the reconciler could rebuild its quarter hours), grouped per session at query
+      time over the same reach as (a); entry and exit pages as the hash of their page_url,
+      packed behind the millisecond and the event id so that min and max find them;
+   e. the rows of (d) merged into one per session and read with FINAL: the best case of a
+      table, though it can neither be cut to the reach of (a) nor cleared by person.
+   (d) and (e) give the top pages as hashes: the page_urls of the ten would be one more
+   lookup, not timed here.
 """
 
 from __future__ import annotations
@@ -83,6 +92,79 @@ SESSION_TABLE_ROWS = """
     HAVING started_at >= {date_from:DateTime64(3, 'UTC')} AND started_at < {date_to:DateTime64(3, 'UTC')}"""
 
 
+# (d) and (e): numbers only. A pageview's place in time order (millisecond, then event id as
+# ClickHouse orders UUIDs) above the hash of its page_url, so that min / max give the entry
+# and exit page; sessions without a pageview keep the largest value (min) and 0 (max).
+_PACKED = (
+    "bitOr(bitOr(bitShiftLeft(toUInt256(toUnixTimestamp64Milli(timestamp)), 192),"
+    " bitShiftLeft(toUInt256(reinterpretAsUInt128(event_id)), 64)), toUInt256(if(page_url = '', 0, cityHash64(page_url))))"
+)
+_NONE = "toUInt256('115792089237316195423570985008687907853269984665640564039457584007913129639935')"
+_HASH = "toUInt64(bitAnd({packed}, toUInt256('18446744073709551615')))"
+
+NUMERIC_COLUMNS = """
+    started    SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    ended      SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    events     SimpleAggregateFunction(sum, UInt64),
+    pageviews  SimpleAggregateFunction(sum, UInt64),
+    bounceable SimpleAggregateFunction(sum, UInt64),
+    entry      SimpleAggregateFunction(min, UInt256),
+    exit       SimpleAggregateFunction(max, UInt256)"""
+
+PARTS_TABLE = f"""
+CREATE TABLE IF NOT EXISTS bench_session_parts
+(project_id UInt64, slot DateTime('UTC'), session_key UInt64, person_key UInt64,{NUMERIC_COLUMNS})
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(slot)
+ORDER BY (project_id, slot, session_key, person_key)
+"""
+
+PARTS_FILL = f"""
+INSERT INTO bench_session_parts
+SELECT project_id, toStartOfFifteenMinutes(timestamp) AS slot, session_key, person_key,
+       min(timestamp), max(timestamp), count(), countIf(event = '$pageview'), countIf(event IN ('$pageview', '$screen')),
+       if(countIf(event = '$pageview') = 0, {_NONE}, minIf({_PACKED}, event = '$pageview')),
+       maxIf({_PACKED}, event = '$pageview')
+FROM events WHERE project_id = {{project_id:UInt64}} AND session_key != 0
+GROUP BY project_id, slot, session_key, person_key
+"""
+
+ROWS_TABLE = f"""
+CREATE TABLE IF NOT EXISTS bench_session_rows
+(project_id UInt64, session_key UInt64,{NUMERIC_COLUMNS})
+ENGINE = AggregatingMergeTree
+ORDER BY (project_id, session_key)
+"""
+
+ROWS_FILL = """
+INSERT INTO bench_session_rows
+SELECT project_id, session_key, min(started), max(ended), sum(events), sum(pageviews), sum(bounceable), min(entry), max(exit)
+FROM bench_session_parts GROUP BY project_id, session_key
+"""
+
+_NUMERIC_FIGURES = f"""dateDiff('millisecond', started_at, ended_at) / 1000 AS duration,
+           if(pageviews = 0, 0, {_HASH.format(packed="entry_packed")}) AS entry_page,
+           if(pageviews = 0, 0, {_HASH.format(packed="exit_packed")}) AS exit_page"""
+
+PARTS_ROWS = f"""
+    SELECT session_key, min(started) AS started_at, max(ended) AS ended_at, sum(events) AS events, sum(pageviews) AS pageviews,
+           min(entry) AS entry_packed, max(exit) AS exit_packed, events = 1 AND sum(bounceable) = 1 AS bounced,
+           {_NUMERIC_FIGURES}
+    FROM bench_session_parts
+    WHERE project_id = {{project_id:UInt64}}
+      AND slot >= toDateTime({{scan_from:DateTime64(3, 'UTC')}}) AND slot < toDateTime({{scan_to:DateTime64(3, 'UTC')}})
+    GROUP BY session_key
+    HAVING started_at >= {{date_from:DateTime64(3, 'UTC')}} AND started_at < {{date_to:DateTime64(3, 'UTC')}}"""
+
+FINAL_ROWS = f"""
+    SELECT session_key, started AS started_at, ended AS ended_at, events, pageviews,
+           entry AS entry_packed, exit AS exit_packed, events = 1 AND bounceable = 1 AS bounced,
+           {_NUMERIC_FIGURES}
+    FROM bench_session_rows FINAL
+    WHERE project_id = {{project_id:UInt64}}
+      AND started >= {{date_from:DateTime64(3, 'UTC')}} AND started < {{date_to:DateTime64(3, 'UTC')}}"""
+
+
 def main() -> None:
     args = from_args(__doc__)
     with var_copy(args.source, "pbbench-sessions-") as var:
@@ -93,6 +175,7 @@ def run(var: Path, runs: int) -> None:
     setup_django(str(var))
     from apps.query.dates import date_range_resolve
     from apps.web.sessions import SessionsQuery, sessions_insight
+    from apps.web.sessions_sql import BY_BUCKET, TOTAL
     from pulseboard import clickhouse
 
     settle_merges()
@@ -120,6 +203,14 @@ def run(var: Path, runs: int) -> None:
     clickhouse.command(SESSION_TABLE_FILL, {"project_id": project.id})
     clickhouse.command("OPTIMIZE TABLE bench_sessions FINAL")
     fill_s = time.perf_counter() - started
+    started = time.perf_counter()
+    clickhouse.command(PARTS_TABLE)
+    clickhouse.command(PARTS_FILL, {"project_id": project.id})
+    clickhouse.command("OPTIMIZE TABLE bench_session_parts FINAL")
+    clickhouse.command(ROWS_TABLE)
+    clickhouse.command(ROWS_FILL)
+    clickhouse.command("OPTIMIZE TABLE bench_session_rows FINAL")
+    numeric_fill_s = time.perf_counter() - started
     from apps.web.sessionize import sessions as sessionize_sessions
 
     table_sql = insight_sql.replace(sessionize_sessions(), SESSION_TABLE_ROWS)
@@ -132,18 +223,29 @@ def run(var: Path, runs: int) -> None:
         ("a. query time (session ids)", insight_sql),
         ("b. session table (AggregatingMergeTree, merged)", table_sql),
         ("c. query time, no session ids (per person, gap)", inferred_sql),
+        ("d. numbers per quarter hour, session, person key", insight_sql.replace(sessionize_sessions(), PARTS_ROWS)),
+        ("e. numbers, one row per session (FINAL)", insight_sql.replace(sessionize_sessions(), FINAL_ROWS)),
     ]
     timings = []
+    reference = None
     for name, sql in storage:
         rows = clickhouse.query(sql, params).rows
-        timings.append((name, p50(lambda: clickhouse.query(sql, params), runs), len(rows)))
+        # The cards and the series (no page in them) of each variant against (a)'s; (c) counts other sessions.
+        figures = sorted((r[0], r[1], r[5], round(r[6], 3), round(r[7], 3), r[8], r[9]) for r in rows if r[4] in (TOTAL, BY_BUCKET))
+        reference = figures if reference is None else reference
+        same = "" if figures is reference else ", cards and series as (a)" if figures == reference else ", cards and series DIFFER from (a)"
+        timings.append((name, p50(lambda: clickhouse.query(sql, params), runs), f"{len(rows)} rows{same}"))
         print(f"  {name}: {timings[-1][1]:.1f} ms", flush=True)
     session_rows = clickhouse.query("SELECT count() FROM bench_sessions").scalar()
+    part_rows = clickhouse.query("SELECT count() FROM bench_session_parts").scalar()
 
     report(load_start, f"data: {total:,} events, {without_id:,} without a session id; {session_rows:,} session ids", results, "endpoint", 32)
-    print(f"\nstorage, the 30-day insight query (p50 of {runs}; session table filled and merged in {fill_s:.1f} s):")
+    print(
+        f"\nstorage, the 30-day insight query (p50 of {runs}; (b) filled and merged in {fill_s:.1f} s, (d) and (e) in"
+        f" {numeric_fill_s:.1f} s; (d) holds {part_rows:,} rows):"
+    )
     for name, ms, rows in timings:
-        print(f"  {name:52} {ms:8.1f} ms  ({rows} rows)")
+        print(f"  {name:52} {ms:8.1f} ms  ({rows})")
 
 
 if __name__ == "__main__":
