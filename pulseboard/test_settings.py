@@ -38,6 +38,8 @@ if not embedded.redis_answers(os.environ["REDIS_URL"], timeout=2):
         "(`make test` starts it for you.)"
     )
 
+from django.conf import global_settings  # noqa: E402
+
 from pulseboard.settings import *  # noqa: E402,F401,F403
 
 # A test database of its own per run, so that runs side by side never share one.
@@ -49,3 +51,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The tests' webhook receivers listen on 127.0.0.1; apps/alerts/tests/test_webhooks.py turns
 # the public-addresses-only rule back on where it tests it.
 ALERTS_WEBHOOK_ALLOW_PRIVATE = True
+
+# Test users get a fast password hash: the default PBKDF2 takes most of a second per hash
+# (each user a factory makes, each login), a large share of the suite. The default
+# hashers stay listed, so a password that a process on the real settings hashed still
+# verifies here. Production keeps Django's defaults (pulseboard/settings.py sets none).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *global_settings.PASSWORD_HASHERS]
