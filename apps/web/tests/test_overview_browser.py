@@ -28,7 +28,7 @@ def _figures(page) -> tuple[int, int]:
     return tuple(int(page.inner_text(f"[data-card={key}] [data-value]").replace(",", "")) for key in ("visitors", "pageviews"))
 
 
-def test_the_web_overview_loads_and_a_row_filters_the_page(page, site):
+def test_the_web_overview_loads_and_a_row_filters_the_page(page, site, ingest_client):
     membership, api = site
     project = membership.project
     browser_login(page, membership.user.username)
@@ -63,3 +63,17 @@ def test_the_web_overview_loads_and_a_row_filters_the_page(page, site):
         page.wait_for_load_state("networkidle")
     page.wait_for_selector("[data-filter-chip]", state="detached")
     assert _figures(page) == (4, 7)
+
+    # A long path on a phone: its label is cut, and every list's figures stay inside its card.
+    long_path = {"event": "$pageview", "distinct_id": "dee", "page_url": "https://shop.example.com/products/a-rather-long-product-name/reviews"}
+    assert post_events(ingest_client, project.api_key, long_path).status_code == 202
+    flush()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.wait_for_selector("[data-list=exit_pages] tbody tr")
+    assert any(row.startswith("/products/") for row in page.locator("[data-list=exit_pages] tbody tr").all_inner_texts())
+    beyond = page.evaluate("""() => [...document.querySelectorAll('[data-list]')]
+        .filter((list) => list.querySelector('table') && list.querySelector('table').getBoundingClientRect().right > list.getBoundingClientRect().right + 0.5)
+        .map((list) => list.dataset.list)""")
+    assert beyond == [], f"lists wider than their card at 390 px: {beyond}"
+    page.screenshot_as("web-overview-long-path-390")
