@@ -91,14 +91,20 @@ def session_events(filters_sql: str = "", *, page: str = "page_url") -> str:
     )"""
 
 
-def sessions(filters_sql: str = "", *, page: str = "page_url") -> str:
+def sessions(filters_sql: str = "", *, page: str = "page_url", pages_from: str = "") -> str:
     """One row per session whose first event is in ``[date_from, date_to)``: ``session_key;
     person_key`` (of its first event: map it with :func:`apps.query.persons.with_persons`
     to count persons); ``started_at``, ``ended_at``; ``duration`` (seconds, last event minus
     first, to the millisecond); ``events``; ``pageviews``; ``entry_page`` and ``exit_page``
     (``page`` of its first and last ``$pageview``: ``page_url`` or ``page_path``, '' without
-    one); ``bounced`` (1 when its only event is a single ``$pageview`` or ``$screen``)."""
+    one); ``bounced`` (1 when its only event is a single ``$pageview`` or ``$screen``).
+
+    ``pages_from`` names a DateTime64 parameter: only the pageviews at or after it are then
+    weighed for the entry and exit pages. That is exact for every session that starts at or
+    after it, and spares the work for the others, whose pages are then wrong and must not be
+    shown: the insight's period before has figures but no pages."""
     order = EVENT_ORDER
+    pageview = "event = '$pageview'" + (f" AND timestamp >= {{{pages_from}:DateTime64(3, 'UTC')}}" if pages_from else "")
     return f"""
     SELECT session_key,
            argMin(person_key, {order}) AS person_key,
@@ -107,8 +113,8 @@ def sessions(filters_sql: str = "", *, page: str = "page_url") -> str:
            dateDiff('millisecond', started_at, ended_at) / 1000 AS duration,
            count() AS events,
            countIf(event = '$pageview') AS pageviews,
-           argMinIf({page}, {order}, event = '$pageview') AS entry_page,
-           argMaxIf({page}, {order}, event = '$pageview') AS exit_page,
+           argMinIf({page}, {order}, {pageview}) AS entry_page,
+           argMaxIf({page}, {order}, {pageview}) AS exit_page,
            events = 1 AND any(event) IN ('$pageview', '$screen') AS bounced
     FROM ({session_events(filters_sql, page=page)})
     GROUP BY session_key

@@ -19,7 +19,8 @@ def sessions_insight(interval: str, filters_sql: str = "") -> str:
     (the median as a state: every duration of the group); those few rows are then grouped
     in the four ways (grouping sets), the medians merged. Grouping sets straight over the
     sessions cost three times as much on 10M events (BENCHMARKS.md). Durations are summed
-    and the median is exact."""
+    and the median is exact. Only the current period's sessions get their entry and exit
+    pages worked out (``pages_from``): the period before shows none."""
     return f"""
 SELECT current, bucket, entry_page, exit_page,
        grouping(bucket, entry_page, exit_page) AS level,
@@ -37,7 +38,7 @@ FROM (
            quantileExactInclusiveState(0.5)(duration) AS median,
            sum(bounced) AS bounces,
            sum(pageviews) AS pageviews_sum
-    FROM ({sessions(filters_sql)})
+    FROM ({sessions(filters_sql, pages_from="current_from")})
     GROUP BY current, bucket, entry_page, exit_page
 )
 GROUP BY GROUPING SETS ((current), (current, bucket), (current, entry_page), (current, exit_page))
