@@ -11,24 +11,20 @@ writes: the Django and ClickHouse migrations, and the table of the comparison be
    within 1.5x.
 2. Storage, by measurement. The same figures (cards of two periods, series, entry and exit
    pages) from
-   a. query time (what PulseBoard does): the events of the range, grouped per session;
-      (a0) as it was before 2026-12-01, working out entry and exit pages for the sessions of
-      the period before too, which the insight does not show;
+   a. query time: the events of the range, grouped per session (what PulseBoard does with
+      filters, or for a range that is not whole quarter hours);
    b. a session table filled at insert: an AggregatingMergeTree of one row per session id
       (first and last time, events, pageviews, entry and exit page, as a materialised view
       on events would keep it), here filled once from events and fully merged, which is the
       best case for it; it cannot hold the sessions without an id;
    c. query time for events without a session id: the same events sessionized per person
       with the gap (window functions), as if no event had an id;
-   d. a table of numbers only, one row per quarter hour, session id and person key (the
-      keys of the rollups: a view could keep it, a person's deletion could delete its rows,
-      and the reconciler could rebuild its quarter hours), grouped per session at query
-      time over the same reach as (a); entry and exit pages as the hash of their page_url,
-      packed behind the millisecond and the event id so that min and max find them;
+   d. the stored quarter hours (``session_parts_15m``, ClickHouse migration 0011): numbers
+      only, one row per quarter hour, session id and person key, grouped per session at
+      query time over the same reach as (a), with the events without an id sessionized as
+      in (a); what PulseBoard does without filters (its page look-up is in the API's time);
    e. the rows of (d) merged into one per session and read with FINAL: the best case of a
       table, though it can neither be cut to the reach of (a) nor cleared by person.
-   (d) and (e) give the top pages as hashes: the page_urls of the ten would be one more
-   lookup, not timed here.
 """
 
 from __future__ import annotations
@@ -94,16 +90,7 @@ SESSION_TABLE_ROWS = """
     HAVING started_at >= {date_from:DateTime64(3, 'UTC')} AND started_at < {date_to:DateTime64(3, 'UTC')}"""
 
 
-# (d) and (e): numbers only. A pageview's place in time order (millisecond, then event id as
-# ClickHouse orders UUIDs) above the hash of its page_url, so that min / max give the entry
-# and exit page; sessions without a pageview keep the largest value (min) and 0 (max).
-_PACKED = (
-    "bitOr(bitOr(bitShiftLeft(toUInt256(toUnixTimestamp64Milli(timestamp)), 192),"
-    " bitShiftLeft(toUInt256(reinterpretAsUInt128(event_id)), 64)), toUInt256(if(page_url = '', 0, cityHash64(page_url))))"
-)
-_NONE = "toUInt256('115792089237316195423570985008687907853269984665640564039457584007913129639935')"
-_HASH = "toUInt64(bitAnd({packed}, toUInt256('18446744073709551615')))"
-
+# (e): the stored quarter hours (session_parts_15m) merged into one row per session.
 NUMERIC_COLUMNS = """
     started    SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
     ended      SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
@@ -112,24 +99,6 @@ NUMERIC_COLUMNS = """
     bounceable SimpleAggregateFunction(sum, UInt64),
     entry      SimpleAggregateFunction(min, UInt256),
     exit       SimpleAggregateFunction(max, UInt256)"""
-
-PARTS_TABLE = f"""
-CREATE TABLE IF NOT EXISTS bench_session_parts
-(project_id UInt64, slot DateTime('UTC'), session_key UInt64, person_key UInt64,{NUMERIC_COLUMNS})
-ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(slot)
-ORDER BY (project_id, slot, session_key, person_key)
-"""
-
-PARTS_FILL = f"""
-INSERT INTO bench_session_parts
-SELECT project_id, toStartOfFifteenMinutes(timestamp) AS slot, session_key, person_key,
-       min(timestamp), max(timestamp), count(), countIf(event = '$pageview'), countIf(event IN ('$pageview', '$screen')),
-       if(countIf(event = '$pageview') = 0, {_NONE}, minIf({_PACKED}, event = '$pageview')),
-       maxIf({_PACKED}, event = '$pageview')
-FROM events WHERE project_id = {{project_id:UInt64}} AND session_key != 0
-GROUP BY project_id, slot, session_key, person_key
-"""
 
 ROWS_TABLE = f"""
 CREATE TABLE IF NOT EXISTS bench_session_rows
@@ -141,22 +110,13 @@ ORDER BY (project_id, session_key)
 ROWS_FILL = """
 INSERT INTO bench_session_rows
 SELECT project_id, session_key, min(started), max(ended), sum(events), sum(pageviews), sum(bounceable), min(entry), max(exit)
-FROM bench_session_parts GROUP BY project_id, session_key
+FROM session_parts_15m WHERE project_id = {project_id:UInt64} GROUP BY project_id, session_key
 """
 
+_HASH = "toUInt64(bitAnd({packed}, toUInt256('18446744073709551615')))"
 _NUMERIC_FIGURES = f"""dateDiff('millisecond', started_at, ended_at) / 1000 AS duration,
            if(pageviews = 0, 0, {_HASH.format(packed="entry_packed")}) AS entry_page,
            if(pageviews = 0, 0, {_HASH.format(packed="exit_packed")}) AS exit_page"""
-
-PARTS_ROWS = f"""
-    SELECT session_key, min(started) AS started_at, max(ended) AS ended_at, sum(events) AS events, sum(pageviews) AS pageviews,
-           min(entry) AS entry_packed, max(exit) AS exit_packed, events = 1 AND sum(bounceable) = 1 AS bounced,
-           {_NUMERIC_FIGURES}
-    FROM bench_session_parts
-    WHERE project_id = {{project_id:UInt64}}
-      AND slot >= toDateTime({{scan_from:DateTime64(3, 'UTC')}}) AND slot < toDateTime({{scan_to:DateTime64(3, 'UTC')}})
-    GROUP BY session_key
-    HAVING started_at >= {{date_from:DateTime64(3, 'UTC')}} AND started_at < {{date_to:DateTime64(3, 'UTC')}}"""
 
 FINAL_ROWS = f"""
     SELECT session_key, started AS started_at, ended AS ended_at, events, pageviews,
@@ -176,8 +136,11 @@ def main() -> None:
 def run(var: Path, runs: int) -> None:
     setup_django(str(var))
     from apps.query.dates import date_range_resolve
+    from apps.web.sessionize import sessions as sessionize_sessions
+    from apps.web.sessionize import stored_sessions
     from apps.web.sessions import SessionsQuery, sessions_insight
     from apps.web.sessions_sql import BY_BUCKET, TOTAL
+    from apps.web.sessions_sql import sessions_insight as insight_sql
     from pulseboard import clickhouse
 
     settle_merges()
@@ -194,41 +157,34 @@ def run(var: Path, runs: int) -> None:
     load_start = load_average()
     results = time_cases(client, cases, runs, target=TARGET_MS)
 
-    # 2. Storage: the 30-day insight's query at query time, from a session table, and over
-    # events without an id.
+    # 2. Storage: the 30-day insight's query at query time, from stored sessions, from a
+    # session table, and over events without an id.
     date_range = date_range_resolve(params={"range": "30d"}, tz_name=project.timezone)
     with recorded_queries() as queries:
         sessions_insight(project_id=project.id, query=SessionsQuery(date_range=date_range, gap_minutes=30))
-    (insight_sql, params), = queries
+    (stored_sql, params), _page_lookup = queries
     started = time.perf_counter()
     clickhouse.command(SESSION_TABLE)
     clickhouse.command(SESSION_TABLE_FILL, {"project_id": project.id})
     clickhouse.command("OPTIMIZE TABLE bench_sessions FINAL")
     fill_s = time.perf_counter() - started
     started = time.perf_counter()
-    clickhouse.command(PARTS_TABLE)
-    clickhouse.command(PARTS_FILL, {"project_id": project.id})
-    clickhouse.command("OPTIMIZE TABLE bench_session_parts FINAL")
     clickhouse.command(ROWS_TABLE)
-    clickhouse.command(ROWS_FILL)
+    clickhouse.command(ROWS_FILL, {"project_id": project.id})
     clickhouse.command("OPTIMIZE TABLE bench_session_rows FINAL")
-    numeric_fill_s = time.perf_counter() - started
-    from apps.web.sessionize import sessions as sessionize_sessions
-
+    rows_fill_s = time.perf_counter() - started
+    query_time_sql = insight_sql(date_range.interval)
     query_time_sessions = sessionize_sessions(pages_from="current_from")  # as apps/web/sessions_sql.py has it
-    table_sql = insight_sql.replace(query_time_sessions, SESSION_TABLE_ROWS)
     # Every event as if it had no session id: the branch of the ids reads nothing, the other everything.
     with_id, without_id_test = "AND session_key != 0", "AND session_key = 0"
-    if with_id not in insight_sql or without_id_test not in insight_sql or table_sql == insight_sql:
+    if stored_sessions(pages_from="current_from") not in stored_sql or query_time_sessions not in query_time_sql or with_id not in query_time_sql:
         raise SystemExit("bench/sessions.py no longer recognises the sessions SQL (apps/web/sessionize.py): update its storage variants")
-    inferred_sql = insight_sql.replace(with_id, "AND 0").replace(without_id_test, "")
     storage = [
-        ("a. query time (session ids)", insight_sql),
-        ("a0. as (a), pages worked out for both periods", insight_sql.replace(query_time_sessions, sessionize_sessions())),
-        ("b. session table (AggregatingMergeTree, merged)", table_sql),
-        ("c. query time, no session ids (per person, gap)", inferred_sql),
-        ("d. numbers per quarter hour, session, person key", insight_sql.replace(query_time_sessions, PARTS_ROWS)),
-        ("e. numbers, one row per session (FINAL)", insight_sql.replace(query_time_sessions, FINAL_ROWS)),
+        ("a. query time (with filters)", query_time_sql),
+        ("b. session table (AggregatingMergeTree, merged)", query_time_sql.replace(query_time_sessions, SESSION_TABLE_ROWS)),
+        ("c. query time, no session ids (per person, gap)", query_time_sql.replace(with_id, "AND 0").replace(without_id_test, "")),
+        ("d. stored quarter hours (without filters)", stored_sql),
+        ("e. numbers, one row per session (FINAL)", query_time_sql.replace(query_time_sessions, FINAL_ROWS)),
     ]
     timings = []
     reference = None
@@ -241,12 +197,12 @@ def run(var: Path, runs: int) -> None:
         timings.append((name, p50(lambda: clickhouse.query(sql, params), runs), f"{len(rows)} rows{same}"))
         print(f"  {name}: {timings[-1][1]:.1f} ms", flush=True)
     session_rows = clickhouse.query("SELECT count() FROM bench_sessions").scalar()
-    part_rows = clickhouse.query("SELECT count() FROM bench_session_parts").scalar()
+    part_rows = clickhouse.query("SELECT count() FROM session_parts_15m WHERE project_id = {p:UInt64}", {"p": project.id}).scalar()
 
     report(load_start, f"data: {total:,} events, {without_id:,} without a session id; {session_rows:,} session ids", results, "endpoint", 32)
     print(
-        f"\nstorage, the 30-day insight query (p50 of {runs}; (b) filled and merged in {fill_s:.1f} s, (d) and (e) in"
-        f" {numeric_fill_s:.1f} s; (d) holds {part_rows:,} rows):"
+        f"\nstorage, the 30-day insight query (p50 of {runs}; (b) filled and merged in {fill_s:.1f} s, (e) in"
+        f" {rows_fill_s:.1f} s; (d) holds {part_rows:,} rows):"
     )
     for name, ms, rows in timings:
         print(f"  {name:52} {ms:8.1f} ms  ({rows})")

@@ -65,6 +65,9 @@ ROLLUPS: list[Rollup] = [
     Rollup(
         "session_slots_15m", HOUR, sql.SESSION_SLOTS_FROM_EVENTS, sql.SESSION_SLOTS_ROLLUP, sql.SESSION_SLOTS_FINGERPRINT, sql.SLOT_RANGE
     ),
+    Rollup(
+        "session_parts_15m", HOUR, sql.SESSION_PARTS_FROM_EVENTS, sql.SESSION_PARTS_ROLLUP, sql.SESSION_PARTS_FINGERPRINT, sql.SLOT_RANGE
+    ),
     Rollup("person_days", DAY, sql.PERSON_DAYS_FROM_EVENTS, sql.PERSON_DAYS_ROLLUP, sql.PERSON_DAYS_FINGERPRINT, sql.DAY_RANGE),
     Rollup(
         "person_event_days",

@@ -30,13 +30,13 @@ LIMIT {limit:UInt32}
 
 # --- Rollups and their reconciliation ---------------------------------------------------------
 #
-# Every rollup that the materialised views of migrations 0002-0004 fill from events, as the
-# reconciler (apps/ingest/reconcile.py) sees it. For each, two fingerprint queries give, per
-# bucket (an hour, or a UTC day for the day tables), how many keys the table holds and a
-# hash of them: one reads the rollup, the other computes the same from events. Where they
-# differ the rollup has drifted, and the bucket is rebuilt: its rows deleted and computed
-# again from events, with the same expressions as the view. Parameters: project_id, and the
-# bucket range [start, end) as DateTime.
+# Every rollup that the materialised views of migrations 0002-0004 and 0011 fill from
+# events, as the reconciler (apps/ingest/reconcile.py) sees it. For each, two fingerprint
+# queries give, per bucket (an hour, or a UTC day for the day tables), how many keys the
+# table holds and a hash of them: one reads the rollup, the other computes the same from
+# events. Where they differ the rollup has drifted, and the bucket is rebuilt: its rows
+# deleted and computed again from events, with the same expressions as the view.
+# Parameters: project_id, and the bucket range [start, end) as DateTime.
 #
 # Fingerprints hash each key with cityHash64 and add the hashes up (the sum wraps, which a
 # fingerprint does not mind); times enter as Unix seconds and names as String, so both sides
@@ -108,6 +108,45 @@ GROUP BY bucket
 """
 
 SESSION_SLOTS_ROLLUP = f"SELECT slot, session_key FROM session_slots_15m WHERE {SLOT_RANGE}"
+
+# A pageview's place in time order (the millisecond, then the event id as ClickHouse orders
+# UUIDs) above the hash of its page_url, as session_parts_15m keeps its first and last
+# (migration 0011); a row without a pageview keeps NO_ENTRY as its entry and 0 as its exit.
+PAGEVIEW_PACKED = (
+    "bitShiftLeft(toUInt256(toUnixTimestamp64Milli(timestamp)), 192) + bitShiftLeft(toUInt256(reinterpretAsUInt128(event_id)), 64)"
+    " + if(page_url = '', 0, cityHash64(page_url))"
+)
+NO_ENTRY = "toUInt256('115792089237316195423570985008687907853269984665640564039457584007913129639935')"
+
+# Each event once: a row written twice is one event, as for the counts above.
+SESSION_PARTS_FROM_EVENTS = f"""
+SELECT project_id, toStartOfFifteenMinutes(timestamp) AS slot, session_key, person_key,
+       min(timestamp) AS started, max(timestamp) AS ended,
+       count() AS events,
+       countIf(event = '$pageview') AS pageviews,
+       countIf(event IN ('$pageview', '$screen')) AS bounceable,
+       if(pageviews = 0, {NO_ENTRY}, minIf({PAGEVIEW_PACKED}, event = '$pageview')) AS entry,
+       maxIf({PAGEVIEW_PACKED}, event = '$pageview') AS exit
+FROM (SELECT DISTINCT project_id, timestamp, session_key, person_key, event, event_id, page_url
+      FROM events WHERE {EVENTS_RANGE} AND session_key != 0)
+GROUP BY project_id, slot, session_key, person_key
+"""
+
+SESSION_PARTS_FINGERPRINT = """
+SELECT toDateTime(toStartOfHour(slot), 'UTC') AS bucket, count() AS n,
+       sum(cityHash64(toUnixTimestamp(slot), session_key, person_key, toUnixTimestamp64Milli(started), toUnixTimestamp64Milli(ended),
+                      events, pageviews, bounceable, toString(entry), toString(exit))) AS h
+FROM ({source})
+GROUP BY bucket
+"""
+
+SESSION_PARTS_ROLLUP = f"""
+SELECT slot, session_key, person_key, min(started) AS started, max(ended) AS ended, sum(events) AS events,
+       sum(pageviews) AS pageviews, sum(bounceable) AS bounceable, min(entry) AS entry, max(exit) AS exit
+FROM session_parts_15m
+WHERE {SLOT_RANGE}
+GROUP BY slot, session_key, person_key
+"""
 
 # The quarter-hour sets of person_days, as its view computes them.
 _QUARTER_BITS = """groupBitOr(if(quarter < 64, bitShiftLeft(toUInt64(1), quarter % 64), toUInt64(0))) AS slots_lo,

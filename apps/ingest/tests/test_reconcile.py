@@ -42,6 +42,7 @@ def figures(project_id: int) -> tuple:
         clickhouse.query("SELECT uniqExact(slot, event, person_key) FROM person_slots_15m WHERE project_id = {p:UInt64}", p).scalar(),
         clickhouse.query("SELECT uniqExact(day, person_key) FROM person_days WHERE project_id = {p:UInt64}", p).scalar(),
         clickhouse.query("SELECT uniqExact(event_id) FROM funnel_events WHERE project_id = {p:UInt64}", p).scalar(),
+        clickhouse.query("SELECT sum(events), sum(pageviews) FROM session_parts_15m WHERE project_id = {p:UInt64}", p).rows[0],
     )
 
 
@@ -60,6 +61,7 @@ def damage(project_id: int) -> None:
     )
     clickhouse.command("DELETE FROM funnel_events WHERE project_id = {p:UInt64} AND event = 'buy'", p)
     clickhouse.command("DELETE FROM session_slots_15m WHERE project_id = {p:UInt64}", p)
+    clickhouse.command("DELETE FROM session_parts_15m WHERE project_id = {p:UInt64} AND session_key = cityHash64('s1')", p)
 
 
 def test_a_consistent_project_has_no_drift(member, ingest_client, send):
@@ -72,7 +74,7 @@ def test_a_consistent_project_has_no_drift(member, ingest_client, send):
 def test_drift_in_every_rollup_is_found_and_repaired(member, ingest_client, send):
     events = traffic(ingest_client, send, member.project)
     healthy = figures(member.project.id)
-    assert healthy[0] == events and healthy[3] == events
+    assert healthy[0] == events and healthy[3] == events and healthy[4] == (events, 0)
     damage(member.project.id)
     assert figures(member.project.id) != healthy
 

@@ -1,6 +1,7 @@
 """The session building block against the pure-Python reference, on random histories sent
 through the real ingest path: events with and without a session id, gaps of exactly the
-setting, merged persons, and ranges that cut sessions at either end."""
+setting, merged persons, and ranges that cut sessions at either end; computed from the
+events, and from the stored quarter hours of the sessions with an id."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.persons.tests.histories import BASE, history_annotated, history_event, history_ingest
-from apps.web.sessionize import sessionize_params, sessions
+from apps.web.sessionize import sessionize_params, sessions, stored_sessions, stored_sessions_serve
 from apps.web.tests import sessions_reference as ref
 from conftest import MembershipFactory, flush, post_events
 from pulseboard import clickhouse
@@ -55,9 +56,18 @@ def visits(draw, start=START) -> list[dict]:
     return events
 
 
-def stored_sessions(project_id: int, *, date_from, date_to, gap_minutes: int) -> list[ref.Session]:
+def found_sessions(project_id: int, *, date_from, date_to, gap_minutes: int, stored: bool = False) -> list[ref.Session]:
+    """The sessions of the range, from :func:`sessions`, or from :func:`stored_sessions`
+    with their page hashes named again."""
     params = sessionize_params(project_id=project_id, date_from=date_from, date_to=date_to, gap_minutes=gap_minutes)
-    rows = clickhouse.query(sessions(), params).dicts()
+    if stored:
+        assert stored_sessions_serve(params)
+        names = dict(clickhouse.query("SELECT cityHash64(arrayJoin({pages:Array(String)}) AS page), page", {"pages": PAGES}).rows)
+        rows = clickhouse.query(stored_sessions(pages_from="date_from"), params).dicts()
+        for row in rows:
+            row["entry_page"], row["exit_page"] = (names.get(row[column], "") for column in ("entry_page", "exit_page"))
+    else:
+        rows = clickhouse.query(sessions(), params).dicts()
     found = [
         ref.Session(
             started_at=row["started_at"], ended_at=row["ended_at"], events=row["events"], pageviews=row["pageviews"],
@@ -71,16 +81,19 @@ def stored_sessions(project_id: int, *, date_from, date_to, gap_minutes: int) ->
 
 
 @settings(max_examples=30)
-@given(events=visits(), data=st.data(), gap=st.sampled_from([30, 45]), start=st.sampled_from([0, 31, 75]))
+@given(events=visits(), data=st.data(), gap=st.sampled_from([30, 45]), start=st.sampled_from([0, 30, 31, 75]))
 def test_sessions_equal_the_reference(ingest_client, events, data, gap, start):
     membership = MembershipFactory()
     history_ingest(ingest_client, membership.project, events, data)
     # From the first event, or from later (sessions begun before are not the range's), to
     # a few hours on (sessions go on past the end).
     date_from, date_to = START + timedelta(minutes=start), START + timedelta(hours=5)
-    found = stored_sessions(membership.project.id, date_from=date_from, date_to=date_to, gap_minutes=gap)
     expected = ref.sessions(history_annotated(events), date_from=date_from, date_to=date_to, gap=timedelta(minutes=gap))
-    assert found == [ref.Session(**{**s.__dict__, "person": ""}) for s in expected]
+    expected = [ref.Session(**{**s.__dict__, "person": ""}) for s in expected]
+    found = found_sessions(membership.project.id, date_from=date_from, date_to=date_to, gap_minutes=gap)
+    assert found == expected
+    if start % 15 == 0:  # the stored quarter hours serve whole quarter hours only
+        assert found_sessions(membership.project.id, date_from=date_from, date_to=date_to, gap_minutes=gap, stored=True) == expected
 
 
 def test_events_of_the_same_millisecond_are_in_the_order_of_their_ids(ingest_client):
@@ -99,5 +112,6 @@ def test_events_of_the_same_millisecond_are_in_the_order_of_their_ids(ingest_cli
     flush()
     ordered = sorted(({"timestamp": START, "event_id": e["event_id"], "page_url": e["page_url"]} for e in events), key=ref.order)
     assert [e["event_id"] for e in ordered] == [first, last]
-    found = stored_sessions(membership.project.id, date_from=START, date_to=START + timedelta(hours=1), gap_minutes=30)
-    assert [(s.entry_page, s.exit_page) for s in found] == [("https://shop.test/", "https://shop.test/cart")]
+    for stored in (False, True):
+        found = found_sessions(membership.project.id, date_from=START, date_to=START + timedelta(hours=1), gap_minutes=30, stored=stored)
+        assert [(s.entry_page, s.exit_page) for s in found] == [("https://shop.test/", "https://shop.test/cart")]
