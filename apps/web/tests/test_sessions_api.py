@@ -136,6 +136,26 @@ def test_the_answer_has_cards_series_and_pages(client, visits_sent):
     assert insight(client, visits_sent.project, range="7d")["cards"]["sessions"]["value"] == 2
 
 
+def test_pages_tied_at_the_tenth_place_are_ranked_by_their_address(client, ingest_client, member):
+    """Stored sessions count pages by the hash of their address: every page that can make
+    the top 10 is named, and ties are ranked by the address, as from the events."""
+    # Sessions with an id, each a single pageview: /p00../p07 begin two each, /p08../p11 one.
+    pages = [f"https://a.test/p{i:02d}" for i in range(12)]
+    visits = [page for page in pages[:8] for _ in range(2)] + pages[8:]
+    events = [
+        {"event_id": str(uuid.uuid4()), "event": "$pageview", "distinct_id": f"v{i}", "session_id": f"s{i}", "page_url": page, "timestamp": at(i)}
+        for i, page in enumerate(visits)
+    ]
+    assert post_events(ingest_client, member.project.api_key, {"events": events}).status_code == 202
+    flush()
+    client.force_login(member.user)
+    expected = [{"page_url": page, "sessions": 2} for page in pages[:8]] + [{"page_url": page, "sessions": 1} for page in pages[8:10]]
+    body = insight(client, member.project, range="7d")
+    assert body["entry_pages"] == body["exit_pages"] == expected
+    everything = '[{"key": "nowhere", "operator": "not_equals", "value": "x"}]'
+    assert insight(client, member.project, range="7d", filters=everything) == body
+
+
 @pytest.mark.parametrize(
     "params, field",
     [
