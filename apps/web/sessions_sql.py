@@ -19,8 +19,9 @@ def sessions_insight(interval: str, filters_sql: str = "", *, stored: bool = Fal
     (the median as a state: every duration of the group); those few rows are then grouped
     in the four ways (grouping sets), the medians merged. Grouping sets straight over the
     sessions cost three times as much on 10M events (BENCHMARKS.md). Durations are summed
-    in whole milliseconds (the same total in any order) and the median is exact. Only the current period's sessions get their entry and exit
-    pages worked out (``pages_from``): the period before shows none.
+    in whole milliseconds (the same total in any order) and the median is exact. Only the
+    current period's sessions get their entry and exit pages worked out (``pages_from``):
+    the period before shows none.
 
     ``stored``: the sessions come from :func:`apps.web.sessionize.stored_sessions` (no
     filters, whole quarter hours), and the pages are hashes (:data:`PAGE_URLS` names them)."""

@@ -18,6 +18,7 @@ from pulseboard import clickhouse
 
 pytestmark = pytest.mark.django_db
 
+
 def inserts_so_far() -> int:
     """ClickHouse gives every INSERT a new block number: the highest one counts inserts.
     Mutations (the migrations that add a column to events) take numbers too, so the count
