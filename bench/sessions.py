@@ -48,6 +48,8 @@ from query import (  # noqa: E402
     var_copy,
 )
 
+from apps.ingest.sql import PACKED_PAGE_HASH  # noqa: E402  (the repository root: put on the path by query)
+
 TARGET_MS = 200
 
 SESSION_TABLE = """
@@ -101,10 +103,9 @@ AS SELECT project_id, session_key, min(started) AS started, max(ended) AS ended,
 FROM session_parts_15m WHERE project_id = {project_id:UInt64} GROUP BY project_id, session_key
 """
 
-_HASH = "toUInt64(bitAnd({packed}, toUInt256('18446744073709551615')))"
 _NUMERIC_FIGURES = f"""dateDiff('millisecond', started_at, ended_at) / 1000 AS duration,
-           if(pageviews = 0, 0, {_HASH.format(packed="entry_packed")}) AS entry_page,
-           if(pageviews = 0, 0, {_HASH.format(packed="exit_packed")}) AS exit_page"""
+           if(pageviews = 0, 0, {PACKED_PAGE_HASH.format(packed="entry_packed")}) AS entry_page,
+           if(pageviews = 0, 0, {PACKED_PAGE_HASH.format(packed="exit_packed")}) AS exit_page"""
 
 FINAL_ROWS = f"""
     SELECT session_key, started AS started_at, ended AS ended_at, events, pageviews,

@@ -117,6 +117,8 @@ PAGEVIEW_PACKED = (
     " + if(page_url = '', 0, cityHash64(page_url))"
 )
 NO_ENTRY = "toUInt256('115792089237316195423570985008687907853269984665640564039457584007913129639935')"
+# The page hash of a packed pageview (its last 64 bits), as SQL around ``{packed}``.
+PACKED_PAGE_HASH = "toUInt64(bitAnd({packed}, toUInt256('18446744073709551615')))"
 
 # Each event once: a row written twice is one event, as for the counts above.
 SESSION_PARTS_FROM_EVENTS = f"""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from apps.ingest.sql import NO_ENTRY, PAGEVIEW_PACKED
+from apps.ingest.sql import NO_ENTRY, PACKED_PAGE_HASH, PAGEVIEW_PACKED
 from apps.query.persons import with_persons
 
 REACH = timedelta(hours=24)
@@ -142,10 +142,6 @@ def stored_sessions_serve(params: dict, *bounds: str) -> bool:
     return all(params[name].timestamp() % QUARTER_HOUR.total_seconds() == 0 for name in names)
 
 
-# The page hash in a packed pageview (its last 64 bits).
-_PAGE_HASH = "toUInt64(bitAnd({packed}, toUInt256('18446744073709551615')))"
-
-
 def stored_sessions(*, pages_from: str) -> str:
     """:func:`sessions` without filters, from ``session_parts_15m`` (ClickHouse migration
     0011) for the sessions with an id and from ``events`` for the others: the same rows
@@ -177,8 +173,8 @@ def stored_sessions(*, pages_from: str) -> str:
            sum(pageviews) AS pageviews,
            minIf(entry, at >= {pages_at}) AS first_view,
            maxIf(exit, at >= {pages_at}) AS last_view,
-           if(first_view = 0 OR first_view = {NO_ENTRY}, 0, {_PAGE_HASH.format(packed="first_view")}) AS entry_page,
-           {_PAGE_HASH.format(packed="last_view")} AS exit_page,
+           if(first_view = 0 OR first_view = {NO_ENTRY}, 0, {PACKED_PAGE_HASH.format(packed="first_view")}) AS entry_page,
+           {PACKED_PAGE_HASH.format(packed="last_view")} AS exit_page,
            events = 1 AND sum(bounceable) = 1 AS bounced
     FROM ({stored}
         UNION ALL{inferred}
