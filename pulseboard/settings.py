@@ -341,7 +341,7 @@ FLUSH_MAX_SECONDS = float(env("FLUSH_MAX_SECONDS", "5"))
 HOST = env("HOST", "127.0.0.1")
 PORT = env_int("PORT", 8000)
 # Events seeded into the demo project when it is first created.
-DEMO_EVENTS = env_int("DEMO_EVENTS", 200_000)
+DEMO_EVENTS = env_int("DEMO_EVENTS", 300_000)
 # The demo login's password, applied on every start when set. Unset, a new demo login gets a
 # generated one, kept in var/demo_password, and keeps it across restarts.
 DEMO_PASSWORD = env("DEMO_PASSWORD")

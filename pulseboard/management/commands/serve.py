@@ -29,7 +29,7 @@ class Command(BaseCommand):
             "--demo-events",
             type=int,
             default=settings.DEMO_EVENTS,
-            help="Events seeded into the demo project on first start (default 200000, or DEMO_EVENTS).",
+            help="Events seeded into the demo project on first start (default 300000, or DEMO_EVENTS).",
         )
 
     def handle(self, *args, **options):
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         url = f"http://{options['host']}:{options['port']}"
         if not options["no_demo"]:
-            # The demo login and its project; filled with a month of traffic on first start.
+            # The demo login and its project; filled with two months of traffic on first start.
             call_command("seed_demo", events=options["demo_events"], stdout=self.stdout)
         self.stdout.write(
             self.style.SUCCESS(f"PulseBoard is starting on {url}/") + "  (Ctrl-C stops it)\n"

@@ -1,4 +1,4 @@
-"""``manage.py seed_demo``: the demo login, its "Demo Shop" project and a month of traffic."""
+"""``manage.py seed_demo``: the demo login, its "Demo Shop" project and two months of traffic."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--events", type=positive, default=settings.DEMO_EVENTS, help="Events to seed (default DEMO_EVENTS, 200000)."
+            "--events", type=positive, default=settings.DEMO_EVENTS, help="Events to seed (default DEMO_EVENTS, 300000)."
         )
-        parser.add_argument("--days", type=positive, default=30, help="Spread them over this many days up to now (default 30).")
+        # 60 days: the default 30-day view then compares with a previous period as full as itself.
+        parser.add_argument("--days", type=positive, default=60, help="Spread them over this many days up to now (default 60).")
         parser.add_argument(
             "--seed", type=int, default=0, help="Random seed (default 0); the same seed and period give the same events."
         )
