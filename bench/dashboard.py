@@ -126,6 +126,7 @@ def new_data(stack, api_key: str, project_id: int, n: int) -> None:
     (apps/dashboards/cache.py) moves, so every cached tile is out of date. Then wait a
     second more, for the flush's own work to end before the page is timed."""
     import requests
+    from stack import wait_for
 
     key = f"{stack.prefix}:watermark:{project_id}"
     before = stack.redis.get(key)
@@ -135,11 +136,7 @@ def new_data(stack, api_key: str, project_id: int, n: int) -> None:
     )
     if answer.status_code != 202:
         raise SystemExit(f"POST /api/v1/events: {answer.status_code} {answer.text[:300]}")
-    deadline = time.monotonic() + 60
-    while stack.redis.get(key) == before:
-        if time.monotonic() > deadline:
-            raise SystemExit("the event sent was not stored within 60 s: is the flush running?")
-        time.sleep(0.05)
+    wait_for(lambda: stack.redis.get(key) != before, 60, "the event sent to be stored (is the flush running?)")
     time.sleep(1.0)
 
 

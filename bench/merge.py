@@ -26,19 +26,9 @@ except ImportError:
     sys.exit("bench/merge.py needs the project's virtualenv: run it as .venv/bin/python bench/merge.py")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import Stack, StackError  # noqa: E402
+from stack import Stack, StackError, wait_for  # noqa: E402
 
 TARGET_SECONDS = 2.0
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def main() -> int:

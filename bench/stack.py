@@ -44,6 +44,18 @@ class StackError(Exception):
     pass
 
 
+def wait_for(check, timeout: float, what: str):
+    """Poll ``check`` until it returns something true, and return that; StackError after
+    ``timeout`` seconds, naming ``what`` was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
